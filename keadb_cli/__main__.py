@@ -1,0 +1,3 @@
+from keadb_cli.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""Backend differences, in one table keyed by Kea's ``type`` value.
+
+Nothing else in kea-db branches on "mysql" versus "postgresql": it looks the difference up
+here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Backend:
+    type: str  # Kea's type keyword
+    display: str
+    default_port: int
+    # Kea-admin's backend argument, and the alembic script directory name.
+    admin_name: str
+    # How Kea's server reads its version (the same query on both backends).
+    version_sql: str
+    # Does the backend have one table listing? Used to tell EMPTY from FOREIGN.
+    tables_sql: str
+    # Routines/functions in the schema (to catch a half-dropped schema with no tables).
+    routines_sql: str
+    # Start a transaction that cannot write.
+    read_only_begin: str
+    # Session advisory lock: take (with a timeout in seconds) and release.
+    lock_sql: str
+    unlock_sql: str
+    # The SQLAlchemy dialect+driver name, for init.
+    sqlalchemy_driver: str
+    # SQLSTATE / error numbers meaning "the table does not exist".
+    missing_table_codes: tuple[str, ...]
+    # Does a failed DDL statement roll back (PostgreSQL) or stay (MySQL)?
+    transactional_ddl: bool
+
+
+LOCK_NAME = "kea-db-init"
+
+POSTGRESQL = Backend(
+    type="postgresql",
+    display="PostgreSQL",
+    default_port=5432,
+    admin_name="pgsql",
+    version_sql="SELECT version, minor FROM schema_version",
+    tables_sql=(
+        "SELECT c.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
+        "AND n.nspname = ANY (current_schemas(false)) ORDER BY 1"
+    ),
+    routines_sql=(
+        "SELECT p.proname FROM pg_catalog.pg_proc p "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = ANY (current_schemas(false)) ORDER BY 1"
+    ),
+    read_only_begin="BEGIN READ ONLY",
+    lock_sql="SELECT pg_advisory_lock(hashtext('kea-db-init'))",
+    unlock_sql="SELECT pg_advisory_unlock(hashtext('kea-db-init'))",
+    sqlalchemy_driver="postgresql+psycopg",
+    missing_table_codes=("42P01",),
+    transactional_ddl=True,
+)
+
+MYSQL = Backend(
+    type="mysql",
+    display="MySQL",
+    default_port=3306,
+    admin_name="mysql",
+    version_sql="SELECT version, minor FROM schema_version",
+    tables_sql=(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = DATABASE() ORDER BY 1"
+    ),
+    routines_sql=(
+        "SELECT routine_name FROM information_schema.routines "
+        "WHERE routine_schema = DATABASE() ORDER BY 1"
+    ),
+    read_only_begin="START TRANSACTION READ ONLY",
+    lock_sql="SELECT GET_LOCK('kea-db-init', %(timeout)s)",
+    unlock_sql="SELECT RELEASE_LOCK('kea-db-init')",
+    sqlalchemy_driver="mysql+pymysql",
+    missing_table_codes=("1146",),
+    transactional_ddl=False,
+)
+
+BACKENDS: dict[str, Backend] = {b.type: b for b in (MYSQL, POSTGRESQL)}
+
+
+def backend_for(db_type: str) -> Backend:
+    """The backend for a Kea ``type`` value; KeyError for memfile or anything unknown."""
+    return BACKENDS[db_type]

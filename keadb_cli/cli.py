@@ -1,0 +1,217 @@
+"""The click command group. Commands parse options, make one core call, render, and return
+an exit code; errors are turned into one line and an exit code in :func:`main` only.
+
+Core modules are imported inside each command so that ``--help`` and fast commands do not
+pay for what they do not use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from keadb_cli import __version__
+from keadb_cli.errors import ExitCode, KeaDbError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+# Secrets seen during this run, redacted from every message kea-db prints.
+_SECRETS: list[str] = []
+
+
+def _env(key: str) -> str:
+    return "KEA_DB_" + key.upper().replace("-", "_")
+
+
+def db_options(func: F) -> F:
+    """The database access options, named after Kea's keywords, each also KEA_DB_*."""
+    options = [
+        click.option("--type", "type_", metavar="mysql|postgresql", envvar=_env("type"),
+                     help="Backend type (Kea's `type`)."),
+        click.option("--host", envvar=_env("host"),
+                     help="Server host; Kea's default is localhost (MySQL: the Unix socket)."),
+        click.option("--port", type=int, envvar=_env("port"),
+                     help="Server port; 0 or unset means the backend's default."),
+        click.option("--user", envvar=_env("user"), help="Database user."),
+        click.option("--name", envvar=_env("name"), help="Database name."),
+        click.option("--password-file", envvar=_env("password_file"),
+                     type=click.Path(dir_okay=True),
+                     help="Read the password from this file (first line). "
+                          "Default: KEA_DB_PASSWORD."),
+        click.option("--password-prompt", "-W", is_flag=True,
+                     help="Ask for the password on the terminal."),
+        click.option("--connect-timeout", type=int, envvar=_env("connect_timeout"),
+                     help="Seconds to wait for a connection (Kea's default: 5)."),
+        click.option("--read-timeout", type=int, envvar=_env("read_timeout"),
+                     help="MySQL: seconds to wait for a read."),
+        click.option("--write-timeout", type=int, envvar=_env("write_timeout"),
+                     help="MySQL: seconds to wait for a write."),
+        click.option("--tcp-user-timeout", type=int, envvar=_env("tcp_user_timeout"),
+                     help="PostgreSQL: TCP user timeout in seconds."),
+        click.option("--trust-anchor", envvar=_env("trust_anchor"),
+                     help="CA file (or MySQL: hashed CA directory) to verify the server."),
+        click.option("--cert-file", envvar=_env("cert_file"), help="Client certificate file."),
+        click.option("--key-file", envvar=_env("key_file"), help="Client private key file."),
+        click.option("--cipher-list", envvar=_env("cipher_list"),
+                     help="MySQL: OpenSSL cipher list."),
+        click.option("--ssl-mode", envvar=_env("ssl_mode"),
+                     metavar="disable|prefer|require|verify-ca|verify-full",
+                     help="PostgreSQL: libpq sslmode (Kea 3.1+)."),
+        click.option("--readonly", is_flag=True, default=None, envvar=_env("readonly"),
+                     help="The backend is read-only for Kea (Kea's `readonly`)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def target_options(func: F) -> F:
+    func = click.option(
+        "--expect", metavar="MAJOR.MINOR", envvar=_env("expect"),
+        help="Expected schema version; overrides the release map.",
+    )(func)
+    return click.option(
+        "--kea-version", metavar="X.Y[.Z]", envvar=_env("kea_version"),
+        help="Kea release to compare with (2.6 means the newest 2.6.x). "
+             "Default: the installed kea-dhcp4/kea-dhcp6/kea-admin.",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON document on stdout.")(func)
+
+
+def _password(opts: dict[str, Any]) -> str | None:
+    """The password from --password-file, KEA_DB_PASSWORD or a prompt (None: not given)."""
+    from keadb_cli.settings import read_password_file
+
+    password: str | None = None
+    if opts.pop("password_prompt", False):
+        password = click.prompt("Password", hide_input=True, default="", show_default=False,
+                                err=True)
+    elif opts.get("password_file"):
+        password = read_password_file(opts["password_file"])
+    elif "KEA_DB_PASSWORD" in os.environ:
+        password = os.environ["KEA_DB_PASSWORD"]
+    opts.pop("password_file", None)
+    if password:
+        _SECRETS.append(password)
+    return password
+
+
+def _accesses(opts: dict[str, Any]) -> list[Any]:
+    from keadb_cli.settings import access_from_options, require_sql_entry, with_password
+
+    password = _password(opts)
+    values = {("type" if k == "type_" else k): v for k, v in opts.items()}
+    access = with_password(access_from_options(values), password)
+    return [require_sql_entry(access)]
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="kea-db")
+@click.option("--debug", is_flag=True, envvar="KEA_DB_DEBUG",
+              help="Show the traceback of an unexpected error.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Check and prepare ISC Kea DHCP's MySQL and PostgreSQL databases.
+
+    Every command exits with a documented code (see README), and `--json` prints one
+    machine-readable document. Passwords come from KEA_DB_PASSWORD, --password-file or
+    --password-prompt, never from the command line.
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command("check-version")
+@db_options
+@target_options
+@json_option
+def check_version_cmd(
+    kea_version: str | None, expect: str | None, as_json: bool, **opts: Any
+) -> int:
+    """Read Kea's schema_version as a Kea server does and compare it with a release.
+
+    Verdicts: MATCH, BEHIND, AHEAD, EMPTY, FOREIGN, UNREACHABLE, DENIED, each with its own
+    exit code. Read-only: runs in a read-only transaction and never creates anything.
+
+    \b
+    Example:
+      KEA_DB_PASSWORD=... kea-db check-version --type postgresql \\
+          --host db1 --user kea --name kea --kea-version 2.6
+    """
+    from keadb_cli import render
+    from keadb_cli.schema import check_all, worst
+    from keadb_cli.settings import resolve_target
+
+    target = resolve_target(kea_version, expect)
+    results = check_all(_accesses(opts), target)
+    render.version_results(results, target, as_json=as_json, secrets=_SECRETS)
+    return int(worst([r.verdict for r in results]).exit_code)
+
+
+@cli.command("versions")
+@json_option
+def versions_cmd(as_json: bool) -> int:
+    """Print the map of Kea releases to the schema versions they expect.
+
+    \b
+    Example:
+      kea-db versions --json
+    """
+    from keadb_cli import render
+    from keadb_cli.versions import RELEASES
+
+    render.release_map(RELEASES, as_json=as_json)
+    return int(ExitCode.OK)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the command, turn every failure into one line and an exit code."""
+    from keadb_cli import render
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
+        os.environ.get("KEA_DB_DEBUG")
+    )
+    try:
+        rv = cli.main(args=argv, prog_name="kea-db", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as err:
+        click.echo(err.ctx.get_help() if err.ctx else str(err))
+        rv = int(ExitCode.USAGE)
+    except click.UsageError as err:
+        cmd = err.ctx.command_path if err.ctx else "kea-db"
+        render.error(f"{err.format_message()} (see `{cmd} --help`)", _SECRETS)
+        rv = int(ExitCode.USAGE)
+    except click.exceptions.Exit as err:
+        rv = err.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        render.error("interrupted", _SECRETS)
+        rv = int(ExitCode.INTERRUPTED)
+    except KeaDbError as err:
+        render.error(err.message, _SECRETS)
+        rv = int(err.exit_code)
+    except click.ClickException as err:
+        render.error(err.format_message(), _SECRETS)
+        rv = int(ExitCode.USAGE)
+    except BrokenPipeError:
+        rv = int(ExitCode.OK)
+    except Exception as err:  # a bug: one line, unless --debug asks for the traceback
+        if debug:
+            raise
+        render.error(
+            f"internal error ({type(err).__name__}: {err}); rerun with --debug and report it",
+            _SECRETS,
+        )
+        rv = int(ExitCode.INTERNAL)
+    if rv is None:
+        rv = 0
+    if argv is None:
+        sys.exit(rv)
+    return int(rv)

@@ -1,0 +1,298 @@
+"""Kea access entry -> connection plan -> a session, the way Kea would open it.
+
+:func:`plan_for` is the one place where Kea's keywords become connection settings (host,
+socket, timeouts, TLS). Two openers consume a plan:
+
+- :func:`open_wire` - kea-db's own small protocol clients (``wire_pg``, ``wire_mysql``). They
+  import nothing heavy, so read-only commands (check-version, the test-tls wire probe) start
+  as fast as the native clients.
+- :func:`open_dbapi` - psycopg / PyMySQL DBAPI connections, for SQLAlchemy (``creator=``) and
+  for the test-tls session check.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from keadb_cli.access import MAX_TIMEOUT, DbAccess
+from keadb_cli.backends import Backend, backend_for
+from keadb_cli.errors import SettingsError
+
+if TYPE_CHECKING:
+    import ssl
+
+# Where libmariadb looks for the server socket when host is "localhost" (Debian's default).
+DEFAULT_MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """What TLS the session asks for, in orthogonal terms both protocols understand.
+
+    ``mode`` is the libpq-style name shown to the user; the booleans are what the clients
+    act on.
+    """
+
+    mode: str = "disable"
+    use: bool = False  # ask the server for TLS when it offers it
+    required: bool = False  # fail when the server offers no TLS (else: silent cleartext)
+    verify_chain: bool = False  # the server chain must verify against the CA
+    verify_hostname: bool = False  # the server name must match host
+    ca_file: str | None = None
+    ca_path: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    ciphers: str | None = None
+    # Why the mode is what it is ("Kea 3.1+: trust-anchor without ssl-mode"), for output.
+    reason: str = ""
+
+    def context(self) -> ssl.SSLContext:
+        """An ``ssl.SSLContext`` for this policy (imports ssl only when TLS is used)."""
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = self.verify_hostname
+        if self.verify_chain:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cafile=self.ca_file, capath=self.ca_path)
+            # MySQL and PostgreSQL servers commonly run with self-made CAs that lack the
+            # extensions X509_STRICT insists on; OpenSSL's C clients accept them too.
+            ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        else:
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.cert_file:
+            ctx.load_cert_chain(self.cert_file, self.key_file)
+        if self.ciphers:
+            ctx.set_ciphers(self.ciphers)
+        return ctx
+
+
+@dataclass(frozen=True)
+class ConnectPlan:
+    """Everything needed to open a session; computed once by :func:`plan_for`."""
+
+    backend: Backend
+    host: str | None  # TCP host name or address; None when ``unix_socket`` is used
+    port: int
+    unix_socket: str | None
+    user: str
+    password: str = field(repr=False)
+    database: str
+    connect_timeout: float
+    read_timeout: float | None = None
+    write_timeout: float | None = None
+    tcp_user_timeout_ms: int | None = None
+    tls: TlsSettings = field(default_factory=TlsSettings)
+
+    @property
+    def where(self) -> str:
+        """Password-free description of the endpoint."""
+        if self.unix_socket:
+            return f"{self.unix_socket}/{self.database}"
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        return f"{host}:{self.port}/{self.database}"
+
+    def libpq_params(self) -> dict[str, str]:
+        """libpq keywords for psycopg, mapped as Kea maps its keys."""
+        params = {
+            "host": self.unix_socket or self.host or "localhost",
+            "port": str(self.port),
+            "user": self.user,
+            "password": self.password,
+            "dbname": self.database,
+            "connect_timeout": str(int(self.connect_timeout)),
+            "sslmode": self.tls.mode,
+            "application_name": "kea-db",
+        }
+        if self.tcp_user_timeout_ms:
+            params["tcp_user_timeout"] = str(self.tcp_user_timeout_ms)
+        if self.tls.ca_file:
+            params["sslrootcert"] = self.tls.ca_file
+        if self.tls.cert_file:
+            params["sslcert"] = self.tls.cert_file
+        if self.tls.key_file:
+            params["sslkey"] = self.tls.key_file
+        if self.tls.use:
+            params["gssencmode"] = "disable"
+        return params
+
+    def pymysql_kwargs(self) -> dict[str, Any]:
+        """PyMySQL keyword arguments, with an SSLContext kea-db built itself."""
+        kwargs: dict[str, Any] = {
+            "user": self.user,
+            "password": self.password,
+            "database": self.database,
+            "connect_timeout": self.connect_timeout,
+            "autocommit": True,
+            "charset": "utf8mb4",
+            "init_command": "SET SESSION sql_mode = 'STRICT_ALL_TABLES'",
+        }
+        if self.unix_socket:
+            kwargs["unix_socket"] = self.unix_socket
+        else:
+            kwargs["host"] = self.host
+            kwargs["port"] = self.port
+        if self.read_timeout:
+            kwargs["read_timeout"] = self.read_timeout
+        if self.write_timeout:
+            kwargs["write_timeout"] = self.write_timeout
+        if self.tls.use:
+            kwargs["ssl"] = self.tls.context()
+        else:
+            kwargs["ssl_disabled"] = True
+        return kwargs
+
+
+class Session(Protocol):
+    """An open session of a wire client: text rows, and what TLS it runs on."""
+
+    tls_version: str | None  # "TLSv1.3", or None for cleartext
+    tls_cipher: str | None
+
+    def query(self, sql: str) -> list[tuple[str | None, ...]]: ...
+
+    def close(self) -> None: ...
+
+
+def _check_timeout(keyword: str, value: int | None, *, minimum: int) -> None:
+    if value is None:
+        return
+    if not minimum <= value <= MAX_TIMEOUT:
+        raise SettingsError(
+            f"{keyword} must be between {minimum} and {MAX_TIMEOUT} seconds, got {value}"
+        )
+
+
+def _postgresql_tls(access: DbAccess, env: dict[str, str]) -> TlsSettings:
+    """Kea 3.1+'s mapping of its TLS keys onto libpq's sslmode, always explicit."""
+    files = {
+        "ca_file": access.trust_anchor,
+        "cert_file": access.cert_file,
+        "key_file": access.key_file,
+    }
+    mode = access.ssl_mode
+    if mode:
+        reason = "ssl-mode"
+    elif access.trust_anchor:
+        mode, reason = "verify-ca", "Kea 3.1+: trust-anchor without ssl-mode means verify-ca"
+    elif access.cert_file or access.key_file or access.cipher_list:
+        mode, reason = "require", "Kea 3.1+: TLS keys without ssl-mode mean require"
+    else:
+        # No TLS key: Kea sends no sslmode, so libpq's own default applies. Say so.
+        mode = env.get("PGSSLMODE") or "prefer"
+        reason = "no TLS keys: libpq default" + (" (PGSSLMODE)" if "PGSSLMODE" in env else "")
+    if access.trust_anchor and os.path.isdir(access.trust_anchor):
+        raise SettingsError(
+            f"trust-anchor {access.trust_anchor} is a directory: PostgreSQL (libpq) needs a "
+            "CA file; point trust-anchor at a PEM file"
+        )
+    verify_chain = mode in ("verify-ca", "verify-full") or (
+        mode == "require" and bool(access.trust_anchor)  # libpq: require + root cert
+    )
+    return TlsSettings(
+        mode=mode,
+        use=mode in ("prefer", "require", "verify-ca", "verify-full"),
+        required=mode in ("require", "verify-ca", "verify-full"),
+        verify_chain=verify_chain,
+        verify_hostname=mode == "verify-full",
+        reason=reason,
+        **files,
+    )
+
+
+def _mysql_tls(access: DbAccess) -> TlsSettings:
+    """Kea's MySQL TLS: asked for when any key is set; the client library verifies the
+    chain when a CA is given, never the host name, and keeps a cleartext session (Kea only
+    logs it) when the server offers no TLS."""
+    if not (access.trust_anchor or access.cert_file or access.key_file or access.cipher_list):
+        return TlsSettings(mode="disable", reason="no TLS keys")
+    ca_file = ca_path = None
+    if access.trust_anchor:
+        if os.path.isdir(access.trust_anchor):
+            ca_path = access.trust_anchor
+        else:
+            ca_file = access.trust_anchor
+    return TlsSettings(
+        mode="verify-ca" if access.trust_anchor else "prefer",
+        use=True,
+        required=False,
+        verify_chain=bool(access.trust_anchor),
+        verify_hostname=False,
+        ca_file=ca_file,
+        ca_path=ca_path,
+        cert_file=access.cert_file,
+        key_file=access.key_file,
+        ciphers=access.cipher_list,
+        reason="Kea's MySQL TLS keys (cleartext fallback is only logged by Kea)",
+    )
+
+
+def plan_for(access: DbAccess, env: dict[str, str] | None = None) -> ConnectPlan:
+    """The connection plan for an access entry, mapped exactly as Kea maps its keys.
+
+    Raises:
+        SettingsError: the entry cannot be connected to as given (no name, bad timeout...).
+    """
+    env = dict(os.environ) if env is None else env
+    if access.type not in ("mysql", "postgresql"):
+        raise SettingsError(f"type must be mysql or postgresql, got {access.type!r}")
+    backend = backend_for(access.type)
+    if not access.name:
+        raise SettingsError(f"no database name for the {backend.display} backend: set name")
+    if access.port is not None and not 0 <= access.port <= 65535:
+        raise SettingsError(f"port must be between 0 and 65535, got {access.port}")
+    _check_timeout("connect-timeout", access.connect_timeout, minimum=1)
+    _check_timeout("read-timeout", access.read_timeout, minimum=0)
+    _check_timeout("write-timeout", access.write_timeout, minimum=0)
+    _check_timeout("tcp-user-timeout", access.tcp_user_timeout, minimum=0)
+    port = access.port or backend.default_port  # Kea: 0 means the library default
+    host: str | None = access.effective_host
+    unix_socket = None
+    if backend.type == "mysql":
+        tls = _mysql_tls(access)
+        if host == "localhost":
+            # libmariadb/libmysqlclient treat "localhost" as the Unix socket; port unused.
+            unix_socket, host = env.get("MYSQL_UNIX_PORT") or DEFAULT_MYSQL_SOCKET, None
+    else:
+        tls = _postgresql_tls(access, env)
+        if host and host.startswith("/"):
+            unix_socket = f"{host.rstrip('/')}/.s.PGSQL.{port}"
+    return ConnectPlan(
+        backend=backend,
+        host=host if unix_socket is None else None,
+        port=port,
+        unix_socket=unix_socket,
+        user=access.user or "",
+        password=access.password or "",
+        database=access.name,
+        connect_timeout=float(access.effective_connect_timeout),
+        read_timeout=float(access.read_timeout) if access.read_timeout else None,
+        write_timeout=float(access.write_timeout) if access.write_timeout else None,
+        tcp_user_timeout_ms=access.tcp_user_timeout * 1000 if access.tcp_user_timeout else None,
+        tls=tls,
+    )
+
+
+def open_wire(plan: ConnectPlan) -> Session:
+    """Open a session with kea-db's own protocol client for the plan's backend.
+
+    Raises:
+        UnreachableError, DeniedError, TlsError, UnsupportedError, ProtocolError.
+    """
+    if plan.backend.type == "postgresql":
+        from keadb_cli import wire_pg
+
+        return wire_pg.connect(plan)
+    from keadb_cli import wire_mysql
+
+    return wire_mysql.connect(plan)
+
+
+def open_dbapi(plan: ConnectPlan) -> Any:
+    """A DBAPI connection (psycopg or PyMySQL) for the plan; SQLAlchemy wraps it with
+    ``creator=``. Driver errors are translated into kea-db errors."""
+    from keadb_cli import dbapi
+
+    return dbapi.connect(plan)

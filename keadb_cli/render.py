@@ -1,0 +1,177 @@
+"""Output: one JSON document, a rich table on a terminal, or plain text when piped.
+
+stdout carries results; stderr carries errors and warnings. rich is imported only when a
+terminal will show its output, so piped runs (CI) pay nothing for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from keadb_cli import __version__
+
+if TYPE_CHECKING:
+    from keadb_cli.schema import VersionResult
+    from keadb_cli.settings import Target
+    from keadb_cli.versions import Release, Schema
+
+JSON_FORMAT = 1
+PROG = "kea-db"
+
+VERDICT_STYLE = {
+    "MATCH": "bold green",
+    "VERIFIED": "bold green",
+    "initialized": "bold green",
+    "none": "green",
+    "EMPTY": "yellow",
+    "BEHIND": "bold yellow",
+    "ENCRYPTED-UNVERIFIED": "bold yellow",
+    "AHEAD": "bold red",
+    "FOREIGN": "bold red",
+    "CLEARTEXT": "bold red",
+    "TLS-REFUSED": "bold red",
+    "HANDSHAKE-FAILED": "bold red",
+    "refused": "bold red",
+    "DENIED": "bold red",
+    "UNREACHABLE": "bold red",
+}
+
+
+def use_rich(stream: IO[str]) -> bool:
+    """Pretty output only on a terminal (NO_COLOR and TERM=dumb keep it plain-coloured)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _console(stream: IO[str]) -> Any:
+    from rich.console import Console
+
+    no_color = "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb"
+    return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=False)
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def error(message: str, secrets: Sequence[str] = ()) -> None:
+    """One line on stderr: ``kea-db: error: ...``."""
+    line = " ".join(redact(message, secrets).split())
+    sys.stderr.write(f"{PROG}: error: {line}\n")
+
+
+def warning(message: str, secrets: Sequence[str] = ()) -> None:
+    line = " ".join(redact(message, secrets).split())
+    sys.stderr.write(f"{PROG}: warning: {line}\n")
+
+
+def json_document(key: str, items: list[dict[str, Any]], **extra: Any) -> str:
+    doc: dict[str, Any] = {"format": JSON_FORMAT, "kea_db_version": __version__}
+    doc.update(extra)
+    doc[key] = items
+    return json.dumps(doc, indent=2, sort_keys=False)
+
+
+def emit_json(text: str, secrets: Sequence[str] = ()) -> None:
+    sys.stdout.write(redact(text, secrets) + "\n")
+
+
+def _plain_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def table(
+    headers: list[str], rows: list[list[str]], *, title: str = "", style_col: int = 0
+) -> None:
+    """A table on stdout: rich on a terminal, aligned plain text otherwise."""
+    out = sys.stdout
+    if not use_rich(out):
+        if title:
+            out.write(title + "\n")
+        out.write(_plain_table(headers, rows) + "\n")
+        return
+    from rich.table import Table
+
+    t = Table(title=title or None, title_justify="left", header_style="bold")
+    for h in headers:
+        t.add_column(h, overflow="fold")
+    for row in rows:
+        cells = list(row)
+        style = VERDICT_STYLE.get(cells[style_col])
+        if style:
+            cells[style_col] = f"[{style}]{cells[style_col]}[/]"
+        t.add_row(*cells)
+    _console(out).print(t)
+
+
+def lines(text_lines: list[str]) -> None:
+    for line in text_lines:
+        sys.stdout.write(line + "\n")
+
+
+# --- command views -------------------------------------------------------------------
+
+
+def version_results(
+    results: Sequence[VersionResult], target: Target, *, as_json: bool, secrets: Sequence[str]
+) -> None:
+    if as_json:
+        emit_json(
+            json_document("results", [r.to_json() for r in results], target=target.to_json()),
+            secrets,
+        )
+        return
+    headers = ["VERDICT", "BACKEND", "DATABASE", "FOUND", "EXPECTED", "DETAIL"]
+    rows = []
+    for r in results:
+        backend = r.access.path or r.access.type or "?"
+        if r.access.path:
+            backend += f" ({r.access.type})"
+        detail = r.detail
+        if r.tables:
+            shown = ", ".join(r.tables[:8]) + (" ..." if len(r.tables) > 8 else "")
+            detail += f": {shown}"
+        rows.append(
+            [
+                r.verdict.value,
+                backend,
+                r.access.label().split(" ", 1)[1],
+                str(r.found) if r.found else "-",
+                str(r.expected) if r.expected else "-",
+                redact(detail, secrets),
+            ]
+        )
+    table(headers, rows, title=f"Expected schema from {target.source}")
+    for r in results:
+        for w in r.warnings:
+            warning(f"{r.access.path or r.access.label()}: {w}", secrets)
+
+
+def release_map(
+    releases: dict[Release, dict[str, Schema]], *, as_json: bool
+) -> None:
+    if as_json:
+        items = [
+            {"kea": str(rel), "mysql": str(s["mysql"]), "postgresql": str(s["postgresql"])}
+            for rel, s in sorted(releases.items())
+        ]
+        emit_json(json_document("releases", items))
+        return
+    rows = [
+        [str(rel), str(s["mysql"]), str(s["postgresql"])]
+        for rel, s in sorted(releases.items())
+    ]
+    table(["KEA", "MYSQL", "POSTGRESQL"], rows)

@@ -1,0 +1,234 @@
+"""Read a Kea database's schema version as Kea's server does, and judge it.
+
+Read-only: everything runs inside a read-only transaction that is rolled back; nothing is
+ever created (unlike Kea's server, which may run ``kea-admin db-init`` on an empty database).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from keadb_cli.access import DbAccess
+from keadb_cli.connect import ConnectPlan, Session, open_wire, plan_for
+from keadb_cli.errors import (
+    DeniedError,
+    ExitCode,
+    KeaDbError,
+    ProtocolError,
+    QueryError,
+    TlsError,
+    UnreachableError,
+    UnsupportedError,
+)
+from keadb_cli.versions import Schema
+
+if TYPE_CHECKING:
+    from keadb_cli.settings import Target
+
+
+class Verdict(str, Enum):
+    """check-version's answer for one backend. The order below is "worst last"."""
+
+    MATCH = "MATCH"
+    EMPTY = "EMPTY"
+    BEHIND = "BEHIND"
+    AHEAD = "AHEAD"
+    FOREIGN = "FOREIGN"
+    DENIED = "DENIED"
+    UNREACHABLE = "UNREACHABLE"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode[self.name] if self is not Verdict.MATCH else ExitCode.OK
+
+    @property
+    def rank(self) -> int:
+        return list(Verdict).index(self)
+
+
+def worst(verdicts: Sequence[Verdict]) -> Verdict:
+    """The verdict that decides the exit code of a run over several backends."""
+    return max(verdicts, key=lambda v: v.rank) if verdicts else Verdict.MATCH
+
+
+@dataclass(frozen=True)
+class VersionResult:
+    verdict: Verdict
+    access: DbAccess
+    expected: Schema | None
+    found: Schema | None = None
+    detail: str = ""
+    tables: tuple[str, ...] = ()
+    tls: str | None = None  # "TLSv1.3 TLS_AES_256_GCM_SHA384", or None for cleartext
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "verdict": self.verdict.value,
+            "found": str(self.found) if self.found else None,
+            "expected": str(self.expected) if self.expected else None,
+            "type": self.access.type,
+            "host": self.access.effective_host,
+            "port": self.access.port,
+            "name": self.access.name,
+            "detail": self.detail,
+            "tls": self.tls,
+            "warnings": list(self.warnings),
+        }
+        if self.access.path:
+            out["path"] = self.access.path
+            out["role"] = self.access.role
+        if self.tables:
+            out["tables"] = list(self.tables)
+        return out
+
+
+_INT_RE = re.compile(r"^-?\d+$")
+
+
+def judge(found: Schema, expected: Schema) -> Verdict:
+    """Kea accepts only an exact match; older is BEHIND, newer is AHEAD."""
+    if found == expected:
+        return Verdict.MATCH
+    return Verdict.BEHIND if found < expected else Verdict.AHEAD
+
+
+def _version_from_rows(rows: list[tuple[str | None, ...]]) -> Schema | str:
+    """A Schema, or the reason why the rows are not a version Kea can read."""
+    if not rows:
+        return "schema_version has no row"
+    if len(rows) > 1:
+        return f"schema_version has {len(rows)} rows, Kea expects exactly one"
+    version, minor = (rows[0] + (None, None))[:2]
+    if version is None:
+        return "schema_version.version is NULL"
+    if minor is None:
+        return "schema_version.minor is NULL: Kea cannot read this version"
+    if not (_INT_RE.match(version.strip()) and _INT_RE.match(minor.strip())):
+        return f"schema_version holds {version!r}.{minor!r}, not two integers"
+    v, m = int(version), int(minor)
+    if v < 0 or m < 0:
+        return f"schema_version holds a negative version {v}.{m}"
+    return Schema(v, m)
+
+
+def _missing_table(plan: ConnectPlan, err: QueryError) -> bool:
+    return err.code in plan.backend.missing_table_codes
+
+
+def read_state(session: Session, plan: ConnectPlan) -> tuple[Schema | None, str, tuple[str, ...]]:
+    """(version, reason, tables) for an open session, in a read-only transaction.
+
+    ``version`` is None when there is no usable version; ``reason`` then says why (empty
+    string for an empty database).
+    """
+    backend = plan.backend
+    session.query(backend.read_only_begin)
+    try:
+        try:
+            rows = session.query(backend.version_sql)
+        except QueryError as err:
+            if not _missing_table(plan, err):
+                raise
+            session.query("ROLLBACK")
+            session.query(backend.read_only_begin)
+            tables = tuple(r[0] or "" for r in session.query(backend.tables_sql))
+            if tables:
+                return None, "tables but no schema_version table", tables
+            routines = tuple(r[0] or "" for r in session.query(backend.routines_sql))
+            if routines:
+                return None, "no tables, but routines remain", routines
+            return None, "", ()
+        found = _version_from_rows(rows)
+        if isinstance(found, str):
+            return None, found, ()
+        return found, "", ()
+    finally:
+        session.query("ROLLBACK")
+
+
+Opener = Callable[[ConnectPlan], Session]
+
+
+def open_session(plan: ConnectPlan, opener: Opener = open_wire) -> Session:
+    """Open with kea-db's wire client; fall back to the full driver for what it lacks
+    (an authentication method it does not implement)."""
+    try:
+        return opener(plan)
+    except UnsupportedError:
+        from keadb_cli import dbapi
+
+        return dbapi.DbapiSession(plan)
+
+
+def check_version(
+    access: DbAccess,
+    expected: Schema,
+    *,
+    env: dict[str, str] | None = None,
+    opener: Opener = open_wire,
+) -> VersionResult:
+    """Connect as Kea would, read ``schema_version`` and compare it with ``expected``.
+
+    Connection failures become UNREACHABLE / DENIED results; only bad settings raise.
+
+    Raises:
+        SettingsError: the access entry cannot be used as given.
+    """
+    plan = plan_for(access, env)
+    warnings: list[str] = []
+    try:
+        session = open_session(plan, opener)
+    except (UnreachableError, ProtocolError, TlsError) as err:
+        return VersionResult(Verdict.UNREACHABLE, access, expected, detail=err.message)
+    except DeniedError as err:
+        return VersionResult(Verdict.DENIED, access, expected, detail=err.message)
+    tls = f"{session.tls_version} {session.tls_cipher}" if session.tls_version else None
+    if plan.tls.use and not tls:
+        warnings.append(
+            f"TLS keys are set (ssl-mode {plan.tls.mode}) but the session is cleartext: "
+            "the server offers no TLS"
+        )
+    try:
+        found, reason, tables = read_state(session, plan)
+    except QueryError as err:
+        return VersionResult(
+            Verdict.DENIED, access, expected, detail=f"cannot read schema_version: {err.message}",
+            tls=tls, warnings=tuple(warnings),
+        )
+    except KeaDbError as err:
+        return VersionResult(
+            Verdict.UNREACHABLE, access, expected, detail=err.message, tls=tls,
+            warnings=tuple(warnings),
+        )
+    finally:
+        session.close()
+    if found is None:
+        verdict = Verdict.FOREIGN if reason else Verdict.EMPTY
+        detail = reason or "no tables: `kea-db init` can create the schema"
+        return VersionResult(
+            verdict, access, expected, detail=detail, tables=tables, tls=tls,
+            warnings=tuple(warnings),
+        )
+    verdict = judge(found, expected)
+    detail = {
+        Verdict.MATCH: "the schema is the one this Kea release expects",
+        Verdict.BEHIND: "older than the release expects: back up, stop Kea, then upgrade "
+        "explicitly (Kea never upgrades by itself)",
+        Verdict.AHEAD: "newer than the release expects: Kea refuses to start on it",
+    }[verdict]
+    return VersionResult(
+        verdict, access, expected, found=found, detail=detail, tls=tls,
+        warnings=tuple(warnings),
+    )
+
+
+def check_all(
+    accesses: Sequence[DbAccess], target: Target, *, env: dict[str, str] | None = None
+) -> list[VersionResult]:
+    """check_version for each SQL backend, against the schema the target expects of it."""
+    return [check_version(a, target.schema_for(a.type or ""), env=env) for a in accesses]

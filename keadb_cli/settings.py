@@ -1,0 +1,131 @@
+"""Command-line and environment settings -> access entries and the expected schema.
+
+Precedence, for every key: command-line option, then ``KEA_DB_*`` environment variable (click
+resolves these two), then the Kea configuration file. The password comes from
+``KEA_DB_PASSWORD``, ``--password-file`` or a prompt, and overrides the file's password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from keadb_cli.access import DB_TYPES, KEYWORDS, SQL_TYPES, DbAccess
+from keadb_cli.errors import SettingsError
+from keadb_cli.versions import (
+    InstalledKea,
+    Release,
+    Schema,
+    detect_installed,
+    expected_schema,
+    parse_release,
+    parse_schema,
+)
+
+
+def read_password_file(path: str) -> str:
+    """The password in ``path``: its first line, without the line end.
+
+    Raises:
+        SettingsError: the file cannot be read.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise SettingsError(f"password file {path} does not exist") from None
+    except IsADirectoryError:
+        raise SettingsError(f"password file {path} is a directory, not a file") from None
+    except PermissionError:
+        raise SettingsError(f"password file {path} is not readable by this user") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"password file {path} is not UTF-8 text") from None
+    except OSError as err:
+        raise SettingsError(f"password file {path} cannot be read: {err.strerror}") from None
+    return text.splitlines()[0] if text else ""
+
+
+def access_from_options(values: dict[str, Any]) -> DbAccess:
+    """A DbAccess from option values keyed by attribute name; ``None`` means not given.
+
+    Raises:
+        SettingsError: a value Kea would not accept (type, port, timeout).
+    """
+    known = set(KEYWORDS.values())
+    given = {k: v for k, v in values.items() if k in known and v is not None}
+    access = DbAccess(**given, path=None, role=None)
+    if access.type is not None and access.type not in DB_TYPES:
+        raise SettingsError(
+            f"--type must be mysql or postgresql, got {access.type!r}"
+        )
+    if access.port is not None and not 0 <= access.port <= 65535:
+        raise SettingsError(f"--port must be between 0 and 65535, got {access.port}")
+    return access
+
+
+def with_password(access: DbAccess, password: str | None) -> DbAccess:
+    return access if password is None else replace(access, password=password)
+
+
+def require_sql_entry(access: DbAccess) -> DbAccess:
+    """Check that a command-line entry names an SQL backend and a database."""
+    if access.type is None:
+        raise SettingsError("no backend type: give --type mysql|postgresql or --config FILE")
+    if access.type not in SQL_TYPES:
+        raise SettingsError(f"--type must be mysql or postgresql, got {access.type!r}")
+    if not access.name:
+        raise SettingsError("no database name: give --name (or KEA_DB_NAME)")
+    return access
+
+
+@dataclass(frozen=True)
+class Target:
+    """What schema each backend must have, and why ("--kea-version 2.2", "kea-dhcp4 2.2.0")."""
+
+    release: Release | None
+    expect: Schema | None
+    source: str
+
+    def schema_for(self, db_type: str) -> Schema:
+        if self.expect is not None:
+            return self.expect
+        assert self.release is not None
+        return expected_schema(self.release, db_type)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kea_version": str(self.release) if self.release else None,
+            "expect": str(self.expect) if self.expect else None,
+            "source": self.source,
+        }
+
+
+def resolve_target(
+    kea_version: str | None,
+    expect: str | None,
+    detect: Callable[[], InstalledKea | None] = detect_installed,
+) -> Target:
+    """The schema to compare with: ``--expect``, else ``--kea-version``, else the installed
+    Kea. Never a silent default.
+
+    Raises:
+        SettingsError: nothing says which release, or the release is unknown.
+    """
+    release = parse_release(kea_version) if kea_version else None
+    if expect:
+        source = "--expect" + (f" (with --kea-version {release})" if release else "")
+        return Target(release=release, expect=parse_schema(expect), source=source)
+    if release:
+        return Target(release=release, expect=None, source=f"--kea-version {kea_version}")
+    installed = detect()
+    if installed is None:
+        raise SettingsError(
+            "which Kea release? give --kea-version (e.g. 2.6) or --expect MAJOR.MINOR; "
+            "no installed kea-dhcp4, kea-dhcp6 or kea-admin was found"
+        )
+    return Target(
+        release=installed.release,
+        expect=None,
+        source=f"installed {installed.program} {installed.release}",
+    )

@@ -1,0 +1,102 @@
+"""Kea keys -> connection plan, without connecting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keadb_cli.access import DbAccess
+from keadb_cli.connect import DEFAULT_MYSQL_SOCKET, plan_for
+from keadb_cli.errors import SettingsError
+
+
+def pg(**kw: object) -> DbAccess:
+    return DbAccess(type="postgresql", name="kea", user="kea", **kw)  # type: ignore[arg-type]
+
+
+def my(**kw: object) -> DbAccess:
+    return DbAccess(type="mysql", name="kea", user="kea", **kw)  # type: ignore[arg-type]
+
+
+def test_kea_defaults() -> None:
+    plan = plan_for(pg(), env={})
+    assert plan.host == "localhost"
+    assert plan.port == 5432
+    assert plan.connect_timeout == 5.0
+    assert plan.libpq_params()["connect_timeout"] == "5"
+    assert plan_for(my(host="db1"), env={}).port == 3306
+
+
+def test_port_zero_means_library_default() -> None:
+    assert plan_for(pg(port=0), env={}).port == 5432
+
+
+def test_postgresql_sslmode_is_always_explicit() -> None:
+    params = plan_for(pg(host="db1"), env={}).libpq_params()
+    assert params["sslmode"] == "prefer"
+    assert plan_for(pg(host="db1"), env={"PGSSLMODE": "disable"}).tls.mode == "disable"
+
+
+def test_postgresql_tls_mapping_follows_kea_3_1(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    plan = plan_for(pg(host="db1", trust_anchor=str(ca)), env={})
+    assert plan.tls.mode == "verify-ca"
+    assert plan.tls.verify_chain and not plan.tls.verify_hostname
+    params = plan.libpq_params()
+    assert params["sslrootcert"] == str(ca)
+    assert params["gssencmode"] == "disable"
+    assert plan_for(pg(host="db1", cert_file="c.pem", key_file="k.pem"), env={}).tls.mode == (
+        "require"
+    )
+    full = plan_for(pg(host="db1", trust_anchor=str(ca), ssl_mode="verify-full"), env={})
+    assert full.tls.verify_hostname and full.tls.required
+
+
+def test_postgresql_ca_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="directory"):
+        plan_for(pg(host="db1", trust_anchor=str(tmp_path)), env={})
+
+
+def test_tcp_user_timeout_goes_to_libpq_in_milliseconds() -> None:
+    assert plan_for(pg(tcp_user_timeout=7), env={}).libpq_params()["tcp_user_timeout"] == "7000"
+
+
+def test_mysql_localhost_means_the_unix_socket() -> None:
+    plan = plan_for(my(port=3307), env={})
+    assert plan.unix_socket == DEFAULT_MYSQL_SOCKET
+    assert plan.host is None
+    assert plan_for(my(), env={"MYSQL_UNIX_PORT": "/tmp/s"}).unix_socket == "/tmp/s"
+    assert plan_for(my(host="127.0.0.1"), env={}).unix_socket is None
+
+
+def test_mysql_tls_keys_follow_kea(tmp_path: Path) -> None:
+    assert not plan_for(my(host="db1"), env={}).tls.use
+    plan = plan_for(my(host="db1", trust_anchor=str(tmp_path)), env={})
+    assert plan.tls.use and not plan.tls.required
+    assert plan.tls.ca_path == str(tmp_path) and plan.tls.ca_file is None
+    assert plan.tls.verify_chain and not plan.tls.verify_hostname
+    assert plan_for(my(host="db1", cipher_list="AES256-SHA"), env={}).tls.ciphers == "AES256-SHA"
+
+
+@pytest.mark.parametrize(
+    ("access", "match"),
+    [
+        (DbAccess(type="postgresql"), "database name"),
+        (DbAccess(type="sqlite", name="x"), "type"),
+        (DbAccess(type="mysql", name="x", port=70000), "port"),
+        (DbAccess(type="mysql", name="x", connect_timeout=0), "connect-timeout"),
+        (DbAccess(type="mysql", name="x", read_timeout=2**31), "read-timeout"),
+    ],
+)
+def test_bad_entries_are_settings_errors(access: DbAccess, match: str) -> None:
+    with pytest.raises(SettingsError, match=match):
+        plan_for(access, env={})
+
+
+def test_password_never_in_repr() -> None:
+    plan = plan_for(pg(password="s3cret-pw"), env={})
+    assert "s3cret-pw" not in repr(plan)
+    assert "s3cret-pw" not in repr(pg(password="s3cret-pw"))
+    assert pg(password="s3cret-pw").keywords()["password"] == "***"
