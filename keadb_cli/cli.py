@@ -157,6 +157,69 @@ def check_version_cmd(
     return int(worst([r.verdict for r in results]).exit_code)
 
 
+@cli.command("init")
+@db_options
+@target_options
+@click.option("--lock-timeout", type=float, default=60.0, show_default=True,
+              envvar=_env("lock_timeout"),
+              help="Seconds to wait for another kea-db init on the same server.")
+@click.option("--sql", "sql_only", is_flag=True,
+              help="Print the DDL for --type and --kea-version without connecting.")
+@json_option
+def init_cmd(
+    kea_version: str | None, expect: str | None, lock_timeout: float, sql_only: bool,
+    as_json: bool, **opts: Any,
+) -> int:
+    """Create Kea's schema on an empty database, exactly as kea-admin db-init does.
+
+    Refuses a readonly backend, a database that is not empty, and any upgrade (BEHIND or
+    AHEAD); a database already at the release's schema is "nothing to do" (exit 0). A
+    session advisory lock makes concurrent runs safe; PostgreSQL builds in one transaction.
+
+    \b
+    Example:
+      KEA_DB_PASSWORD=... kea-db init --type mysql --host db1 --user kea \\
+          --name kea --kea-version 2.2
+      kea-db init --sql --type postgresql --kea-version 2.2 > kea-2.2.sql
+    """
+    from keadb_cli import render
+    from keadb_cli.init import init_all, sql_script
+    from keadb_cli.settings import require_type, resolve_target
+
+    target = resolve_target(kea_version, expect)
+    if sql_only:
+        db_type = require_type(opts.get("type_"))
+        sys.stdout.write(sql_script(db_type, target.schema_for(db_type)))
+        return int(ExitCode.OK)
+    results = init_all(_accesses(opts), target, lock_timeout=lock_timeout,
+                       progress=None if as_json else render.progress_printer())
+    render.init_results(results, target, as_json=as_json, secrets=_SECRETS)
+    return max((int(r.exit_code) for r in results), default=0)
+
+
+@cli.command("demo")
+@click.option("--kea-version", default="2.2", show_default=True, metavar="X.Y[.Z]",
+              help="Kea release whose schema the demo builds.")
+@json_option
+def demo_cmd(kea_version: str, as_json: bool) -> int:
+    """Run init and check-version on a throw-away local PostgreSQL, then remove it.
+
+    Needs the PostgreSQL server binaries (Debian: apt-get install postgresql); nothing
+    outside a temporary directory is touched, and the server is stopped at the end.
+
+    \b
+    Example:
+      kea-db demo
+    """
+    from keadb_cli import render
+    from keadb_cli.demo import run_demo
+
+    report = run_demo(kea_version, progress=None if as_json else render.progress_printer())
+    render.demo_report(report, as_json=as_json)
+    failed = report.init is None or int(report.init.exit_code) != 0 or not report.removed
+    return int(ExitCode.INIT_FAILED) if failed else int(ExitCode.OK)
+
+
 @cli.command("versions")
 @json_option
 def versions_cmd(as_json: bool) -> int:

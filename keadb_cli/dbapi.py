@@ -85,39 +85,38 @@ def connect(plan: ConnectPlan) -> Any:
 
 
 class DbapiSession:
-    """The wire Session interface over a DBAPI connection (the wire clients' fallback)."""
+    """The wire Session interface over a DBAPI connection: the wire clients' fallback, and
+    init's view of the connection it holds its lock on.
 
-    def __init__(self, plan: ConnectPlan) -> None:
+    The connection runs in autocommit mode so that ``BEGIN READ ONLY`` / ``ROLLBACK`` are
+    plain statements, as they are on the wire.
+    """
+
+    def __init__(self, plan: ConnectPlan, conn: Any = None) -> None:
         self._plan = plan
-        self._conn = connect(plan)
+        self._conn = conn if conn is not None else connect(plan)
+        self._conn.autocommit = True
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
         if plan.backend.type == "postgresql":
             rows = self.query(
                 "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl"
             )
-            self.query("ROLLBACK")
         else:
-            rows = [
-                tuple(r[1] for r in self.query("SHOW SESSION STATUS LIKE 'Ssl_version'")),
-            ]
-            cipher = self.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-            rows = [rows[0] + (cipher[0][1],)] if rows[0] and rows[0][0] else []
+            status = dict(
+                (r[0] or "", r[1]) for r in self.query("SHOW SESSION STATUS LIKE 'Ssl_%'")
+            )
+            version, cipher = status.get("Ssl_version"), status.get("Ssl_cipher")
+            rows = [(version, cipher)] if version else []
         if rows:
             self.tls_version, self.tls_cipher = rows[0][0], rows[0][1]
 
+    @property
+    def connection(self) -> Any:
+        return self._conn
+
     def query(self, sql: str) -> list[tuple[str | None, ...]]:
-        upper = sql.strip().upper()
         try:
-            if upper == "ROLLBACK":
-                self._conn.rollback()
-                return []
-            if upper.startswith(("BEGIN", "START TRANSACTION")):
-                if self._plan.backend.type == "postgresql":
-                    self._conn.read_only = True
-                else:
-                    self._conn.cursor().execute(sql)
-                return []
             cur = self._conn.cursor()
             cur.execute(sql)
             rows = cur.fetchall() if cur.description else []
@@ -125,8 +124,6 @@ class DbapiSession:
             code = getattr(getattr(err, "diag", None), "sqlstate", None) or (
                 str(err.args[0]) if err.args and isinstance(err.args[0], int) else ""
             )
-            if self._plan.backend.type == "postgresql":
-                self._conn.rollback()
             raise QueryError(_redact(str(err), self._plan), code=code or "") from None
         return [tuple(None if v is None else str(v) for v in row) for row in rows]
 

@@ -175,3 +175,59 @@ def release_map(
         for rel, s in sorted(releases.items())
     ]
     table(["KEA", "MYSQL", "POSTGRESQL"], rows)
+
+
+def init_results(results: Sequence[Any], target: Target, *, as_json: bool,
+                 secrets: Sequence[str]) -> None:
+    if as_json:
+        emit_json(
+            json_document("results", [r.to_json() for r in results], target=target.to_json()),
+            secrets,
+        )
+        return
+    rows = []
+    for r in results:
+        backend = r.access.path or r.access.type or "?"
+        rows.append([
+            r.action.value,
+            r.verdict,
+            backend,
+            r.access.label().split(" ", 1)[1],
+            str(r.schema) if r.schema else "-",
+            redact(r.detail, secrets),
+        ])
+    table(["ACTION", "FOUND", "BACKEND", "DATABASE", "SCHEMA", "DETAIL"], rows,
+          title=f"Schema for {target.source}")
+
+
+def progress_printer() -> Any:
+    """A progress callback that writes to stderr on a terminal, or None when not a TTY."""
+    if not use_rich(sys.stderr):
+        return None
+
+    def show(line: str) -> None:
+        sys.stderr.write(f"{PROG}: {line}\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def demo_report(report: Any, *, as_json: bool) -> None:
+    if as_json:
+        doc = {"format": JSON_FORMAT, "kea_db_version": __version__, **report.to_json()}
+        emit_json(json.dumps(doc, indent=2))
+        return
+    lines([f"Throw-away server: {report.server}", ""])
+    if report.init is not None:
+        r = report.init
+        table(["ACTION", "FOUND", "SCHEMA", "SECONDS", "DETAIL"],
+              [[r.action.value, r.verdict, str(r.schema) if r.schema else "-",
+                f"{r.seconds:.2f}", r.detail]],
+              title=f"kea-db init --kea-version {report.release}")
+        lines([""])
+    rows = [[r.verdict.value, str(t.release), str(r.found) if r.found else "-",
+             str(r.expected) if r.expected else "-", r.detail] for t, r in report.checks]
+    table(["VERDICT", "KEA", "FOUND", "EXPECTED", "DETAIL"], rows,
+          title="kea-db check-version")
+    lines(["", "Server stopped and its directory removed." if report.removed
+           else "Warning: the server directory could not be removed."])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from keadb_cli.access import DbAccess
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from keadb_cli.settings import Target
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """check-version's answer for one backend. The order below is "worst last"."""
 
     MATCH = "MATCH"
@@ -73,7 +73,7 @@ class VersionResult:
             "expected": str(self.expected) if self.expected else None,
             "type": self.access.type,
             "host": self.access.effective_host,
-            "port": self.access.port,
+            "port": self.access.port or default_port(self.access.type),
             "name": self.access.name,
             "detail": self.detail,
             "tls": self.tls,
@@ -85,6 +85,13 @@ class VersionResult:
         if self.tables:
             out["tables"] = list(self.tables)
         return out
+
+
+def default_port(db_type: str | None) -> int | None:
+    from keadb_cli.backends import BACKENDS
+
+    backend = BACKENDS.get(db_type or "")
+    return backend.default_port if backend else None
 
 
 _INT_RE = re.compile(r"^-?\d+$")
@@ -188,7 +195,7 @@ def check_version(
     except DeniedError as err:
         return VersionResult(Verdict.DENIED, access, expected, detail=err.message)
     tls = f"{session.tls_version} {session.tls_cipher}" if session.tls_version else None
-    if plan.tls.use and not tls:
+    if access.tls_requested and plan.tls.use and not tls:
         warnings.append(
             f"TLS keys are set (ssl-mode {plan.tls.mode}) but the session is cleartext: "
             "the server offers no TLS"

@@ -129,3 +129,13 @@ def resolve_target(
         expect=None,
         source=f"installed {installed.program} {installed.release}",
     )
+
+
+def require_type(db_type: str | None) -> str:
+    """A backend type that must be given (``init --sql`` has no connection to ask)."""
+    if db_type not in SQL_TYPES:
+        raise SettingsError(
+            "give --type mysql or --type postgresql" if db_type is None
+            else f"--type must be mysql or postgresql, got {db_type!r}"
+        )
+    return db_type

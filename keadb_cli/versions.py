@@ -7,8 +7,6 @@ The numbers were read from the schema constants of every Kea tag from 1.8.0 to 3
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -163,6 +161,8 @@ def detect_installed(search_path: str | None = None) -> InstalledKea | None:
     Returns None when no Kea program is found or none answers with a known release.
     """
     import os
+    import shutil
+    import subprocess
 
     search = search_path
     if search is None:

@@ -1,0 +1,78 @@
+"""``kea-db demo``: the whole job on a throw-away local PostgreSQL, then nothing left behind.
+
+Steps: start a local server, create a database, ``init`` it for a Kea release, run
+``check-version`` against that release (MATCH) and a newer one (BEHIND), stop the server
+and remove its directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from keadb_cli.access import DbAccess
+from keadb_cli.connect import open_wire, plan_for
+from keadb_cli.init import InitResult, init_one
+from keadb_cli.schema import VersionResult, check_version
+from keadb_cli.settings import Target
+from keadb_cli.versions import parse_release
+
+DEMO_DATABASE = "kea"
+
+
+@dataclass
+class DemoReport:
+    server: str
+    release: str
+    init: InitResult | None = None
+    checks: list[tuple[Target, VersionResult]] = field(default_factory=list)
+    removed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "kea_version": self.release,
+            "init": self.init.to_json() if self.init else None,
+            "checks": [
+                {"target": t.to_json(), **r.to_json()} for t, r in self.checks
+            ],
+            "removed": self.removed,
+        }
+
+
+def run_demo(
+    kea_version: str = "2.2", newer: str = "2.6", progress: Callable[[str], None] | None = None
+) -> DemoReport:
+    """Run the demo; raises SandboxError when no local PostgreSQL can be started."""
+    from keadb_cli.sandbox import local_postgres
+
+    say = progress or (lambda _line: None)
+    release = parse_release(kea_version)
+    target = Target(release=release, expect=None, source=f"Kea {release}")
+    with local_postgres() as pg:
+        say(f"started a throw-away PostgreSQL on 127.0.0.1:{pg.port} in {pg.directory}")
+        admin = DbAccess(type="postgresql", host=pg.host, port=pg.port, user=pg.superuser,
+                         name="postgres")
+        session = open_wire(plan_for(admin, env={}))
+        try:
+            session.query(f'CREATE DATABASE "{DEMO_DATABASE}"')
+        finally:
+            session.close()
+        access = DbAccess(type="postgresql", host=pg.host, port=pg.port, user=pg.superuser,
+                          name=DEMO_DATABASE, ssl_mode="disable")
+        report = DemoReport(server=f"PostgreSQL 127.0.0.1:{pg.port}/{DEMO_DATABASE}",
+                            release=str(release))
+        say(f"kea-db init --kea-version {release}")
+        report.init = init_one(access, target, progress=progress, env={})
+        for version in (kea_version, newer):
+            rel = parse_release(version)
+            check_target = Target(release=rel, expect=None, source=f"Kea {rel}")
+            say(f"kea-db check-version --kea-version {rel}")
+            report.checks.append(
+                (check_target, check_version(access, check_target.schema_for("postgresql"),
+                                             env={}))
+            )
+        say("stopping the server and removing its directory")
+    report.removed = not pg.directory.exists()
+    return report

@@ -1,0 +1,356 @@
+"""kea-db init: build Kea's schema on an empty database, and refuse everything else.
+
+For each backend: refuse a readonly entry or a release the migrations do not cover; connect;
+read the state (read-only); if EMPTY, take a session advisory lock, read the state again
+under the lock, check privileges, build the schema (PostgreSQL: one transaction), read
+``schema_version`` back. MATCH is "nothing to do". init never upgrades.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from keadb_cli.access import DbAccess
+from keadb_cli.connect import ConnectPlan, open_dbapi, plan_for
+from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError, TlsError
+from keadb_cli.schema import Verdict, default_port, judge, read_state
+from keadb_cli.versions import Schema, releases_for_schema
+
+if TYPE_CHECKING:
+    from keadb_cli.dbapi import DbapiSession
+    from keadb_cli.settings import Target
+
+Progress = Callable[[str], None]
+
+# The privileges Kea's schema needs on MySQL (tables, keys, triggers, routines, lookup rows).
+MYSQL_PRIVILEGES = (
+    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
+    "REFERENCES", "TRIGGER", "CREATE ROUTINE", "ALTER ROUTINE", "EXECUTE",
+)
+
+_MYSQL_GRANTEE = (
+    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+)
+
+
+class Action(StrEnum):
+    INITIALIZED = "initialized"
+    NONE = "none"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    action: Action
+    access: DbAccess
+    verdict: str  # the state found before anything was done (EMPTY, MATCH, FOREIGN, ...)
+    expected: Schema | None
+    schema: Schema | None  # what schema_version says at the end
+    detail: str
+    exit_code: ExitCode
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "action": self.action.value,
+            "verdict": self.verdict,
+            "schema": str(self.schema) if self.schema else None,
+            "expected": str(self.expected) if self.expected else None,
+            "type": self.access.type,
+            "host": self.access.effective_host,
+            "port": self.access.port or default_port(self.access.type),
+            "name": self.access.name,
+            "detail": self.detail,
+            "exit_code": int(self.exit_code),
+            "seconds": round(self.seconds, 3),
+        }
+        if self.access.path:
+            out["path"] = self.access.path
+            out["role"] = self.access.role
+        return out
+
+
+class _Refusal(Exception):
+    def __init__(self, verdict: str, code: ExitCode, detail: str) -> None:
+        super().__init__(detail)
+        self.verdict, self.code, self.detail = verdict, code, detail
+
+
+@dataclass
+class _State:
+    verdict: Verdict
+    found: Schema | None
+    reason: str
+    tables: tuple[str, ...]
+
+
+def _state(session: DbapiSession, plan: ConnectPlan, expected: Schema) -> _State:
+    found, reason, tables = read_state(session, plan)
+    if found is None:
+        return _State(Verdict.FOREIGN if reason else Verdict.EMPTY, None, reason, tables)
+    return _State(judge(found, expected), found, reason, tables)
+
+
+def _refuse_state(state: _State, expected: Schema, known: Callable[[], set[str]]) -> None:
+    """Raise the refusal for any state other than EMPTY and MATCH."""
+    if state.verdict is Verdict.BEHIND:
+        raise _Refusal(
+            "BEHIND", ExitCode.BEHIND,
+            f"the database has schema {state.found}, older than {expected}: init never "
+            "upgrades; back up the database, stop the Kea servers, then upgrade explicitly "
+            "(kea-admin db-upgrade)",
+        )
+    if state.verdict is Verdict.AHEAD:
+        raise _Refusal(
+            "AHEAD", ExitCode.AHEAD,
+            f"the database has schema {state.found}, newer than {expected}: use the Kea "
+            "release that matches it, or another database",
+        )
+    if state.verdict is Verdict.FOREIGN:
+        names = [t for t in state.tables]
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        if names and set(names) <= known():
+            raise _Refusal(
+                "FOREIGN", ExitCode.PARTIAL,
+                f"a partial Kea schema ({len(names)} Kea objects, {state.reason}): probably an "
+                f"interrupted init; drop them (or recreate the database), then run init "
+                f"again. Found: {shown}",
+            )
+        raise _Refusal(
+            "FOREIGN", ExitCode.NOT_EMPTY,
+            f"the database is not empty and not a Kea schema ({state.reason}): {shown}; "
+            "init only builds on an empty database",
+        )
+
+
+def _lock(session: DbapiSession, plan: ConnectPlan, timeout: float) -> None:
+    backend = plan.backend
+    try:
+        if backend.type == "postgresql":
+            session.query(f"SET lock_timeout = {max(1, int(timeout * 1000))}")
+            try:
+                session.query(backend.lock_sql)
+            finally:
+                session.query("SET lock_timeout = 0")
+            return
+        rows = session.query(backend.lock_sql % {"timeout": max(0, int(timeout))})
+    except QueryError as err:
+        if err.code == "55P03":
+            rows = [("0",)]
+        else:
+            raise
+    if not rows or rows[0][0] != "1":
+        raise _Refusal(
+            "EMPTY", ExitCode.LOCKED,
+            f"another kea-db init holds the lock on this server; gave up after {timeout:g} s "
+            "(--lock-timeout)",
+        )
+
+
+def _check_privileges(session: DbapiSession, plan: ConnectPlan) -> None:
+    """Refuse before any change when the user cannot create Kea's objects."""
+    if plan.backend.type == "postgresql":
+        rows = session.query(
+            "SELECT current_schema(), "
+            "COALESCE(has_schema_privilege(current_schema(), 'CREATE'), false), "
+            "EXISTS (SELECT 1 FROM pg_language WHERE lanname = 'plpgsql')"
+        )
+        schema, can_create, plpgsql = rows[0]
+        if schema is None:
+            raise _Refusal("EMPTY", ExitCode.PRIVILEGES,
+                           "no schema on the search_path to create Kea's tables in")
+        if can_create != "True" and can_create != "t":
+            raise _Refusal(
+                "EMPTY", ExitCode.PRIVILEGES,
+                f"user {plan.user} may not create objects in schema {schema}: "
+                f"GRANT CREATE ON SCHEMA {schema} TO {plan.user} (or make it the database owner)",
+            )
+        if plpgsql not in ("True", "t"):
+            raise _Refusal("EMPTY", ExitCode.PRIVILEGES,
+                           "the plpgsql language is not installed in this database")
+        return
+    roles = session.query("SELECT CURRENT_ROLE()")
+    granted = {
+        (r[0] or "").upper()
+        for r in session.query(
+            f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
+            f"WHERE GRANTEE = {_MYSQL_GRANTEE} "
+            f"UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
+            f"WHERE GRANTEE = {_MYSQL_GRANTEE} AND DATABASE() LIKE TABLE_SCHEMA"
+        )
+    }
+    missing = [p for p in MYSQL_PRIVILEGES if p not in granted]
+    # Privileges that come through a role are not in these views: do not refuse then.
+    if missing and not (roles and roles[0][0]):
+        raise _Refusal(
+            "EMPTY", ExitCode.PRIVILEGES,
+            f"user {plan.user} lacks {', '.join(missing)} on {plan.database}: "
+            f"GRANT ALL ON `{plan.database}`.* TO the Kea user",
+        )
+    log_bin, trust = session.query("SELECT @@log_bin, @@log_bin_trust_function_creators")[0]
+    if log_bin == "1" and trust == "0" and "SUPER" not in granted:
+        raise _Refusal(
+            "EMPTY", ExitCode.PRIVILEGES,
+            "binary logging is on and log_bin_trust_function_creators is off, so creating "
+            "Kea's triggers and routines needs SUPER: SET GLOBAL "
+            "log_bin_trust_function_creators = 1, or run init as a user with SUPER",
+        )
+
+
+def _build(conn: Any, plan: ConnectPlan, revision: str, progress: Progress | None) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import StaticPool
+
+    from keadb_cli import migrate
+
+    conn.autocommit = False
+    engine = create_engine(
+        f"{plan.backend.sqlalchemy_driver}://", creator=lambda: conn, poolclass=StaticPool
+    )
+    with engine.connect() as sa_conn, sa_conn.begin():
+        migrate.upgrade(sa_conn, plan.backend.type, revision, progress)
+    conn.autocommit = True
+
+
+def init_one(
+    access: DbAccess,
+    target: Target,
+    *,
+    lock_timeout: float = 60.0,
+    progress: Progress | None = None,
+    env: dict[str, str] | None = None,
+) -> InitResult:
+    """Build the target's schema on one backend, or say why not. Never raises for a
+    refusal; raises SettingsError for unusable settings."""
+    from keadb_cli import migrate
+    from keadb_cli.dbapi import DbapiSession
+
+    started = time.monotonic()
+    db_type = access.type or ""
+    expected = target.schema_for(db_type)
+
+    def result(action: Action, verdict: str, code: ExitCode, detail: str,
+               schema: Schema | None = None) -> InitResult:
+        return InitResult(action, access, verdict, expected, schema, detail, code,
+                          time.monotonic() - started)
+
+    plan = plan_for(access, env)
+    if access.readonly:
+        return result(Action.REFUSED, "-", ExitCode.READONLY,
+                      "the backend is readonly for Kea (readonly: true): init does not write "
+                      "to it; build the schema through a writable entry")
+    known = migrate.known_schemas(db_type)
+    if tuple(expected) not in known:
+        builds = ", ".join(_schema_with_releases(db_type, Schema(*s)) for s in sorted(known))
+        return result(Action.REFUSED, "-", ExitCode.UNSUPPORTED_RELEASE,
+                      f"kea-db cannot build {plan.backend.display} schema {expected} yet; it "
+                      f"builds {builds}")
+    revision = known[tuple(expected)]  # type: ignore[index]
+    try:
+        conn = open_dbapi(plan)
+    except DeniedError as err:
+        return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)
+    except (KeaDbError, TlsError) as err:
+        return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
+    session = DbapiSession(plan, conn)
+    try:
+        state = _state(session, plan, expected)
+        if state.verdict is Verdict.MATCH:
+            return result(Action.NONE, "MATCH", ExitCode.OK,
+                          f"schema {state.found} is already there: nothing to do", state.found)
+        _refuse_state(state, expected, lambda: _kea_object_names(db_type, revision))
+        if progress:
+            progress(f"{plan.backend.display} {plan.where}: empty; taking the init lock")
+        _lock(session, plan, lock_timeout)
+        state = _state(session, plan, expected)
+        if state.verdict is Verdict.MATCH:
+            return result(Action.NONE, "MATCH", ExitCode.OK,
+                          f"schema {state.found} was built by another kea-db init while this "
+                          "one waited for the lock: nothing to do", state.found)
+        _refuse_state(state, expected, lambda: _kea_object_names(db_type, revision))
+        _check_privileges(session, plan)
+        try:
+            _build(conn, plan, revision, progress)
+        except Exception as err:  # the database refused a statement
+            message = (plan.password and str(err).replace(plan.password, "***")) or str(err)
+            first = " ".join(message.split())[:300]
+            after = (
+                "nothing was kept (one transaction)" if plan.backend.transactional_ddl
+                else "MySQL keeps what was created before the failure: check-version reports "
+                "it as FOREIGN; drop those tables and run init again"
+            )
+            return result(Action.REFUSED, "EMPTY", ExitCode.INIT_FAILED,
+                          f"building schema {expected} failed: {first}; {after}")
+        final = _state(session, plan, expected)
+        if final.verdict is not Verdict.MATCH:
+            return result(Action.REFUSED, "EMPTY", ExitCode.INIT_FAILED,
+                          f"after building, schema_version says {final.found or final.reason}, "
+                          f"not {expected}", final.found)
+        return result(Action.INITIALIZED, "EMPTY", ExitCode.OK,
+                      f"built schema {final.found}", final.found)
+    except _Refusal as refusal:
+        return result(Action.REFUSED, refusal.verdict, refusal.code, refusal.detail)
+    except QueryError as err:
+        return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)
+    finally:
+        with contextlib.suppress(Exception):  # the result is already decided
+            session.close()  # closing the session also releases the advisory lock
+
+
+def _schema_with_releases(db_type: str, schema: Schema) -> str:
+    """``13.0 (Kea 2.2.0 to 2.3.5)`` for messages."""
+    releases = releases_for_schema(db_type, schema)
+    if not releases:
+        return str(schema)
+    span = str(releases[0]) if len(releases) == 1 else f"{releases[0]} to {releases[-1]}"
+    return f"{schema} (Kea {span})"
+
+
+def _kea_object_names(db_type: str, revision: str) -> set[str]:
+    """Names of the tables (and routines) the revision builds, to tell a partial Kea schema
+    from someone else's tables."""
+    from keadb_cli import migrate
+
+    names: set[str] = set()
+    for line in migrate.offline_sql(db_type, revision).splitlines():
+        words = line.replace("(", " ").replace("`", " ").replace('"', " ").split()
+        for i, word in enumerate(words[:-1]):
+            if word.upper() in ("TABLE", "FUNCTION", "PROCEDURE", "SEQUENCE") and i > 0 and (
+                words[i - 1].upper() in ("CREATE", "REPLACE")
+            ):
+                candidate = words[i + 1]
+                if candidate.upper() in ("IF", "NOT", "EXISTS"):
+                    continue
+                names.add(candidate.lower())
+    return names
+
+
+def init_all(
+    accesses: Sequence[DbAccess],
+    target: Target,
+    *,
+    lock_timeout: float = 60.0,
+    progress: Progress | None = None,
+) -> list[InitResult]:
+    return [
+        init_one(a, target, lock_timeout=lock_timeout, progress=progress) for a in accesses
+    ]
+
+
+def sql_script(db_type: str, expected: Schema) -> str:
+    """The DDL that init would run, for the backend's own client (alembic offline mode)."""
+    from keadb_cli import migrate
+
+    known = migrate.known_schemas(db_type)
+    if tuple(expected) not in known:
+        raise KeaDbError(
+            f"kea-db cannot build {db_type} schema {expected} yet",
+            exit_code=ExitCode.UNSUPPORTED_RELEASE,
+        )
+    return migrate.offline_sql(db_type, known[tuple(expected)])  # type: ignore[index]

@@ -1,0 +1,1314 @@
+"""Throw-away PostgreSQL and MariaDB servers (and TLS material) for the test suite.
+
+A plain module: it does not import pytest, so it can be used from a REPL or a benchmark too::
+
+    material = make_tls_material(Path(tempfile.mkdtemp()))
+    pg = start_postgres(tls="required", material=material)
+    try:
+        print(pg.sql("SHOW ssl"))
+    finally:
+        pg.stop()
+
+Each server runs in its own temporary directory, listens on a free port of 127.0.0.1 (and on
+a Unix socket in that directory), and is started with durability switched off, because its
+data lives only as long as the test session. The superuser (``postgres`` / ``root``) needs no
+password over the socket and over 127.0.0.1 (with TLS when the mode is ``required``); every
+other user needs a password (SCRAM on PostgreSQL, mysql_native_password on MariaDB).
+
+Processes are started in their own session and are stopped by :meth:`DatabaseServer.stop`;
+an ``atexit`` hook stops whatever is still running, and the kernel sends SIGTERM to a server
+whose parent thread dies without cleaning up (``PR_SET_PDEATHSIG``), so start servers from the
+main thread, not from a short-lived worker thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import datetime as dt
+import ipaddress
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, cast
+
+import psycopg
+import pymysql
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from psycopg import sql as pgsql
+
+TlsMode = Literal["off", "on", "required"]
+ServerCert = Literal["valid", "expired", "wrong-host"]
+BackendType = Literal["postgresql", "mysql"]
+
+TLS_MODES: tuple[TlsMode, ...] = ("off", "on", "required")
+SERVER_CERTS: tuple[ServerCert, ...] = ("valid", "expired", "wrong-host")
+STARTUP_TIMEOUT = 60.0
+# Where the servers' directories go (see _base_tmpdir).
+SERVERS_DIR_ENV = "KEADB_TEST_SERVERS_DIR"
+SHM_DIR = "/dev/shm"
+SHM_MIN_FREE = 2 * 1024**3
+STOP_TIMEOUT = 15.0
+HOST = "127.0.0.1"
+WRONG_HOST_NAME = "db.invalid"
+CLIENT_CN = "kea"
+# Non-superuser roles that are members of this PostgreSQL role must show a client certificate
+# (the PostgreSQL counterpart of MariaDB's REQUIRE X509).
+PG_X509_ROLE = "keadb_x509"
+
+# Environment variables that change how clients or servers behave; the servers are started
+# without them and the test suite removes them from each test's environment.
+SCRUBBED_ENV_PREFIXES = ("KEA_DB_", "PG")
+SCRUBBED_ENV_NAMES = frozenset(
+    {"MYSQL_UNIX_PORT", "MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_PWD", "NO_COLOR"}
+)
+
+
+class ServerStartError(RuntimeError):
+    """A throw-away server (or what it needs) could not be set up."""
+
+
+def env_names_to_scrub(environ: Mapping[str, str]) -> list[str]:
+    """The names in ``environ`` that a test must not inherit (KEA_DB_*, PG*, MYSQL_*...)."""
+    return sorted(
+        name
+        for name in environ
+        if name.startswith(SCRUBBED_ENV_PREFIXES) or name in SCRUBBED_ENV_NAMES
+    )
+
+
+def ci_requires_servers(environ: Mapping[str, str]) -> bool:
+    """True when a server that cannot start must fail the test rather than skip it.
+
+    Any non-empty ``CI`` other than an explicit no (``0``, ``false``, ``no``) counts as CI.
+    """
+    value = environ.get("CI", "").strip().lower()
+    return value not in ("", "0", "false", "no")
+
+
+# --------------------------------------------------------------------------------------------
+# TLS material
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """Paths of the certificates and keys made by :func:`make_tls_material` (all PEM).
+
+    ``ca_dir`` / ``other_ca_dir`` are OpenSSL hashed directories (``<subject_hash>.0``)
+    holding only ``ca_cert`` / ``other_ca_cert``.
+    """
+
+    directory: Path
+    ca_cert: Path
+    ca_key: Path
+    ca_dir: Path
+    other_ca_cert: Path
+    other_ca_key: Path
+    other_ca_dir: Path
+    server_cert: Path  # CN=localhost, SAN DNS:localhost + IP:127.0.0.1, signed by the CA
+    server_key: Path
+    expired_server_cert: Path  # same names, validity ended yesterday
+    expired_server_key: Path
+    wrong_host_server_cert: Path  # CN and SAN DNS:db.invalid only
+    wrong_host_server_key: Path
+    client_cert: Path  # CN=kea, signed by the CA
+    client_key: Path
+    other_client_cert: Path  # CN=kea, signed by the other CA
+    other_client_key: Path
+
+    def server_pair(self, choice: ServerCert) -> tuple[Path, Path]:
+        """(certificate, key) of the server certificate ``choice``."""
+        pairs = {
+            "valid": (self.server_cert, self.server_key),
+            "expired": (self.expired_server_cert, self.expired_server_key),
+            "wrong-host": (self.wrong_host_server_cert, self.wrong_host_server_key),
+        }
+        if choice not in pairs:
+            raise ValueError(f"unknown server certificate {choice!r}; use one of {SERVER_CERTS}")
+        return pairs[choice]
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kea-db tests"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
+    data = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    os.chmod(path, 0o644)
+
+
+def _make_ca(common_name: str, now: dt.datetime) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    key = _new_key()
+    name = _name(common_name)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def _make_leaf(
+    *,
+    common_name: str,
+    ca_cert: x509.Certificate,
+    ca_key: rsa.RSAPrivateKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    server: bool,
+    dns_names: Sequence[str] = (),
+    ip_addresses: Sequence[str] = (),
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    key = _new_key()
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+    )
+    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    if alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
+def _hashed_dir(directory: Path, ca_cert: Path) -> None:
+    """Lay out ``directory`` as OpenSSL's ``-CApath`` wants it: ``<subject_hash>.0``."""
+    directory.mkdir(mode=0o755)
+    try:
+        out = subprocess.run(
+            ["openssl", "x509", "-hash", "-noout", "-in", str(ca_cert)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ServerStartError(f"cannot compute the subject hash with openssl: {exc}") from exc
+    subject_hash = out.stdout.strip()
+    if not re.fullmatch(r"[0-9a-f]{8}", subject_hash):
+        raise ServerStartError(f"unexpected output of openssl x509 -hash: {out.stdout!r}")
+    shutil.copyfile(ca_cert, directory / f"{subject_hash}.0")
+    os.chmod(directory / f"{subject_hash}.0", 0o644)
+
+
+def make_tls_material(directory: Path) -> TlsMaterial:
+    """Make the test CAs, server and client certificates in ``directory`` (must exist).
+
+    Keys are written mode 0600. Servers get their own copies of what they read, so
+    ``directory`` may stay private to the current user.
+    """
+    directory = Path(directory)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    valid: dict[str, Any] = {
+        "not_before": now - dt.timedelta(days=1),
+        "not_after": now + dt.timedelta(days=365),
+    }
+    expired: dict[str, Any] = {
+        "not_before": now - dt.timedelta(days=30),
+        "not_after": now - dt.timedelta(days=1),
+    }
+
+    ca_cert, ca_key = _make_ca("kea-db test CA", now)
+    other_ca_cert, other_ca_key = _make_ca("kea-db unrelated test CA", now)
+    leaves = {
+        "server": _make_leaf(
+            common_name="localhost",
+            ca_cert=ca_cert,
+            ca_key=ca_key,
+            server=True,
+            dns_names=["localhost"],
+            ip_addresses=[HOST],
+            **valid,
+        ),
+        "expired-server": _make_leaf(
+            common_name="localhost",
+            ca_cert=ca_cert,
+            ca_key=ca_key,
+            server=True,
+            dns_names=["localhost"],
+            ip_addresses=[HOST],
+            **expired,
+        ),
+        "wrong-host-server": _make_leaf(
+            common_name=WRONG_HOST_NAME,
+            ca_cert=ca_cert,
+            ca_key=ca_key,
+            server=True,
+            dns_names=[WRONG_HOST_NAME],
+            **valid,
+        ),
+        "client": _make_leaf(
+            common_name=CLIENT_CN, ca_cert=ca_cert, ca_key=ca_key, server=False, **valid
+        ),
+        "other-client": _make_leaf(
+            common_name=CLIENT_CN,
+            ca_cert=other_ca_cert,
+            ca_key=other_ca_key,
+            server=False,
+            **valid,
+        ),
+    }
+    _write_cert(directory / "ca.crt", ca_cert)
+    _write_key(directory / "ca.key", ca_key)
+    _write_cert(directory / "other-ca.crt", other_ca_cert)
+    _write_key(directory / "other-ca.key", other_ca_key)
+    for stem, (cert, key) in leaves.items():
+        _write_cert(directory / f"{stem}.crt", cert)
+        _write_key(directory / f"{stem}.key", key)
+    _hashed_dir(directory / "ca.d", directory / "ca.crt")
+    _hashed_dir(directory / "other-ca.d", directory / "other-ca.crt")
+    return TlsMaterial(
+        directory=directory,
+        ca_cert=directory / "ca.crt",
+        ca_key=directory / "ca.key",
+        ca_dir=directory / "ca.d",
+        other_ca_cert=directory / "other-ca.crt",
+        other_ca_key=directory / "other-ca.key",
+        other_ca_dir=directory / "other-ca.d",
+        server_cert=directory / "server.crt",
+        server_key=directory / "server.key",
+        expired_server_cert=directory / "expired-server.crt",
+        expired_server_key=directory / "expired-server.key",
+        wrong_host_server_cert=directory / "wrong-host-server.crt",
+        wrong_host_server_key=directory / "wrong-host-server.key",
+        client_cert=directory / "client.crt",
+        client_key=directory / "client.key",
+        other_client_cert=directory / "other-client.crt",
+        other_client_key=directory / "other-client.key",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Process plumbing
+# --------------------------------------------------------------------------------------------
+
+_LIVE: set[DatabaseServer] = set()
+_TEMPLATES: dict[str, Path] = {}
+_TEMPLATE_DIRS: list[Path] = []
+_LOCK = threading.RLock()
+_PR_SET_PDEATHSIG = 1
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child must not dlopen
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: get SIGTERM when our thread dies."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class _RunAs:
+    """Who runs the server: the current user, or (as root) a service account."""
+
+    user: str | None = None
+    uid: int = -1
+    gid: int = -1
+
+    @classmethod
+    def for_postgres(cls) -> _RunAs:
+        if os.geteuid() != 0:
+            return cls()
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError as exc:
+            raise ServerStartError(
+                "running as root, and PostgreSQL refuses root: there is no 'postgres' OS user "
+                "(Debian's postgresql package creates it)"
+            ) from exc
+        return cls(user="postgres", uid=pw.pw_uid, gid=pw.pw_gid)
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        if self.user is None:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+    def chown(self, *paths: Path) -> None:
+        if self.user is None:
+            return
+        for path in paths:
+            os.chown(path, self.uid, self.gid)
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment for server programs: none of the client variables of the tests."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in env_names_to_scrub(os.environ) and not k.startswith("MYSQL")
+    }
+    env["LC_ALL"] = "C"
+    env.pop("LANG", None)
+    return env
+
+
+def _base_tmpdir(run_as: _RunAs) -> str:
+    """Where server directories go: ``$KEADB_TEST_SERVERS_DIR``, else /dev/shm when it is a
+    roomy tmpfs (no disk I/O for throw-away data), else the temp dir. As root, a directory
+    the service account cannot reach is replaced by /tmp."""
+    base = os.environ.get(SERVERS_DIR_ENV) or tempfile.gettempdir()
+    if not os.environ.get(SERVERS_DIR_ENV) and os.access(SHM_DIR, os.W_OK | os.X_OK):
+        st = os.statvfs(SHM_DIR)
+        if st.f_bavail * st.f_frsize >= SHM_MIN_FREE:
+            base = SHM_DIR
+    if run_as.user is None:
+        return base
+    path = Path(base).resolve()
+    for part in [path, *path.parents]:
+        st_dir = part.stat()
+        if not st_dir.st_mode & 0o001 and st_dir.st_uid != run_as.uid:
+            return "/tmp"
+    return base
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(no log: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _run(
+    cmd: Sequence[str], *, what: str, run_as: _RunAs, cwd: Path, timeout: float = STARTUP_TIMEOUT
+) -> None:
+    try:
+        done = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            env=_clean_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **run_as.popen_kwargs(),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ServerStartError(f"{what} failed: {exc}") from exc
+    if done.returncode != 0:
+        output = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
+        raise ServerStartError(f"{what} exited with {done.returncode}:\n{output}")
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    """Copy a data directory, keeping owners and modes (``cp -a``)."""
+    try:
+        subprocess.run(
+            ["cp", "-a", str(src), str(dest)], check=True, capture_output=True, timeout=120
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ServerStartError(f"copying {src} to {dest} failed: {exc}") from exc
+
+
+def _remove_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+_OWNER_FILE = "keadb-owner.pid"
+_swept: set[str] = set()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _sweep_stale(base: str) -> None:
+    """Remove directories left by test processes that were killed (SIGKILL skips atexit).
+
+    Only directories whose owner process and server process are both gone are removed, so
+    other test sessions running on this machine are left alone.
+    """
+    if base in _swept:
+        return
+    _swept.add(base)
+    for path in Path(base).glob("keadb-*"):
+        owner = _pid_in(path / _OWNER_FILE)
+        if owner is None or _pid_alive(owner):
+            continue
+        pids = [_pid_in(path / "data" / "postmaster.pid"), _pid_in(path / "mariadbd.pid")]
+        if any(pid is not None and _pid_alive(pid) for pid in pids):
+            continue
+        _remove_dir(path)
+
+
+def _make_dir(prefix: str, run_as: _RunAs) -> Path:
+    """A new private temporary directory, marked with our pid, owned by the server's user."""
+    base = _base_tmpdir(run_as)
+    with _LOCK:
+        _sweep_stale(base)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    (path / _OWNER_FILE).write_text(f"{os.getpid()}\n")
+    run_as.chown(path)
+    # Traversable, not listable: clients running as other OS users (Kea's) reach the socket.
+    os.chmod(path, 0o711)
+    return path
+
+
+def stop_servers(servers: Iterable[DatabaseServer]) -> None:
+    """Stop several servers, shutting them down in parallel."""
+    servers = list(servers)
+    for server in servers:
+        with contextlib.suppress(Exception):
+            server.begin_stop()
+    for server in servers:
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+def stop_all() -> None:
+    """Stop every server this process started and remove the data-directory templates."""
+    with _LOCK:
+        servers = list(_LIVE)
+    stop_servers(servers)
+    with _LOCK:
+        for path in _TEMPLATE_DIRS:
+            _remove_dir(path)
+        _TEMPLATE_DIRS.clear()
+        _TEMPLATES.clear()
+
+
+atexit.register(stop_all)
+
+
+# --------------------------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------------------------
+
+
+class DatabaseServer:
+    """A running throw-away server. Subclasses fill in the backend specifics."""
+
+    type: ClassVar[BackendType]
+    superuser: ClassVar[str]
+    # Signal for a quick clean shutdown.
+    _stop_signal: ClassVar[signal.Signals]
+
+    def __init__(
+        self,
+        *,
+        directory: Path,
+        port: int,
+        socket: Path,
+        log: Path,
+        tls: TlsMode,
+        server_cert: ServerCert,
+        options: Mapping[str, Any],
+    ) -> None:
+        self.host = HOST
+        self.port = port
+        self.socket = str(socket)
+        self.directory = directory
+        self.log = log
+        self.tls: TlsMode = tls
+        self.server_cert: ServerCert = server_cert
+        self.options: dict[str, Any] = dict(options)
+        self.startup_seconds = 0.0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.host}:{self.port} tls={self.tls} "
+            f"cert={self.server_cert} dir={self.directory}>"
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last ``lines`` lines of the server's log (stdout and stderr)."""
+        return _tail(self.log, lines)
+
+    # -- to be provided by the backends --------------------------------------------------
+
+    def sql(
+        self, query: str, database: str | None = None, params: Sequence[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run ``query`` as the superuser over the Unix socket; return all rows (or [])."""
+        raise NotImplementedError
+
+    def create_database(self, name: str) -> None:
+        raise NotImplementedError
+
+    def drop_database(self, name: str) -> None:
+        raise NotImplementedError
+
+    def create_user(
+        self, name: str, password: str, *, database: str | None = None, require_x509: bool = False
+    ) -> None:
+        raise NotImplementedError
+
+    def drop_user(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _popen_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def _after_start(self) -> None:
+        """Set-up that needs the running server (roles...)."""
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def _launch(self, timeout: float) -> None:
+        started = time.monotonic()
+        with open(self.log, "ab") as log:
+            try:
+                self.process = subprocess.Popen(
+                    self._command(),
+                    cwd=self.directory,
+                    env=_clean_env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,  # see the module docstring
+                    **self._popen_kwargs(),
+                )
+            except OSError as exc:
+                raise ServerStartError(f"cannot run {self._command()[0]}: {exc}") from exc
+        with _LOCK:
+            _LIVE.add(self)
+        deadline = started + timeout
+        last_error: Exception | None = None
+        while True:
+            if self.process.poll() is not None:
+                raise ServerStartError(
+                    f"{self.type} server exited with code {self.process.returncode} while "
+                    f"starting (port {self.port}, {self.directory}); last log lines:\n"
+                    f"{self.log_tail()}"
+                )
+            try:
+                self.sql("SELECT 1")
+                break
+            except Exception as exc:  # any failure means "not yet"
+                last_error = exc
+            if time.monotonic() > deadline:
+                raise ServerStartError(
+                    f"{self.type} server did not accept connections within {timeout:.0f} s "
+                    f"(port {self.port}, {self.directory}; last error: {last_error}); "
+                    f"last log lines:\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
+        # The TCP listener exists before the server accepts on its socket.
+        if not _tcp_open(self.port):
+            raise ServerStartError(
+                f"{self.type} server answers on its socket but not on {HOST}:{self.port}; "
+                f"last log lines:\n{self.log_tail()}"
+            )
+        self._after_start()
+        self.startup_seconds = time.monotonic() - started
+
+    def begin_stop(self) -> None:
+        """Ask the server to shut down without waiting (see :meth:`stop`)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(self._stop_signal)
+
+    def stop(self) -> None:
+        """Stop the server (cleanly, then by force) and remove its directory. Idempotent."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            self.begin_stop()
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                # Still our child and not reaped, so its process group id cannot have been
+                # reused: kill the whole group (PostgreSQL's backends included).
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(STOP_TIMEOUT)
+        with _LOCK:
+            _LIVE.discard(self)
+        _remove_dir(self.directory)
+
+
+def _start(server_factory: Any, attempts: int = 3, timeout: float = STARTUP_TIMEOUT) -> Any:
+    """Start a server, on a new port when the chosen one was taken meanwhile."""
+    for attempt in range(attempts):
+        server = server_factory()
+        try:
+            server._launch(timeout)
+            return server
+        except ServerStartError:
+            log = server.log_tail(200)
+            server.stop()
+            in_use = "already in use" in log or "could not bind" in log.lower()
+            if not in_use or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+# ---- PostgreSQL ----------------------------------------------------------------------------
+
+
+def find_postgres_bindir() -> Path:
+    """The newest ``/usr/lib/postgresql/<version>/bin``, else the directory of ``postgres``."""
+    candidates = []
+    for bindir in Path("/usr/lib/postgresql").glob("*/bin"):
+        version = bindir.parent.name
+        if (bindir / "postgres").is_file() and re.fullmatch(r"\d+(\.\d+)?", version):
+            candidates.append((tuple(int(p) for p in version.split(".")), bindir))
+    if candidates:
+        return max(candidates)[1]
+    found = shutil.which("postgres")
+    if found:
+        return Path(found).parent
+    raise ServerStartError(
+        "PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/postgres and no "
+        "postgres on PATH); install Debian's postgresql package"
+    )
+
+
+def _postgres_template(bindir: Path, run_as: _RunAs) -> Path:
+    """An initdb'd data directory, made once per process and copied for each server."""
+    with _LOCK:
+        key = f"postgresql:{bindir}"
+        if key in _TEMPLATES:
+            return _TEMPLATES[key]
+        root = _make_dir("keadb-pg-template-", run_as)
+        _TEMPLATE_DIRS.append(root)
+        data = root / "data"
+        _run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--wal-segsize=1",  # 1 MiB WAL segments: less to copy per server
+            ],
+            what="initdb",
+            run_as=run_as,
+            cwd=root,
+        )
+        _TEMPLATES[key] = data
+        return data
+
+
+class PostgresServer(DatabaseServer):
+    type = "postgresql"
+    superuser = "postgres"
+    _stop_signal = signal.SIGINT  # "fast" shutdown
+
+    def __init__(self, *, bindir: Path, run_as: _RunAs, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bindir = bindir
+        self.run_as = run_as
+        self.data = self.directory / "data"
+
+    @property
+    def version(self) -> str:
+        return str(self.sql("SHOW server_version")[0][0])
+
+    def _command(self) -> list[str]:
+        settings: dict[str, str] = {
+            "listen_addresses": HOST,
+            "port": str(self.port),
+            "unix_socket_directories": self.socket,
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "wal_level": "minimal",
+            "max_wal_senders": "0",
+            "shared_buffers": "16MB",
+            "max_connections": "50",
+            "autovacuum": "off",
+            "jit": "off",
+            "huge_pages": "off",
+            "logging_collector": "off",
+            "password_encryption": "scram-sha-256",
+            "ssl": "off" if self.tls == "off" else "on",
+        }
+        if self.tls != "off":
+            settings.update(
+                ssl_cert_file="server.crt", ssl_key_file="server.key", ssl_ca_file="ca.crt"
+            )
+        if self.options.get("ssl_ciphers"):
+            settings["ssl_ciphers"] = str(self.options["ssl_ciphers"])
+        settings.update(self.options.get("settings") or {})
+        cmd = [str(self.bindir / "postgres"), "-D", str(self.data)]
+        for name, value in settings.items():
+            cmd += ["-c", f"{name}={value}"]
+        return cmd
+
+    def _popen_kwargs(self) -> dict[str, Any]:
+        return self.run_as.popen_kwargs()
+
+    def hba_lines(self) -> list[str]:
+        """The pg_hba.conf rules for this server's TLS mode (first match wins)."""
+        net = f"{HOST}/32"
+        tcp_ssl = "host" if self.tls == "off" else "hostssl"
+        lines = [
+            "local all postgres trust",
+            "local all all scram-sha-256",
+            f"{'hostssl' if self.tls == 'required' else 'host'} all postgres {net} trust",
+        ]
+        if self.tls == "off":
+            lines.append(f"host all +{PG_X509_ROLE} {net} reject")
+        else:
+            lines += [
+                f"hostssl all +{PG_X509_ROLE} {net} scram-sha-256 clientcert=verify-ca",
+                f"hostnossl all +{PG_X509_ROLE} {net} reject",
+            ]
+        client_cert = " clientcert=verify-ca" if self.options.get("client_cert_required") else ""
+        lines.append(f"{tcp_ssl} all all {net} scram-sha-256{client_cert}")
+        if self.tls == "on" and not client_cert:
+            lines.append(f"host all all {net} scram-sha-256")
+        return lines
+
+    def prepare(self, material: TlsMaterial | None) -> None:
+        template = _postgres_template(self.bindir, self.run_as)
+        _copy_tree(template, self.data)
+        (self.data / "pg_hba.conf").write_text("\n".join(self.hba_lines()) + "\n")
+        if self.tls != "off":
+            assert material is not None
+            cert, key = material.server_pair(self.server_cert)
+            shutil.copyfile(cert, self.data / "server.crt")
+            shutil.copyfile(material.ca_cert, self.data / "ca.crt")
+            shutil.copyfile(key, self.data / "server.key")
+            os.chmod(self.data / "server.key", 0o600)
+        for path in self.data.iterdir():
+            if path.name in ("pg_hba.conf", "server.crt", "server.key", "ca.crt"):
+                self.run_as.chown(path)
+
+    def reload(self, timeout: float = 10.0) -> None:
+        """Re-read postgresql.conf / pg_hba.conf and wait until new sessions see it."""
+        before = self.sql("SELECT pg_conf_load_time()")[0][0]
+        self.sql("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + timeout
+        # New backends inherit the postmaster's load time, which it sets after re-reading
+        # both files, so a changed value means the new rules are in force.
+        while self.sql("SELECT pg_conf_load_time()")[0][0] == before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL did not reload within {timeout} s")
+            time.sleep(0.02)
+
+    def prepend_hba(self, *lines: str) -> None:
+        """Put ``lines`` first in pg_hba.conf (first match wins) and reload.
+
+        The rules stay for the rest of the server's life: make them specific to a user or
+        database of the test.
+        """
+        hba = self.data / "pg_hba.conf"
+        hba.write_text("".join(f"{line}\n" for line in lines) + hba.read_text())
+        self.reload()
+
+    def _connect(self, database: str | None) -> psycopg.Connection[tuple[Any, ...]]:
+        return psycopg.connect(
+            host=self.socket,
+            port=self.port,
+            user="postgres",
+            dbname=database or "postgres",
+            sslmode="disable",
+            connect_timeout=10,
+            autocommit=True,
+        )
+
+    def sql(
+        self,
+        query: str | pgsql.Composable,
+        database: str | None = None,
+        params: Sequence[Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        q = cast(pgsql.Composed, pgsql.SQL(cast(Any, query)) if isinstance(query, str) else query)
+        with self._connect(database) as conn:
+            cur = conn.execute(q, params)
+            return [tuple(row) for row in cur.fetchall()] if cur.description else []
+
+    def _after_start(self) -> None:
+        self.sql(
+            pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(PG_X509_ROLE)),
+        )
+
+    def create_database(self, name: str) -> None:
+        self.sql(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+
+    def drop_database(self, name: str) -> None:
+        self.sql(
+            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
+        )
+
+    def create_user(
+        self, name: str, password: str, *, database: str | None = None, require_x509: bool = False
+    ) -> None:
+        """Create a login role with a SCRAM password; make it owner of ``database``."""
+        ident = pgsql.Identifier(name)
+        self.sql(pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(ident, password))
+        if require_x509:
+            self.sql(pgsql.SQL("GRANT {} TO {}").format(pgsql.Identifier(PG_X509_ROLE), ident))
+        if database:
+            db = pgsql.Identifier(database)
+            self.sql(pgsql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, ident))
+            self.sql(pgsql.SQL("GRANT ALL ON DATABASE {} TO {}").format(db, ident))
+
+    def drop_user(self, name: str) -> None:
+        self.sql(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(name)))
+
+
+def start_postgres(
+    *,
+    tls: TlsMode = "off",
+    material: TlsMaterial | None = None,
+    server_cert: ServerCert = "valid",
+    client_cert_required: bool = False,
+    ssl_ciphers: str | None = None,
+    settings: Mapping[str, str] | None = None,
+    timeout: float = STARTUP_TIMEOUT,
+) -> PostgresServer:
+    """Start a throw-away PostgreSQL server on 127.0.0.1:<free port>.
+
+    :param tls: ``off`` (ssl=off), ``on`` (TLS offered, cleartext allowed), ``required``
+        (TCP only through ``hostssl`` rules, so cleartext TCP is refused).
+    :param material: needed unless ``tls`` is ``off``.
+    :param server_cert: which server certificate of ``material`` to present.
+    :param client_cert_required: every non-superuser TCP login must show a client
+        certificate signed by the test CA (``clientcert=verify-ca``); implies TLS for them.
+    :param ssl_ciphers: the server's ``ssl_ciphers`` (TLS 1.2 and below).
+    :param settings: extra ``-c name=value`` settings (they win over the defaults).
+    """
+    _check_tls_args(tls, material, server_cert)
+    if client_cert_required and tls == "off":
+        raise ValueError("client_cert_required needs tls='on' or 'required'")
+    bindir = find_postgres_bindir()
+    run_as = _RunAs.for_postgres()
+    options = {
+        "client_cert_required": client_cert_required,
+        "ssl_ciphers": ssl_ciphers,
+        "settings": dict(settings or {}),
+    }
+
+    def make() -> PostgresServer:
+        directory = _make_dir("keadb-pg-", run_as)
+        server = PostgresServer(
+            directory=directory,
+            port=_free_port(),
+            socket=directory,
+            log=directory / "server.log",
+            tls=tls,
+            server_cert=server_cert,
+            options=options,
+            bindir=bindir,
+            run_as=run_as,
+        )
+        try:
+            server.prepare(material)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    return cast(PostgresServer, _start(make, timeout=timeout))
+
+
+# ---- MariaDB -------------------------------------------------------------------------------
+
+# Shared by mariadb-install-db and mariadbd: a small, non-durable InnoDB.
+_MARIADB_COMMON = (
+    "--innodb-buffer-pool-size=16M",
+    "--innodb-log-file-size=8M",
+    "--innodb-flush-log-at-trx-commit=0",
+    "--innodb-doublewrite=0",
+    "--innodb-use-native-aio=0",
+    "--skip-name-resolve",
+    "--character-set-server=utf8mb4",
+    "--collation-server=utf8mb4_general_ci",
+)
+
+
+def _find_program(names: Iterable[str], dirs: Iterable[str]) -> str:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+        for d in dirs:
+            if os.access(Path(d) / name, os.X_OK):
+                return str(Path(d) / name)
+    raise ServerStartError(
+        f"none of {', '.join(names)} found; install Debian's mariadb-server package"
+    )
+
+
+def _mariadb_template(run_as_root: bool) -> Path:
+    with _LOCK:
+        key = "mysql"
+        if key in _TEMPLATES:
+            return _TEMPLATES[key]
+        installer = _find_program(
+            ["mariadb-install-db", "mysql_install_db"], ["/usr/bin", "/usr/sbin"]
+        )
+        root = _make_dir("keadb-mariadb-template-", _RunAs())
+        _TEMPLATE_DIRS.append(root)
+        data = root / "data"
+        cmd = [
+            installer,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            *_MARIADB_COMMON,
+        ]
+        if run_as_root:
+            cmd.append("--user=root")
+        # mariadb-install-db also makes root@<this host name>, unusable with
+        # --skip-name-resolve (and warned about at every start). It bootstraps with the
+        # grant tables off, so DROP USER is not possible: delete the rows.
+        host = pymysql.converters.escape_string(socket.gethostname())
+        extra = root / "extra.sql"
+        extra.write_text(
+            f"DELETE FROM mysql.global_priv WHERE User = 'root' AND Host = '{host}';\n"
+            f"DELETE FROM mysql.proxies_priv WHERE Host = '{host}' OR Proxied_host = '{host}';\n"
+        )
+        cmd.append(f"--extra-file={extra}")
+        _run(cmd, what="mariadb-install-db", run_as=_RunAs(), cwd=root)
+        _TEMPLATES[key] = data
+        return data
+
+
+class MariaDBServer(DatabaseServer):
+    type = "mysql"
+    superuser = "root"
+    _stop_signal = signal.SIGTERM
+
+    def __init__(self, *, mariadbd: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mariadbd = mariadbd
+        self.data = self.directory / "data"
+
+    @property
+    def version(self) -> str:
+        return str(self.sql("SELECT VERSION()")[0][0])
+
+    def _command(self) -> list[str]:
+        cmd = [
+            self.mariadbd,
+            "--no-defaults",
+            f"--datadir={self.data}",
+            f"--socket={self.socket}",
+            f"--port={self.port}",
+            f"--bind-address={HOST}",
+            "--skip-networking=0",
+            f"--pid-file={self.directory / 'mariadbd.pid'}",
+            f"--tmpdir={self.directory / 'tmp'}",
+            "--skip-performance-schema",
+            "--skip-log-bin",
+            "--max-connections=100",
+            "--innodb-temp-data-file-path=ibtmp1:1M:autoextend",
+            *_MARIADB_COMMON,
+        ]
+        if os.geteuid() == 0:
+            cmd.append("--user=root")
+        if self.tls == "off":
+            cmd.append("--skip-ssl")
+        else:
+            cmd += [
+                f"--ssl-ca={self.directory / 'ca.crt'}",
+                f"--ssl-cert={self.directory / 'server.crt'}",
+                f"--ssl-key={self.directory / 'server.key'}",
+            ]
+            if self.tls == "required":
+                cmd.append("--require-secure-transport=ON")
+            if self.options.get("ssl_cipher"):
+                cmd.append(f"--ssl-cipher={self.options['ssl_cipher']}")
+            if self.options.get("tls_version"):
+                cmd.append(f"--tls-version={self.options['tls_version']}")
+        cmd += list(self.options.get("extra_args") or ())
+        return cmd
+
+    def prepare(self, material: TlsMaterial | None) -> None:
+        _copy_tree(_mariadb_template(os.geteuid() == 0), self.data)
+        (self.directory / "tmp").mkdir()
+        if self.tls != "off":
+            assert material is not None
+            cert, key = material.server_pair(self.server_cert)
+            shutil.copyfile(cert, self.directory / "server.crt")
+            shutil.copyfile(material.ca_cert, self.directory / "ca.crt")
+            shutil.copyfile(key, self.directory / "server.key")
+            os.chmod(self.directory / "server.key", 0o600)
+
+    def sql(
+        self, query: str, database: str | None = None, params: Sequence[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        conn = pymysql.connect(
+            unix_socket=self.socket,
+            user="root",
+            password="",
+            database=database,
+            autocommit=True,
+            connect_timeout=10,
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, params)
+                return [tuple(row) for row in cur.fetchall()] if cur.description else []
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _ident(name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def create_database(self, name: str) -> None:
+        self.sql(f"CREATE DATABASE {self._ident(name)}")
+
+    def drop_database(self, name: str) -> None:
+        self.sql(f"DROP DATABASE IF EXISTS {self._ident(name)}")
+
+    def create_user(
+        self, name: str, password: str, *, database: str | None = None, require_x509: bool = False
+    ) -> None:
+        """Create ``name@'%'`` with ALL on ``database``.
+
+        The password uses mysql_native_password, MariaDB 10.11's default plugin.
+        """
+        require = " REQUIRE X509" if require_x509 else ""
+        self.sql(f"CREATE USER %s@'%%' IDENTIFIED BY %s{require}", params=(name, password))
+        if database:
+            self.sql(
+                f"GRANT ALL PRIVILEGES ON {self._ident(database)}.* TO %s@'%%'", params=(name,)
+            )
+
+    def drop_user(self, name: str) -> None:
+        self.sql("DROP USER IF EXISTS %s@'%%'", params=(name,))
+
+
+def start_mariadb(
+    *,
+    tls: TlsMode = "off",
+    material: TlsMaterial | None = None,
+    server_cert: ServerCert = "valid",
+    ssl_cipher: str | None = None,
+    tls_version: str | None = None,
+    extra_args: Sequence[str] = (),
+    timeout: float = STARTUP_TIMEOUT,
+) -> MariaDBServer:
+    """Start a throw-away MariaDB server on 127.0.0.1:<free port>.
+
+    :param tls: ``off`` (``--skip-ssl``: have_ssl=DISABLED), ``on`` (ssl_ca/ssl_cert/ssl_key
+        set), ``required`` (plus ``require_secure_transport=ON``; the socket still counts as
+        secure).
+    :param material: needed unless ``tls`` is ``off``.
+    :param server_cert: which server certificate of ``material`` to present.
+    :param ssl_cipher: the server's ``--ssl-cipher`` list.
+    :param tls_version: the server's ``--tls-version`` (e.g. ``TLSv1.2``).
+    :param extra_args: more ``mariadbd`` options (appended last, so they win).
+
+    Client certificates are required per user: ``create_user(..., require_x509=True)``.
+    """
+    _check_tls_args(tls, material, server_cert)
+    if tls == "off" and (ssl_cipher or tls_version):
+        raise ValueError("ssl_cipher / tls_version need tls='on' or 'required'")
+    mariadbd = _find_program(["mariadbd", "mysqld"], ["/usr/sbin", "/usr/bin"])
+    options = {"ssl_cipher": ssl_cipher, "tls_version": tls_version, "extra_args": extra_args}
+
+    def make() -> MariaDBServer:
+        directory = _make_dir("keadb-mariadb-", _RunAs())
+        server = MariaDBServer(
+            directory=directory,
+            port=_free_port(),
+            socket=directory / "mariadbd.sock",
+            log=directory / "server.log",
+            tls=tls,
+            server_cert=server_cert,
+            options=options,
+            mariadbd=mariadbd,
+        )
+        try:
+            server.prepare(material)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    return cast(MariaDBServer, _start(make, timeout=timeout))
+
+
+def _check_tls_args(tls: str, material: TlsMaterial | None, server_cert: str) -> None:
+    if tls not in TLS_MODES:
+        raise ValueError(f"unknown tls mode {tls!r}; use one of {TLS_MODES}")
+    if server_cert not in SERVER_CERTS:
+        raise ValueError(f"unknown server certificate {server_cert!r}; use one of {SERVER_CERTS}")
+    if tls != "off" and material is None:
+        raise ValueError(f"tls={tls!r} needs TLS material (make_tls_material)")
+
+
+# --------------------------------------------------------------------------------------------
+# Fresh databases
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FreshDatabase:
+    """An empty database and a password user that owns it (all privileges on it)."""
+
+    server: DatabaseServer
+    name: str
+    user: str
+    password: str
+    host: str
+    port: int
+    type: BackendType
+    socket: str
+    require_x509: bool = False
+
+
+def create_fresh_database(server: DatabaseServer, *, require_x509: bool = False) -> FreshDatabase:
+    """A new empty database ``keadb_<hex>`` and user ``kea_<hex>`` with a random password."""
+    token = secrets.token_hex(6)
+    name, user, password = f"keadb_{token}", f"kea_{token}", secrets.token_urlsafe(18)
+    server.create_database(name)
+    try:
+        server.create_user(user, password, database=name, require_x509=require_x509)
+    except BaseException:
+        server.drop_database(name)
+        raise
+    return FreshDatabase(
+        server=server,
+        name=name,
+        user=user,
+        password=password,
+        host=server.host,
+        port=server.port,
+        type=server.type,
+        socket=server.socket,
+        require_x509=require_x509,
+    )
+
+
+def drop_fresh_database(db: FreshDatabase) -> None:
+    """Drop the database and its user (nothing to do when the server is gone)."""
+    if not db.server.is_running():
+        return
+    db.server.drop_database(db.name)
+    db.server.drop_user(db.user)
