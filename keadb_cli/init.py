@@ -115,7 +115,7 @@ def _refuse_state(state: _State, expected: Schema, known: Callable[[], set[str]]
     if state.verdict is Verdict.FOREIGN:
         names = [t for t in state.tables]
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        if names and set(names) <= known():
+        if names and {n.lower() for n in names} <= known():
             raise _Refusal(
                 "FOREIGN", ExitCode.PARTIAL,
                 f"a partial Kea schema ({len(names)} Kea objects, {state.reason}): probably an "
@@ -264,9 +264,10 @@ def init_one(
         if state.verdict is Verdict.MATCH:
             return result(Action.NONE, "MATCH", ExitCode.OK,
                           f"schema {state.found} is already there: nothing to do", state.found)
-        _refuse_state(state, expected, lambda: _kea_object_names(db_type, revision))
+        # Any other state is decided under the lock: another init may be building right
+        # now (on MySQL its tables appear one by one), so what we saw may be its work.
         if progress:
-            progress(f"{plan.backend.display} {plan.where}: empty; taking the init lock")
+            progress(f"{plan.backend.display} {plan.where}: taking the init lock")
         _lock(session, plan, lock_timeout)
         state = _state(session, plan, expected)
         if state.verdict is Verdict.MATCH:
@@ -274,6 +275,7 @@ def init_one(
                           f"schema {state.found} was built by another kea-db init while this "
                           "one waited for the lock: nothing to do", state.found)
         _refuse_state(state, expected, lambda: _kea_object_names(db_type, revision))
+
         _check_privileges(session, plan)
         try:
             _build(conn, plan, revision, progress)
@@ -353,4 +355,10 @@ def sql_script(db_type: str, expected: Schema) -> str:
             f"kea-db cannot build {db_type} schema {expected} yet",
             exit_code=ExitCode.UNSUPPORTED_RELEASE,
         )
-    return migrate.offline_sql(db_type, known[tuple(expected)])  # type: ignore[index]
+    script = migrate.offline_sql(db_type, known[tuple(expected)])  # type: ignore[index]
+    from keadb_cli.backends import backend_for
+
+    if backend_for(db_type).transactional_ddl:
+        # One transaction, as `init` runs it: `psql -f` then builds all or nothing.
+        script = f"BEGIN;\n\n{script.rstrip()}\n\nCOMMIT;\n"
+    return script

@@ -152,7 +152,8 @@ def read_state(session: Session, plan: ConnectPlan) -> tuple[Schema | None, str,
             return None, "", ()
         found = _version_from_rows(rows)
         if isinstance(found, str):
-            return None, found, ()
+            tables = tuple(r[0] or "" for r in session.query(backend.tables_sql))
+            return None, found, tables
         return found, "", ()
     finally:
         session.query("ROLLBACK")
