@@ -32,6 +32,12 @@ def _env(key: str) -> str:
 def db_options(func: F) -> F:
     """The database access options, named after Kea's keywords, each also KEA_DB_*."""
     options = [
+        click.option("--config", "config", envvar=_env("config"), metavar="FILE",
+                     help="Kea configuration file (kea-dhcp4.conf, kea-dhcp6.conf): act on "
+                          "its database entries; options override its values."),
+        click.option("--backend", envvar=_env("backend"), metavar="ROLE|PATH",
+                     help="With --config: lease, hosts, config, Dhcp4, Dhcp6 or a path "
+                          "such as Dhcp4.hosts-databases[1]. Default: every SQL backend."),
         click.option("--type", "type_", metavar="mysql|postgresql", envvar=_env("type"),
                      help="Backend type (Kea's `type`)."),
         click.option("--host", envvar=_env("host"),
@@ -106,13 +112,20 @@ def _password(opts: dict[str, Any]) -> str | None:
     return password
 
 
-def _accesses(opts: dict[str, Any]) -> list[Any]:
-    from keadb_cli.settings import access_from_options, require_sql_entry, with_password
+def _accesses(opts: dict[str, Any], release: Any = None) -> list[Any]:
+    """The access entries from options and --config; config warnings go to stderr."""
+    from keadb_cli import render
+    from keadb_cli.settings import select_accesses
 
     password = _password(opts)
+    config, backend = opts.pop("config", None), opts.pop("backend", None)
     values = {("type" if k == "type_" else k): v for k, v in opts.items()}
-    access = with_password(access_from_options(values), password)
-    return [require_sql_entry(access)]
+    selection = select_accesses(values, password, config=config, backend=backend,
+                                release=release)
+    _SECRETS.extend(a.password for a in selection.accesses if a.password)
+    for line in selection.warnings:
+        render.warning(line, _SECRETS)
+    return selection.accesses
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -152,7 +165,7 @@ def check_version_cmd(
     from keadb_cli.settings import resolve_target
 
     target = resolve_target(kea_version, expect)
-    results = check_all(_accesses(opts), target)
+    results = check_all(_accesses(opts, target.release), target)
     render.version_results(results, target, as_json=as_json, secrets=_SECRETS)
     return int(worst([r.verdict for r in results]).exit_code)
 
@@ -191,7 +204,7 @@ def init_cmd(
         db_type = require_type(opts.get("type_"))
         sys.stdout.write(sql_script(db_type, target.schema_for(db_type)))
         return int(ExitCode.OK)
-    results = init_all(_accesses(opts), target, lock_timeout=lock_timeout,
+    results = init_all(_accesses(opts, target.release), target, lock_timeout=lock_timeout,
                        progress=None if as_json else render.progress_printer())
     render.init_results(results, target, as_json=as_json, secrets=_SECRETS)
     return max((int(r.exit_code) for r in results), default=0)
@@ -218,6 +231,97 @@ def demo_cmd(kea_version: str, as_json: bool) -> int:
     render.demo_report(report, as_json=as_json)
     failed = report.init is None or int(report.init.exit_code) != 0 or not report.removed
     return int(ExitCode.INIT_FAILED) if failed else int(ExitCode.OK)
+
+
+@cli.command("test-tls")
+@db_options
+@click.option("--kea-version", metavar="X.Y[.Z]", envvar=_env("kea_version"),
+              help="Open the connection as this Kea release would. Default: the installed "
+                   "Kea, else the newest rules.")
+@click.option("--require-tls", is_flag=True,
+              help="Fail (TLS_POLICY) when Kea's session could fall back to cleartext.")
+@click.option("--require-verify", is_flag=True,
+              help="Fail unless the chain verifies against trust-anchor and the host "
+                   "name matches.")
+@click.option("--require-client-cert", is_flag=True,
+              help="Fail unless the server asked for and accepted a client certificate.")
+@click.option("--min-tls", metavar="1.2|1.3", help="Fail below this TLS version.")
+@click.option("--warn-days", type=int, default=30, show_default=True,
+              help="Warn when a certificate expires within this many days.")
+@json_option
+def test_tls_cmd(
+    kea_version: str | None, require_tls: bool, require_verify: bool,
+    require_client_cert: bool, min_tls: str | None, warn_days: int, as_json: bool,
+    **opts: Any,
+) -> int:
+    """Say what a Kea database session's TLS really is: verified, unverified or cleartext.
+
+    Checks the certificate files, probes the server's own TLS upgrade (chain, protocol,
+    cipher, host name, client certificate), logs in as Kea X.Y would and reads what the
+    server says of the session. Verdicts: VERIFIED, ENCRYPTED-UNVERIFIED, CLEARTEXT,
+    TLS-REFUSED, HANDSHAKE-FAILED, UNREACHABLE, DENIED, each with its own exit code.
+
+    \b
+    Example:
+      KEA_DB_PASSWORD=... kea-db test-tls --type mysql --host db1 --user kea \\
+          --name kea --trust-anchor /etc/kea/ca.pem --require-verify
+      kea-db test-tls --config /etc/kea/kea-dhcp4.conf --kea-version 3.0 --json
+    """
+    from keadb_cli import render
+    from keadb_cli.tls_check import Policy, parse_min_tls, run_all, worst_exit
+    from keadb_cli.versions import detect_installed, parse_release
+
+    release = parse_release(kea_version) if kea_version else None
+    if release is None:
+        installed = detect_installed()
+        release = installed.release if installed else None
+    policy = Policy(require_tls=require_tls, require_verify=require_verify,
+                    require_client_cert=require_client_cert,
+                    min_tls=parse_min_tls(min_tls) if min_tls else None)
+    results = run_all(_accesses(opts, release), release, policy, warn_days)
+    render.tls_results(results, release, as_json=as_json, secrets=_SECRETS)
+    return int(worst_exit(results))
+
+
+@cli.command("backends")
+@click.option("--config", "config", required=True, envvar=_env("config"), metavar="FILE",
+              help="Kea configuration file (kea-dhcp4.conf, kea-dhcp6.conf).")
+@click.option("--backend", envvar=_env("backend"), metavar="ROLE|PATH",
+              help="lease, hosts, config, Dhcp4, Dhcp6 or a path. Default: every entry.")
+@click.option("--kea-version", metavar="X.Y[.Z]", envvar=_env("kea_version"),
+              help="Validate for this Kea release. Default: the installed Kea, else the "
+                   "newest rules.")
+@json_option
+def backends_cmd(config: str, backend: str | None, kea_version: str | None,
+                 as_json: bool) -> int:
+    """List the database entries of a Kea configuration file, without connecting.
+
+    Each entry keeps its path (Dhcp4.hosts-databases[1]) and role (lease, hosts, config),
+    validated as Kea validates it; memfile entries are listed as nothing to check.
+    Passwords are shown as ***. An invalid file exits with the CONFIG code.
+
+    \b
+    Example:
+      kea-db backends --config /etc/kea/kea-dhcp4.conf --json
+    """
+    from keadb_cli import kea_entries, render
+    from keadb_cli.settings import load_entries
+    from keadb_cli.versions import detect_installed, parse_release
+
+    release = parse_release(kea_version) if kea_version else None
+    if release is None:
+        installed = detect_installed()
+        release = installed.release if installed else None
+    entries, warnings = load_entries(config, release)
+    chosen = kea_entries.select(entries, backend) if backend else entries
+    for entry in chosen:
+        if entry.errors:
+            entry.require_access()  # raises the first error as a one-line ConfigError
+    _SECRETS.extend(e.access.password for e in chosen if e.access and e.access.password)
+    for line in warnings:
+        render.warning(line, _SECRETS)
+    render.backend_list(chosen, release, as_json=as_json, secrets=_SECRETS)
+    return int(ExitCode.OK)
 
 
 @cli.command("versions")

@@ -9,6 +9,7 @@ under the lock, check privileges, build the schema (PostgreSQL: one transaction)
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,13 +17,20 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from keadb_cli.access import DbAccess
-from keadb_cli.connect import ConnectPlan, open_dbapi, plan_for
-from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError, TlsError
-from keadb_cli.schema import Verdict, default_port, judge, read_state
+from keadb_cli.connect import ConnectPlan, Session, plan_for
+from keadb_cli.errors import (
+    DeniedError,
+    ExitCode,
+    KeaDbError,
+    ProtocolError,
+    QueryError,
+    TlsError,
+    UnreachableError,
+)
+from keadb_cli.schema import Verdict, default_port, judge, open_session, read_state
 from keadb_cli.versions import Schema, releases_for_schema
 
 if TYPE_CHECKING:
-    from keadb_cli.dbapi import DbapiSession
     from keadb_cli.settings import Target
 
 Progress = Callable[[str], None]
@@ -90,7 +98,7 @@ class _State:
     tables: tuple[str, ...]
 
 
-def _state(session: DbapiSession, plan: ConnectPlan, expected: Schema) -> _State:
+def _state(session: Session, plan: ConnectPlan, expected: Schema) -> _State:
     found, reason, tables = read_state(session, plan)
     if found is None:
         return _State(Verdict.FOREIGN if reason else Verdict.EMPTY, None, reason, tables)
@@ -129,7 +137,7 @@ def _refuse_state(state: _State, expected: Schema, known: Callable[[], set[str]]
         )
 
 
-def _lock(session: DbapiSession, plan: ConnectPlan, timeout: float) -> None:
+def _lock(session: Session, plan: ConnectPlan, timeout: float) -> None:
     backend = plan.backend
     try:
         if backend.type == "postgresql":
@@ -153,7 +161,7 @@ def _lock(session: DbapiSession, plan: ConnectPlan, timeout: float) -> None:
         )
 
 
-def _check_privileges(session: DbapiSession, plan: ConnectPlan) -> None:
+def _check_privileges(session: Session, plan: ConnectPlan) -> None:
     """Refuse before any change when the user cannot create Kea's objects."""
     if plan.backend.type == "postgresql":
         rows = session.query(
@@ -203,19 +211,30 @@ def _check_privileges(session: DbapiSession, plan: ConnectPlan) -> None:
         )
 
 
-def _build(conn: Any, plan: ConnectPlan, revision: str, progress: Progress | None) -> None:
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import StaticPool
+def _build(session: Session, plan: ConnectPlan, revision: str,
+           progress: Progress | None) -> None:
+    """Run the rendered script of ``revision``: PostgreSQL in one transaction, MySQL one
+    statement at a time (its DDL commits itself; the version row comes last)."""
+    from keadb_cli import scripts
 
-    from keadb_cli import migrate
-
-    conn.autocommit = False
-    engine = create_engine(
-        f"{plan.backend.sqlalchemy_driver}://", creator=lambda: conn, poolclass=StaticPool
-    )
-    with engine.connect() as sa_conn, sa_conn.begin():
-        migrate.upgrade(sa_conn, plan.backend.type, revision, progress)
-    conn.autocommit = True
+    script = scripts.rendered(plan.backend.type, revision)
+    if plan.backend.transactional_ddl:
+        if progress:
+            progress(f"building {revision} in one transaction")
+        session.query("BEGIN")
+        try:
+            session.query(script)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                session.query("ROLLBACK")
+            raise
+        session.query("COMMIT")
+        return
+    statements = scripts.mysql_statements(script)
+    if progress:
+        progress(f"building {revision}: {len(statements)} statements")
+    for statement in statements:
+        session.query(statement)
 
 
 def init_one(
@@ -228,8 +247,7 @@ def init_one(
 ) -> InitResult:
     """Build the target's schema on one backend, or say why not. Never raises for a
     refusal; raises SettingsError for unusable settings."""
-    from keadb_cli import migrate
-    from keadb_cli.dbapi import DbapiSession
+    from keadb_cli import scripts
 
     started = time.monotonic()
     db_type = access.type or ""
@@ -245,7 +263,7 @@ def init_one(
         return result(Action.REFUSED, "-", ExitCode.READONLY,
                       "the backend is readonly for Kea (readonly: true): init does not write "
                       "to it; build the schema through a writable entry")
-    known = migrate.known_schemas(db_type)
+    known = scripts.known_schemas(db_type)
     if tuple(expected) not in known:
         builds = ", ".join(_schema_with_releases(db_type, Schema(*s)) for s in sorted(known))
         return result(Action.REFUSED, "-", ExitCode.UNSUPPORTED_RELEASE,
@@ -253,12 +271,11 @@ def init_one(
                       f"builds {builds}")
     revision = known[tuple(expected)]  # type: ignore[index]
     try:
-        conn = open_dbapi(plan)
+        session = open_session(plan)
     except DeniedError as err:
         return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)
-    except (KeaDbError, TlsError) as err:
+    except (UnreachableError, ProtocolError, TlsError) as err:
         return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
-    session = DbapiSession(plan, conn)
     try:
         state = _state(session, plan, expected)
         if state.verdict is Verdict.MATCH:
@@ -278,10 +295,9 @@ def init_one(
 
         _check_privileges(session, plan)
         try:
-            _build(conn, plan, revision, progress)
-        except Exception as err:  # the database refused a statement
-            message = (plan.password and str(err).replace(plan.password, "***")) or str(err)
-            first = " ".join(message.split())[:300]
+            _build(session, plan, revision, progress)
+        except KeaDbError as err:  # the database refused a statement, or went away
+            first = " ".join(err.message.split())[:300]
             after = (
                 "nothing was kept (one transaction)" if plan.backend.transactional_ddl
                 else "MySQL keeps what was created before the failure: check-version reports "
@@ -315,21 +331,18 @@ def _schema_with_releases(db_type: str, schema: Schema) -> str:
 
 
 def _kea_object_names(db_type: str, revision: str) -> set[str]:
-    """Names of the tables (and routines) the revision builds, to tell a partial Kea schema
-    from someone else's tables."""
-    from keadb_cli import migrate
+    """Names (lower case) of the tables and routines the revision builds, to tell a partial
+    Kea schema from someone else's tables."""
+    from keadb_cli import scripts
 
     names: set[str] = set()
-    for line in migrate.offline_sql(db_type, revision).splitlines():
-        words = line.replace("(", " ").replace("`", " ").replace('"', " ").split()
-        for i, word in enumerate(words[:-1]):
-            if word.upper() in ("TABLE", "FUNCTION", "PROCEDURE", "SEQUENCE") and i > 0 and (
-                words[i - 1].upper() in ("CREATE", "REPLACE")
-            ):
-                candidate = words[i + 1]
-                if candidate.upper() in ("IF", "NOT", "EXISTS"):
-                    continue
-                names.add(candidate.lower())
+    pattern = re.compile(
+        r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|FUNCTION|PROCEDURE|SEQUENCE)\s+"
+        r"(?:IF\s+NOT\s+EXISTS\s+)?[`\"]?(\w+)",
+        re.IGNORECASE | re.MULTILINE,
+    )
+    for match in pattern.finditer(scripts.rendered(db_type, revision)):
+        names.add(match.group(1).lower())
     return names
 
 
@@ -347,17 +360,17 @@ def init_all(
 
 def sql_script(db_type: str, expected: Schema) -> str:
     """The DDL that init would run, for the backend's own client (alembic offline mode)."""
-    from keadb_cli import migrate
-
-    known = migrate.known_schemas(db_type)
-    if tuple(expected) not in known:
-        raise KeaDbError(
-            f"kea-db cannot build {db_type} schema {expected} yet",
-            exit_code=ExitCode.UNSUPPORTED_RELEASE,
-        )
-    script = migrate.offline_sql(db_type, known[tuple(expected)])  # type: ignore[index]
+    from keadb_cli import scripts
     from keadb_cli.backends import backend_for
 
+    known = scripts.known_schemas(db_type)
+    if tuple(expected) not in known:
+        raise KeaDbError(
+            f"kea-db cannot build {db_type} schema {expected} yet; it builds "
+            + ", ".join(_schema_with_releases(db_type, Schema(*s)) for s in sorted(known)),
+            exit_code=ExitCode.UNSUPPORTED_RELEASE,
+        )
+    script = scripts.rendered(db_type, known[tuple(expected)])  # type: ignore[index]
     if backend_for(db_type).transactional_ddl:
         # One transaction, as `init` runs it: `psql -f` then builds all or nothing.
         script = f"BEGIN;\n\n{script.rstrip()}\n\nCOMMIT;\n"

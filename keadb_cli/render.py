@@ -231,3 +231,81 @@ def demo_report(report: Any, *, as_json: bool) -> None:
           title="kea-db check-version")
     lines(["", "Server stopped and its directory removed." if report.removed
            else "Warning: the server directory could not be removed."])
+
+
+def _entry_json(entry: Any) -> dict[str, Any]:
+    from keadb_cli.access import TLS_KEYS
+
+    keywords = entry.access.keywords() if entry.access else {"type": entry.type}
+    retry = ("on-fail", "retry-on-startup", "max-reconnect-tries", "reconnect-wait-time")
+    timeouts = ("connect-timeout", "read-timeout", "write-timeout", "tcp-user-timeout")
+    return {
+        "path": entry.path,
+        "role": entry.role,
+        "server": entry.server,
+        "type": entry.type,
+        "location": entry.location,
+        "check": bool(entry.sql),
+        "host": keywords.get("host"),
+        "port": keywords.get("port"),
+        "name": keywords.get("name"),
+        "user": keywords.get("user"),
+        "password": "***" if "password" in keywords else None,
+        "readonly": keywords.get("readonly"),
+        "tls": {k: keywords[k] for k in TLS_KEYS if k in keywords},
+        "timeouts": {k: keywords[k] for k in timeouts if k in keywords},
+        "retry": {k: keywords[k] for k in retry if k in keywords},
+        "warnings": [f.message for f in entry.warnings],
+    }
+
+
+def backend_list(entries: Sequence[Any], release: Release | None, *, as_json: bool,
+                 secrets: Sequence[str]) -> None:
+    items = [_entry_json(e) for e in entries]
+    rules = str(release) if release else "newest"
+    if as_json:
+        emit_json(json_document("backends", items, kea_version=rules), secrets)
+        return
+    rows = []
+    for item in items:
+        if not item["check"]:
+            rows.append([item["path"], item["role"], item["type"] or "-", "-", "-", "-",
+                         "nothing to check"])
+            continue
+        where = (item["host"] or "localhost") + (f":{item['port']}" if item["port"] else "")
+        extras = [f"{k}={v}" for k, v in {**item["tls"], **item["retry"]}.items()]
+        if item["readonly"]:
+            extras.insert(0, "readonly")
+        rows.append([item["path"], item["role"], item["type"], where, item["name"] or "-",
+                     item["user"] or "-", redact(" ".join(extras), secrets) or "-"])
+    table(["PATH", "ROLE", "TYPE", "SERVER", "NAME", "USER", "SETTINGS"], rows,
+          title=f"Validated for Kea {rules}")
+
+
+def tls_results(results: Sequence[Any], release: Release | None, *, as_json: bool,
+                secrets: Sequence[str]) -> None:
+    rules = str(release) if release else "newest"
+    if as_json:
+        emit_json(json_document("results", [r.to_json() for r in results], kea_version=rules),
+                  secrets)
+        return
+    rows = []
+    for r in results:
+        rows.append([
+            r.verdict.value,
+            r.source or r.target.split(" ", 1)[0],
+            r.target.split(" ", 1)[-1],
+            r.protocol or "-",
+            r.cipher or "-",
+            redact(r.reason, secrets),
+        ])
+    table(["VERDICT", "BACKEND", "DATABASE", "PROTOCOL", "CIPHER", "REASON"], rows,
+          title=f"TLS as Kea {rules} would open it")
+    for r in results:
+        label = r.source or r.target
+        for w in r.warnings:
+            warning(f"{label}: {w}", secrets)
+        for f in r.failures:
+            error(f"{label}: policy: {f}", secrets)
+        for d in r.disagreements:
+            warning(f"{label}: the two signals disagree: {d}", secrets)

@@ -139,3 +139,64 @@ def require_type(db_type: str | None) -> str:
             else f"--type must be mysql or postgresql, got {db_type!r}"
         )
     return db_type
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The access entries a command acts on, and the config file's warnings."""
+
+    accesses: list[DbAccess]
+    warnings: list[str]
+
+
+def load_entries(path: str, release: Release | None) -> tuple[list[Any], list[str]]:
+    """Every database entry of a Kea configuration file, validated for ``release``, and the
+    file's warnings (``file:line: ...``).
+
+    Raises:
+        ConfigError: the file is unreadable or not valid for Kea.
+    """
+    from keadb_cli import kea_config, kea_entries
+
+    config = kea_config.load(path)
+    entries = kea_entries.extract(config, release=release)
+    warnings = list(config.warnings)
+    for entry in entries:
+        warnings.extend(f"{f.location}: {entry.path}: {f.message}" for f in entry.warnings)
+    return entries, warnings
+
+
+def select_accesses(
+    values: dict[str, Any],
+    password: str | None,
+    *,
+    config: str | None,
+    backend: str | None,
+    release: Release | None,
+) -> Selection:
+    """The SQL backends to act on: from ``--config`` (every SQL entry, or ``--backend``),
+    with command-line/environment values layered over the file's, or from options alone.
+
+    Raises:
+        ConfigError: the file is invalid, or the selection names no SQL backend.
+        SettingsError: an option value Kea would not accept.
+    """
+    from keadb_cli.errors import ConfigError
+
+    cli = access_from_options(values)
+    if config is None:
+        if backend is not None:
+            raise SettingsError("--backend selects entries of --config FILE: give --config")
+        return Selection([require_sql_entry(with_password(cli, password))], [])
+    from keadb_cli import kea_entries
+
+    entries, warnings = load_entries(config, release)
+    chosen = kea_entries.select(entries, backend)
+    sql = [e for e in chosen if e.sql]
+    if not sql:
+        raise ConfigError(
+            f"{config}: {', '.join(e.path for e in chosen)} "
+            f"{'is' if len(chosen) == 1 else 'are'} memfile: nothing to check"
+        )
+    accesses = [with_password(cli.merged_over(e.require_access()), password) for e in sql]
+    return Selection(accesses, warnings)

@@ -11,7 +11,8 @@ script; this revision creates the end result directly: 55 tables with their keys
 Names, column order, types, defaults and the function signatures follow the catalog Kea
 2.2.0 leaves behind, irregularities included (they are marked "as in Kea" below), because Kea
 servers query these objects and Kea's later upgrade scripts alter them by name. The function
-bodies are kea-db's own, written from what Kea's functions do.
+bodies are kea-db's own, written from what Kea's functions do, including where Kea 2.2's
+functions fail (marked "as in Kea 2.2" below): a Kea 2.2 server must meet the same errors.
 """
 
 from __future__ import annotations
@@ -1211,6 +1212,13 @@ END;
 
     # Run before a dependency row is stored: both classes exist, the dependency comes
     # first, and it is available on every server the class is.
+    #
+    # As in Kea 2.2: the DHCPv4 function's last error takes its class id from a name that is
+    # neither an argument nor a variable (class_id), so a dependency missing on some of the
+    # class's servers fails with 42703, column "class_id" does not exist, instead of the
+    # message below; the DHCPv6 function raises the message. Kept for fidelity: a Kea 2.2
+    # server must meet the same error here as on a database kea-admin built.
+    unmet_class_id = "class_id" if v == 4 else "p_class_id"
     yield Function(
         f"checkdhcpv{v}clientclassdependency",
         "p_class_id bigint, p_dependency_id bigint",
@@ -1259,7 +1267,7 @@ BEGIN
         WHERE mine.class_id = p_class_id AND theirs.server_id IS NULL
     ) THEN
         RAISE EXCEPTION 'client class % depends on a class missing on some of its servers',
-            p_class_id USING ERRCODE = 'sql_routine_exception';
+            {unmet_class_id} USING ERRCODE = 'sql_routine_exception';
     END IF;
 END;
 """,
@@ -1288,9 +1296,15 @@ END;
     )
 
     # Called by Kea after updating a class others depend on: the update must not change
-    # whether the class depends on KNOWN/UNKNOWN. Kea 2.2's own version of this function
-    # fails with an "ambiguous column" error whenever such dependents exist; this one makes
-    # the comparison the function is documented to make.
+    # whether the class depends on KNOWN/UNKNOWN.
+    #
+    # As in Kea 2.2: once another class depends on the updated one, this check fails before
+    # it compares anything. If the class depended on KNOWN/UNKNOWN before the update, with
+    # 42704, unrecognized configuration parameter "depended" (the flag is set with SQL's SET
+    # command, not a PL/pgSQL assignment); otherwise with 42702, column reference
+    # "depend_on_known_directly" is ambiguous (two variables are named like the columns read
+    # next). Kept for fidelity: a Kea 2.2 server gets these errors when it updates such a
+    # class. Without dependents the function returns quietly, as Kea's does.
     yield Function(
         f"checkdhcpv{v}clientclassknowndependencychange",
         "",
@@ -1298,8 +1312,10 @@ END;
         f"""
 DECLARE
     updated_class bigint;
-    depended boolean;
-    depends boolean;
+    depended boolean := false;
+    depends boolean := false;
+    depend_on_known_directly boolean;
+    depend_on_known_indirectly boolean;
 BEGIN
     updated_class := get_session_big_int('kea.client_class_id');
     IF updated_class IS NULL OR NOT EXISTS (
@@ -1307,12 +1323,14 @@ BEGIN
     ) THEN
         RETURN;
     END IF;
-    depended := get_session_boolean('kea.depend_on_known_directly')
-        OR get_session_boolean('kea.depend_on_known_indirectly');
-    SELECT c.depend_on_known_directly INTO depends FROM {classes} AS c WHERE c.id = updated_class;
+    depend_on_known_directly := get_session_boolean('kea.depend_on_known_directly');
+    depend_on_known_indirectly := get_session_boolean('kea.depend_on_known_indirectly');
+    IF depend_on_known_directly OR depend_on_known_indirectly THEN
+        SET depended = true;
+    END IF;
+    SELECT depend_on_known_directly INTO depends FROM {classes} WHERE id = updated_class;
     IF depends = false THEN
-        SELECT o.depend_on_known_indirectly INTO depends
-        FROM {order} AS o WHERE o.class_id = updated_class;
+        SELECT depend_on_known_indirectly INTO depends FROM {order} WHERE class_id = updated_class;
     END IF;
     IF depended <> depends THEN
         RAISE EXCEPTION

@@ -1,0 +1,68 @@
+"""The rendered DDL that init runs, and its cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keadb_cli import scripts
+
+
+def test_known_schemas_from_file_names() -> None:
+    assert scripts.known_schemas("mysql") == {(14, 0): "mysql_14_0"}
+    assert scripts.known_schemas("postgresql") == {(13, 0): "pgsql_13_0"}
+
+
+def test_rendering_is_cached_and_keyed_by_the_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEA_DB_CACHE_DIR", str(tmp_path))
+    first = scripts.rendered("mysql", "mysql_14_0")
+    cached = list(tmp_path.glob("mysql_14_0-*.sql"))
+    assert len(cached) == 1
+    assert cached[0].read_text() == first
+    # The cache is what init reads: a marker written into it comes back ...
+    cached[0].write_text(first + "\n-- marker\n")
+    assert scripts.rendered("mysql", "mysql_14_0").endswith("-- marker\n")
+    # ... until anything that shapes the script changes (here: kea-db's version).
+    monkeypatch.setattr(scripts, "__version__", "0.0.0-other")
+    fresh = scripts.rendered("mysql", "mysql_14_0")
+    assert "-- marker" not in fresh
+    assert fresh == first
+    assert len(list(tmp_path.glob("mysql_14_0-*.sql"))) == 2
+
+
+def test_unwritable_cache_still_renders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("KEA_DB_CACHE_DIR", str(blocker / "cache"))
+    assert "CREATE TABLE" in scripts.rendered("postgresql", "pgsql_13_0")
+
+
+def test_mysql_statements_split_like_the_client() -> None:
+    statements = scripts.mysql_statements(scripts.rendered("mysql", "mysql_14_0"))
+    kinds: dict[str, int] = {}
+    for s in statements:
+        words = s.split()
+        kinds[f"{words[0]} {words[1]}".upper()] = kinds.get(f"{words[0]} {words[1]}".upper(), 0) + 1
+    # Kea 2.2's MySQL schema: 54 tables, 55 triggers, 32 procedures, 4 functions
+    # (shared/docs/kea-facts.md §2.1).
+    assert kinds["CREATE TABLE"] == 54
+    assert kinds["CREATE TRIGGER"] == 55
+    assert kinds["CREATE PROCEDURE"] == 32
+    assert kinds["CREATE FUNCTION"] == 4
+    # The version row comes last: an interrupted init never looks like a finished one.
+    assert statements[-1].startswith("INSERT INTO schema_version")
+    assert not any(s.upper().startswith("DELIMITER") for s in statements)
+    assert all(not s.endswith(("$$", ";")) for s in statements)
+
+
+def test_mysql_statements_delimiters() -> None:
+    text = "-- c\nCREATE TABLE a (x INT);\n\nDELIMITER $$\nCREATE PROCEDURE p()\nBEGIN\n" \
+           "  SELECT 1;\n  SELECT 2;\nEND\n$$\nDELIMITER ;\nINSERT INTO a VALUES (1);\n"
+    assert scripts.mysql_statements(text) == [
+        "CREATE TABLE a (x INT)",
+        "CREATE PROCEDURE p()\nBEGIN\n  SELECT 1;\n  SELECT 2;\nEND",
+        "INSERT INTO a VALUES (1)",
+    ]
