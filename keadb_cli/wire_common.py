@@ -18,6 +18,8 @@ from keadb_cli.errors import KeaDbError, SettingsError, TlsError, UnreachableErr
 
 if TYPE_CHECKING:
     import ssl
+    from types import TracebackType
+    from typing import Self
 
     from keadb_cli.connect import ConnectPlan, TlsSettings
 
@@ -418,3 +420,36 @@ class Channel:
     def close(self) -> None:
         """Close the socket."""
         self.sock.close()
+
+
+class WireSession:
+    """What both protocol sessions share: a polite goodbye on close, and ``with``."""
+
+    _GOODBYE: bytes = b""  # the protocol's "I am leaving" message
+
+    _channel: Channel
+    _closed: bool
+
+    def close(self) -> None:
+        """Say goodbye and close the socket; never raises, may be called twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._channel.sock.settimeout(1.0)
+            self._channel.sock.sendall(self._GOODBYE)
+        except OSError:
+            pass
+        self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+

@@ -31,7 +31,6 @@ from keadb_cli.errors import (
 
 if TYPE_CHECKING:
     import ssl
-    from types import TracebackType
 
     from keadb_cli.connect import ConnectPlan
 
@@ -428,11 +427,13 @@ def connect(plan: ConnectPlan) -> MySqlSession:
     return login(sock, plan, greeting, deadline=deadline)
 
 
-class MySqlSession:
+class MySqlSession(wire_common.WireSession):
     """An open MySQL/MariaDB session: COM_QUERY, text results."""
 
     tls_version: str | None
     tls_cipher: str | None
+
+    _GOODBYE = b"\x01\x00\x00\x00" + bytes((_COM_QUIT,))
 
     def __init__(self, channel: wire_common.Channel, greeting: Greeting) -> None:
         self._channel = channel
@@ -635,26 +636,3 @@ class MySqlSession:
     def _abandon(self) -> None:
         self._closed = True
         self._channel.close()
-
-    def close(self) -> None:
-        """Send COM_QUIT and close the socket; never raises, may be called twice."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._channel.sock.settimeout(1.0)
-            self._channel.sock.sendall(b"\x01\x00\x00\x00" + bytes((_COM_QUIT,)))
-        except OSError:
-            pass
-        self._channel.close()
-
-    def __enter__(self) -> MySqlSession:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -30,7 +30,6 @@ from keadb_cli.errors import (
 if TYPE_CHECKING:
     import socket
     import ssl
-    from types import TracebackType
 
     from keadb_cli.connect import ConnectPlan
 
@@ -284,7 +283,7 @@ def connect(plan: ConnectPlan) -> PgSession:
     return login(open_socket(plan, deadline=deadline), plan, deadline=deadline)
 
 
-class PgSession:
+class PgSession(wire_common.WireSession):
     """An open PostgreSQL session: simple-query protocol, text results.
 
     ``parameters`` holds what the server reported (``server_version``, ``TimeZone``...).
@@ -292,6 +291,8 @@ class PgSession:
 
     tls_version: str | None
     tls_cipher: str | None
+
+    _GOODBYE = _TERMINATE
 
     def __init__(self, channel: wire_common.Channel) -> None:
         self._channel = channel
@@ -548,29 +549,6 @@ class PgSession:
     def _abandon(self) -> None:
         self._closed = True
         self._channel.close()
-
-    def close(self) -> None:
-        """Send Terminate and close the socket; never raises, may be called twice."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._channel.sock.settimeout(1.0)
-            self._channel.sock.sendall(_TERMINATE)
-        except OSError:
-            pass
-        self._channel.close()
-
-    def __enter__(self) -> PgSession:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _login_error(fields: dict[str, str], plan: ConnectPlan, *, before_auth: bool) -> KeaDbError:
