@@ -56,7 +56,10 @@ class TlsSettings:
         ctx.check_hostname = self.verify_hostname
         if self.verify_chain:
             ctx.verify_mode = ssl.CERT_REQUIRED
-            ctx.load_verify_locations(cafile=self.ca_file, capath=self.ca_path)
+            if self.ca_file == "system":  # libpq's sslrootcert=system
+                ctx.load_default_certs()
+            else:
+                ctx.load_verify_locations(cafile=self.ca_file, capath=self.ca_path)
             # MySQL and PostgreSQL servers commonly run with self-made CAs that lack the
             # extensions X509_STRICT insists on; OpenSSL's C clients accept them too.
             ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
@@ -165,12 +168,26 @@ def _check_timeout(keyword: str, value: int | None, *, minimum: int) -> None:
         )
 
 
+def _libpq_file(given: str | None, env: dict[str, str], variable: str, default: str) -> str | None:
+    """A TLS file as libpq finds it: the keyword, else its PG* variable, else the file in
+    ~/.postgresql when it exists. Kea before 3.1 passes no TLS keyword, so there the
+    environment is how a Kea server's PostgreSQL TLS is configured."""
+    if given:
+        return given
+    if env.get(variable):
+        return env[variable]
+    home = env.get("HOME") or os.path.expanduser("~")
+    candidate = os.path.join(home, ".postgresql", default)
+    return candidate if os.path.isfile(candidate) else None
+
+
 def _postgresql_tls(access: DbAccess, env: dict[str, str]) -> TlsSettings:
-    """Kea 3.1+'s mapping of its TLS keys onto libpq's sslmode, always explicit."""
+    """Kea 3.1+'s mapping of its TLS keys onto libpq's sslmode, always explicit; files the
+    keys leave unset come from libpq's environment variables and defaults, as in libpq."""
     files = {
-        "ca_file": access.trust_anchor,
-        "cert_file": access.cert_file,
-        "key_file": access.key_file,
+        "ca_file": _libpq_file(access.trust_anchor, env, "PGSSLROOTCERT", "root.crt"),
+        "cert_file": _libpq_file(access.cert_file, env, "PGSSLCERT", "postgresql.crt"),
+        "key_file": _libpq_file(access.key_file, env, "PGSSLKEY", "postgresql.key"),
     }
     mode = access.ssl_mode
     if mode:
@@ -183,13 +200,19 @@ def _postgresql_tls(access: DbAccess, env: dict[str, str]) -> TlsSettings:
         # No TLS key: Kea sends no sslmode, so libpq's own default applies. Say so.
         mode = env.get("PGSSLMODE") or "prefer"
         reason = "no TLS keys: libpq default" + (" (PGSSLMODE)" if "PGSSLMODE" in env else "")
-    if access.trust_anchor and os.path.isdir(access.trust_anchor):
+    if files["ca_file"] and os.path.isdir(files["ca_file"]):
         raise SettingsError(
-            f"trust-anchor {access.trust_anchor} is a directory: PostgreSQL (libpq) needs a "
+            f"trust-anchor {files['ca_file']} is a directory: PostgreSQL (libpq) needs a "
             "CA file; point trust-anchor at a PEM file"
         )
+    if mode in ("verify-ca", "verify-full") and not files["ca_file"]:
+        raise SettingsError(
+            f"sslmode {mode} needs a root certificate: set trust-anchor (or PGSSLROOTCERT, "
+            "or ~/.postgresql/root.crt), or use sslrootcert=system"
+        )
+    # libpq: "require" verifies the chain too when a root certificate is there.
     verify_chain = mode in ("verify-ca", "verify-full") or (
-        mode == "require" and bool(access.trust_anchor)  # libpq: require + root cert
+        mode == "require" and bool(files["ca_file"])
     )
     return TlsSettings(
         mode=mode,

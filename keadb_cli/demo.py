@@ -7,6 +7,7 @@ and remove its directory.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from keadb_cli.settings import Target
 from keadb_cli.versions import parse_release
 
 DEMO_DATABASE = "kea"
+# The first release whose PostgreSQL backend uses Kea's TLS keys (verify-ca with a CA).
+TLS_RELEASE = "3.2"
 
 
 @dataclass
@@ -27,6 +30,7 @@ class DemoReport:
     release: str
     init: InitResult | None = None
     checks: list[tuple[Target, VersionResult]] = field(default_factory=list)
+    tls: list[Any] = field(default_factory=list)  # tls_check.TlsResult per Kea release
     removed: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -37,6 +41,7 @@ class DemoReport:
             "checks": [
                 {"target": t.to_json(), **r.to_json()} for t, r in self.checks
             ],
+            "tls": [r.to_json() for r in self.tls],
             "removed": self.removed,
         }
 
@@ -73,6 +78,13 @@ def run_demo(
                 (check_target, check_version(access, check_target.schema_for("postgresql"),
                                              env={}))
             )
+        from keadb_cli.tls_check import Policy
+        from keadb_cli.tls_check import run as test_tls
+
+        tls_access = dataclasses.replace(access, ssl_mode=None, trust_anchor=str(pg.ca_file))
+        for version in (str(release), TLS_RELEASE):
+            say(f"kea-db test-tls --trust-anchor ca.pem --kea-version {version}")
+            report.tls.append(test_tls(tls_access, parse_release(version), Policy(), env={}))
         say("stopping the server and removing its directory")
     report.removed = not pg.directory.exists()
     return report

@@ -229,6 +229,12 @@ def demo_report(report: Any, *, as_json: bool) -> None:
              str(r.expected) if r.expected else "-", r.detail] for t, r in report.checks]
     table(["VERDICT", "KEA", "FOUND", "EXPECTED", "DETAIL"], rows,
           title="kea-db check-version")
+    if report.tls:
+        lines([""])
+        table(["VERDICT", "KEA", "PROTOCOL", "REASON"],
+              [[r.verdict.value, r.kea.to_json()["kea_version"] or "newest",
+                r.protocol or "-", r.reason] for r in report.tls],
+              title="kea-db test-tls --trust-anchor ca.pem")
     lines(["", "Server stopped and its directory removed." if report.removed
            else "Warning: the server directory could not be removed."])
 

@@ -67,8 +67,59 @@ def _free_port() -> int:
 class LocalPostgres:
     port: int
     directory: Path
+    ca_file: Path  # the throw-away CA that signed the server's certificate
     superuser: str = "postgres"
     host: str = "127.0.0.1"
+
+
+def _write_tls(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1/localhost, valid for a day."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kea-db demo CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = (directory / n for n in ("ca.pem", "server.pem", "server.key"))
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    return ca_file, cert_file, key_file
 
 
 def _runner() -> list[str]:
@@ -115,9 +166,11 @@ def local_postgres(timeout: float = 60.0) -> Iterator[LocalPostgres]:
     proc: subprocess.Popen[bytes] | None = None
     try:
         data, log = directory / "data", directory / "server.log"
+        ca_file, cert_file, key_file = _write_tls(directory)
         if prefix:
             os.chmod(directory, 0o755)
-            shutil.chown(directory, "postgres", "postgres")
+            for path in (directory, cert_file, key_file):
+                shutil.chown(path, "postgres", "postgres")
         init = subprocess.run(
             [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
              "--no-sync", "-E", "UTF8", "--locale", "C"],
@@ -130,11 +183,13 @@ def local_postgres(timeout: float = 60.0) -> Iterator[LocalPostgres]:
             proc = subprocess.Popen(
                 [*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
                  "-k", str(directory), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 "-c", "ssl=on", "-c", f"ssl_cert_file={cert_file}",
+                 "-c", f"ssl_key_file={key_file}"],
                 stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True,
             )
         _wait_ready(port, proc, log, timeout)
-        yield LocalPostgres(port=port, directory=directory)
+        yield LocalPostgres(port=port, directory=directory, ca_file=ca_file)
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()  # smart shutdown would wait for clients; SIGTERM is fine here

@@ -139,3 +139,14 @@ def test_real_entry_point_has_no_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == ExitCode.SETTINGS
     assert_one_line_error(proc.stderr, "port")
+
+
+def test_verify_mode_without_root_certificate_is_a_settings_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libpq's PGSSLMODE=verify-ca with no CA anywhere: a one-line error, not a crash."""
+    monkeypatch.setenv("PGSSLMODE", "verify-ca")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    rc, out, err = run(BASE, capsys)
+    assert rc == ExitCode.SETTINGS
+    assert_one_line_error(err, "needs a root certificate")

@@ -100,3 +100,40 @@ def test_password_never_in_repr() -> None:
     assert "s3cret-pw" not in repr(plan)
     assert "s3cret-pw" not in repr(pg(password="s3cret-pw"))
     assert pg(password="s3cret-pw").keywords()["password"] == "***"
+
+
+def test_postgresql_tls_files_come_from_libpqs_environment(tmp_path: Path) -> None:
+    """Kea before 3.1 passes no TLS keyword to libpq: PGSSL* variables configure it."""
+    ca, cert, key = (tmp_path / n for n in ("ca.pem", "c.pem", "k.pem"))
+    env = {"PGSSLMODE": "verify-full", "PGSSLROOTCERT": str(ca), "PGSSLCERT": str(cert),
+           "PGSSLKEY": str(key)}
+    plan = plan_for(pg(host="db1"), env=env)
+    assert plan.tls.mode == "verify-full" and plan.tls.verify_hostname
+    assert (plan.tls.ca_file, plan.tls.cert_file, plan.tls.key_file) == (str(ca), str(cert),
+                                                                        str(key))
+    params = plan.libpq_params()
+    assert params["sslrootcert"] == str(ca) and params["sslcert"] == str(cert)
+    # Kea's keys win over the environment, as libpq's keywords win over its variables.
+    assert plan_for(pg(host="db1", trust_anchor="/k.pem"), env=env).tls.ca_file == "/k.pem"
+
+
+def test_postgresql_require_with_a_root_certificate_verifies_the_chain(tmp_path: Path) -> None:
+    ca = tmp_path / "root.crt"
+    assert not plan_for(pg(host="db1"), env={"PGSSLMODE": "require"}).tls.verify_chain
+    plan = plan_for(pg(host="db1"), env={"PGSSLMODE": "require", "PGSSLROOTCERT": str(ca)})
+    assert plan.tls.verify_chain and not plan.tls.verify_hostname
+    # libpq's default file in ~/.postgresql counts too
+    (tmp_path / ".postgresql").mkdir()
+    (tmp_path / ".postgresql" / "root.crt").write_text("x")
+    plan = plan_for(pg(host="db1"), env={"PGSSLMODE": "require", "HOME": str(tmp_path)})
+    assert plan.tls.ca_file == str(tmp_path / ".postgresql" / "root.crt")
+    assert plan.tls.verify_chain
+
+
+def test_postgresql_verify_without_a_root_certificate_is_a_settings_error(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(SettingsError, match="needs a root certificate"):
+        plan_for(pg(host="db1"), env={"PGSSLMODE": "verify-ca", "HOME": str(tmp_path)})
+    with pytest.raises(SettingsError, match="needs a root certificate"):
+        plan_for(pg(host="db1", ssl_mode="verify-full"), env={"HOME": str(tmp_path)})
