@@ -149,4 +149,5 @@ def test_verify_mode_without_root_certificate_is_a_settings_error(
     monkeypatch.setenv("HOME", str(tmp_path))
     rc, out, err = run(BASE, capsys)
     assert rc == ExitCode.SETTINGS
+    assert out == ""
     assert_one_line_error(err, "needs a root certificate")
