@@ -110,6 +110,8 @@ def main() -> int:
                     "--user", db.user,
                     "--name", db.name,
                     "--trust-anchor", ca,
+                    # A release that uses the keys on both backends, so both verify.
+                    "--kea-version", "3.2",
                 ]  # fmt: skip
             else:
                 cmd = [sys.executable, "-c", STAND_IN, db.type, db.host, str(db.port), db.user,

@@ -340,10 +340,14 @@ def versions_cmd(as_json: bool) -> int:
     return int(ExitCode.OK)
 
 
+def _error(message: str) -> None:
+    from keadb_cli import render  # only on the way out with an error
+
+    render.error(message, _SECRETS)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, turn every failure into one line and an exit code."""
-    from keadb_cli import render
-
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("KEA_DB_DEBUG")
     )
@@ -354,31 +358,35 @@ def main(argv: list[str] | None = None) -> int:
         rv = int(ExitCode.USAGE)
     except click.UsageError as err:
         cmd = err.ctx.command_path if err.ctx else "kea-db"
-        render.error(f"{err.format_message()} (see `{cmd} --help`)", _SECRETS)
+        _error(f"{err.format_message()} (see `{cmd} --help`)")
         rv = int(ExitCode.USAGE)
     except click.exceptions.Exit as err:
         rv = err.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
-        render.error("interrupted", _SECRETS)
+        _error("interrupted")
         rv = int(ExitCode.INTERRUPTED)
     except KeaDbError as err:
-        render.error(err.message, _SECRETS)
+        _error(err.message)
         rv = int(err.exit_code)
     except click.ClickException as err:
-        render.error(err.format_message(), _SECRETS)
+        _error(err.format_message())
         rv = int(ExitCode.USAGE)
     except BrokenPipeError:
         rv = int(ExitCode.OK)
     except Exception as err:  # a bug: one line, unless --debug asks for the traceback
         if debug:
             raise
-        render.error(
-            f"internal error ({type(err).__name__}: {err}); rerun with --debug and report it",
-            _SECRETS,
-        )
+        _error(f"internal error ({type(err).__name__}: {err}); rerun with --debug and report it")
         rv = int(ExitCode.INTERNAL)
     if rv is None:
         rv = 0
     if argv is None:
-        sys.exit(rv)
+        # The console script: everything is written and closed, so skip the interpreter's
+        # teardown (module and C-library finalisers cost tens of milliseconds).
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+        os._exit(int(rv))
     return int(rv)
