@@ -268,13 +268,10 @@ def test_tls_cmd(
       kea-db test-tls --config /etc/kea/kea-dhcp4.conf --kea-version 3.0 --json
     """
     from keadb_cli import render
+    from keadb_cli.settings import release_or_installed
     from keadb_cli.tls_check import Policy, parse_min_tls, run_all, worst_exit
-    from keadb_cli.versions import detect_installed, parse_release
 
-    release = parse_release(kea_version) if kea_version else None
-    if release is None:
-        installed = detect_installed()
-        release = installed.release if installed else None
+    release = release_or_installed(kea_version)
     policy = Policy(require_tls=require_tls, require_verify=require_verify,
                     require_client_cert=require_client_cert,
                     min_tls=parse_min_tls(min_tls) if min_tls else None)
@@ -304,19 +301,11 @@ def backends_cmd(config: str, backend: str | None, kea_version: str | None,
     Example:
       kea-db backends --config /etc/kea/kea-dhcp4.conf --json
     """
-    from keadb_cli import kea_entries, render
-    from keadb_cli.settings import load_entries
-    from keadb_cli.versions import detect_installed, parse_release
+    from keadb_cli import render
+    from keadb_cli.settings import list_entries, release_or_installed
 
-    release = parse_release(kea_version) if kea_version else None
-    if release is None:
-        installed = detect_installed()
-        release = installed.release if installed else None
-    entries, warnings = load_entries(config, release)
-    chosen = kea_entries.select(entries, backend) if backend else entries
-    for entry in chosen:
-        if entry.errors:
-            entry.require_access()  # raises the first error as a one-line ConfigError
+    release = release_or_installed(kea_version)
+    chosen, warnings = list_entries(config, backend, release)
     _SECRETS.extend(e.access.password for e in chosen if e.access and e.access.password)
     for line in warnings:
         render.warning(line, _SECRETS)

@@ -200,3 +200,30 @@ def select_accesses(
         )
     accesses = [with_password(cli.merged_over(e.require_access()), password) for e in sql]
     return Selection(accesses, warnings)
+
+
+def release_or_installed(kea_version: str | None) -> Release | None:
+    """``--kea-version``, else the installed Kea's release, else None (the newest rules)."""
+    if kea_version:
+        return parse_release(kea_version)
+    installed = detect_installed()
+    return installed.release if installed else None
+
+
+def list_entries(
+    config: str, backend: str | None, release: Release | None
+) -> tuple[list[Any], list[str]]:
+    """The entries ``backends`` lists: every entry (memfile too) or ``--backend``'s.
+
+    Raises:
+        ConfigError: the file is invalid, an entry has an error, or nothing matches.
+    """
+    from keadb_cli import kea_entries
+
+    entries, warnings = load_entries(config, release)
+    chosen = kea_entries.select(entries, backend) if backend else entries
+    for entry in chosen:
+        if entry.errors:
+            entry.require_access()  # raises the first error as a one-line ConfigError
+    return chosen, warnings
+
