@@ -151,3 +151,42 @@ def test_verify_mode_without_root_certificate_is_a_settings_error(
     assert rc == ExitCode.SETTINGS
     assert out == ""
     assert_one_line_error(err, "needs a root certificate")
+
+
+class _Terminal:
+    """A stdout that says it is a terminal, to see what a person would see."""
+
+    def __init__(self) -> None:
+        import io
+
+        self.buffer = io.StringIO()
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_terminal_gets_a_rich_table_and_no_color_is_honoured(
+    monkeypatch: pytest.MonkeyPatch, no_color: bool
+) -> None:
+    from keadb_cli import render
+
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "120")
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    render.table(["VERDICT", "DETAIL"], [["MATCH", "fine"], ["AHEAD", "newer"]])
+    shown = terminal.buffer.getvalue()
+    assert "┃" in shown or "│" in shown  # a drawn table, not the piped plain text
+    green, red = "\x1b[1;32m", "\x1b[1;31m"
+    assert (green in shown and red in shown) is not no_color
+    if no_color:
+        assert ";32m" not in shown and ";31m" not in shown
