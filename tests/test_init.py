@@ -345,3 +345,31 @@ def test_init_builds_what_alembic_online_mode_builds(
                         else "pgsql_13_0")
     engine.dispose()
     assert_same_catalog(catalog(online), catalog(fresh_db), labels=("online", "init"))
+
+
+def test_refuses_binary_logging_without_trust_function_creators(
+    mysql_server_factory: Any, fresh_db_factory: Any
+) -> None:
+    """With binary logging on, a user without SUPER cannot create Kea's triggers and
+    routines: init says so before creating anything (kea-admin finds out half-way)."""
+    server = mysql_server_factory(tls="off", extra_args=(
+        "--log-bin=binlog", "--log-bin-trust-function-creators=0", "--server-id=1"))
+    db = fresh_db_factory(server)
+    assert server.sql("SELECT @@log_bin, @@log_bin_trust_function_creators")[0] == (1, 0)
+    code, result = init_json(db)
+    assert code == ExitCode.PRIVILEGES, result
+    assert "log_bin_trust_function_creators" in result["detail"]
+    assert object_count(db) == 0
+    # The refusal is not a false alarm: this user really cannot create a trigger here.
+    import pymysql
+
+    conn = connect(db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE probe (id INT)")
+            with pytest.raises(pymysql.err.OperationalError) as err:
+                cur.execute("CREATE TRIGGER probe_ai AFTER INSERT ON probe FOR EACH ROW "
+                            "SET @x = 1")
+            assert err.value.args[0] == 1419  # "You do not have the SUPER privilege ..."
+    finally:
+        conn.close()
