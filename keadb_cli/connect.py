@@ -181,7 +181,9 @@ def _libpq_file(given: str | None, env: dict[str, str], variable: str, default: 
     return candidate if os.path.isfile(candidate) else None
 
 
-def _postgresql_tls(access: DbAccess, env: dict[str, str]) -> TlsSettings:
+def _postgresql_tls(
+    access: DbAccess, env: dict[str, str], *, allow_ca_directory: bool = False
+) -> TlsSettings:
     """Kea 3.1+'s mapping of its TLS keys onto libpq's sslmode, always explicit; files the
     keys leave unset come from libpq's environment variables and defaults, as in libpq."""
     files = {
@@ -200,7 +202,7 @@ def _postgresql_tls(access: DbAccess, env: dict[str, str]) -> TlsSettings:
         # No TLS key: Kea sends no sslmode, so libpq's own default applies. Say so.
         mode = env.get("PGSSLMODE") or "prefer"
         reason = "no TLS keys: libpq default" + (" (PGSSLMODE)" if "PGSSLMODE" in env else "")
-    if files["ca_file"] and os.path.isdir(files["ca_file"]):
+    if files["ca_file"] and os.path.isdir(files["ca_file"]) and not allow_ca_directory:
         raise SettingsError(
             f"trust-anchor {files['ca_file']} is a directory: PostgreSQL (libpq) needs a "
             "CA file; point trust-anchor at a PEM file"
@@ -252,8 +254,13 @@ def _mysql_tls(access: DbAccess) -> TlsSettings:
     )
 
 
-def plan_for(access: DbAccess, env: dict[str, str] | None = None) -> ConnectPlan:
+def plan_for(
+    access: DbAccess, env: dict[str, str] | None = None, *, allow_ca_directory: bool = False
+) -> ConnectPlan:
     """The connection plan for an access entry, mapped exactly as Kea maps its keys.
+
+    ``allow_ca_directory`` keeps a PostgreSQL trust-anchor directory in the plan (as Kea 3.1+
+    hands it to libpq, which then fails) instead of refusing it: test-tls shows that failure.
 
     Raises:
         SettingsError: the entry cannot be connected to as given (no name, bad timeout...).
@@ -279,7 +286,7 @@ def plan_for(access: DbAccess, env: dict[str, str] | None = None) -> ConnectPlan
             # libmariadb/libmysqlclient treat "localhost" as the Unix socket; port unused.
             unix_socket, host = env.get("MYSQL_UNIX_PORT") or DEFAULT_MYSQL_SOCKET, None
     else:
-        tls = _postgresql_tls(access, env)
+        tls = _postgresql_tls(access, env, allow_ca_directory=allow_ca_directory)
         if host and host.startswith("/"):
             unix_socket = f"{host.rstrip('/')}/.s.PGSQL.{port}"
     return ConnectPlan(

@@ -30,7 +30,7 @@ from typing import Any
 
 from keadb_cli.access import DbAccess
 from keadb_cli.certs import DEFAULT_WARN_DAYS, CertInfo, Finding, Severity, check_tls_files
-from keadb_cli.connect import ConnectPlan, TlsSettings, open_dbapi, plan_for
+from keadb_cli.connect import ConnectPlan, open_dbapi, plan_for
 from keadb_cli.errors import (
     DeniedError,
     ExitCode,
@@ -167,25 +167,6 @@ def _without_tls(access: DbAccess) -> DbAccess:
     )
 
 
-def _pg_directory_plan(access: DbAccess, env: dict[str, str]) -> ConnectPlan:
-    """Kea 3.1+ hands a CA *directory* to libpq as sslrootcert, and libpq fails on it;
-    build that plan anyway so that the session check shows the real failure."""
-    plan = plan_for(_without_tls(access), env)
-    mode = access.ssl_mode or "verify-ca"  # Kea 3.1: trust-anchor without ssl-mode
-    tls = TlsSettings(
-        mode=mode,
-        use=mode in ("prefer", "require", "verify-ca", "verify-full"),
-        required=mode in ("require", "verify-ca", "verify-full"),
-        verify_chain=mode in ("require", "verify-ca", "verify-full"),
-        verify_hostname=mode == "verify-full",
-        ca_file=access.trust_anchor,
-        cert_file=access.cert_file,
-        key_file=access.key_file,
-        reason="ssl-mode" if access.ssl_mode else "Kea 3.1+: trust-anchor without ssl-mode",
-    )
-    return replace(plan, tls=tls)
-
-
 def kea_plan(
     access: DbAccess, release: ReleaseTuple | None, env: dict[str, str] | None = None
 ) -> KeaPlan:
@@ -213,7 +194,7 @@ def kea_plan(
             plan = plan_for(_without_tls(access), env)
             notes.append(_pg_ignored_note(release, keys, plan.tls.mode))
         elif access.trust_anchor and os.path.isdir(access.trust_anchor):
-            plan = _pg_directory_plan(access, env)
+            plan = plan_for(access, env, allow_ca_directory=True)
             notes.append(
                 f"{rel_text} passes trust-anchor to libpq as sslrootcert, which must be a "
                 "file: libpq cannot load a CA directory, so the connection fails"

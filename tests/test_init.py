@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -234,31 +235,90 @@ def test_lock_timeout(fresh_db: FreshDatabase) -> None:
         holder.close()
 
 
+class StallingProxy:
+    """A loopback TCP proxy between init and the server that stops passing the server's
+    answers once the client has sent ``stall_after`` bytes: init then waits, mid-build,
+    for as long as the test wants."""
+
+    def __init__(self, port: int, stall_after: int) -> None:
+        import socket
+        import threading
+
+        self.target, self.stall_after = port, stall_after
+        self.sent = 0
+        self.stalled = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            for args in ((client, server, True), (server, client, False)):
+                t = threading.Thread(target=self._pipe, args=args, daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def _pipe(self, src: Any, dst: Any, from_client: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if from_client:
+                    self.sent += len(data)
+                elif self.sent >= self.stall_after:
+                    self.stalled.set()
+                    return  # hold every answer from here on: the client waits
+                dst.sendall(data)
+        except OSError:
+            pass
+        if from_client:  # the client is gone (killed): end its server session too
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
 def test_sigkill_during_init_never_leaves_match(fresh_db: FreshDatabase) -> None:
-    proc = subprocess.Popen(argv(fresh_db, "init", "--kea-version", "2.2"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    # MySQL: stall after some 20 kB of statements (tables exist, the version row does not).
+    # PostgreSQL: stall once the whole script has gone in, before COMMIT is sent.
+    proxy = StallingProxy(fresh_db.port, 20_000 if fresh_db.type == "mysql" else 60_000)
+    cmd = argv(fresh_db, "init", "--kea-version", "2.2")
+    cmd[cmd.index("--port") + 1] = str(proxy.port)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=cli_env(fresh_db.password))
-    deadline = time.monotonic() + 120
-    # Kill once the build has visibly started (objects exist, or for PostgreSQL's single
-    # transaction, once a backend is busy in it).
-    while time.monotonic() < deadline and proc.poll() is None:
+    try:
+        assert proxy.stalled.wait(60), "init never reached the stall point"
         if fresh_db.type == "mysql":
-            started = fresh_db.server.sql(
+            built = fresh_db.server.sql(
                 "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s",
-                params=(fresh_db.name,))[0][0] > 3
-        else:
-            started = fresh_db.server.sql(
-                "SELECT COUNT(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                "WHERE a.datname = %s AND l.mode = 'AccessExclusiveLock'",
-                params=(fresh_db.name,))[0][0] > 3
-        if started:
+                params=(fresh_db.name,))[0][0]
+            assert built > 3  # a partial schema really is there
+        else:  # the whole build ran and waits, uncommitted, in init's transaction
+            held = fresh_db.server.sql(
+                "SELECT COUNT(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE d.datname = %s AND l.mode = 'AccessExclusiveLock'",
+                params=(fresh_db.name,))[0][0]
+            assert held > 50
+        assert proc.poll() is None, "init finished although its answers were held"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        proxy.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the server has ended the dead session
+        verdict = version_verdict(fresh_db)
+        if fresh_db.type == "mysql" or verdict == "EMPTY":
             break
-        time.sleep(0.01)
-    assert proc.poll() is None, "init finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    time.sleep(0.5)  # let the server notice the dead session
-    verdict = version_verdict(fresh_db)
+        time.sleep(0.1)
     assert verdict == ("EMPTY" if fresh_db.type == "postgresql" else "FOREIGN")
     if fresh_db.type == "mysql":
         code, result = init_json(fresh_db)
