@@ -216,22 +216,40 @@ def _public_der(key: Any) -> bytes:
     return der
 
 
-def _stale_members(
-    key: str, path: str, stale: list[str], usable: int, total: int
+def _ca_validity(
+    key: str, path: str, infos: list[CertInfo], *, now: datetime, warn_days: int
 ) -> list[Finding]:
-    """One warning for the expired members of a CA bundle or directory that still has
-    usable ones: only the CA that issued the server's chain matters, and the probe says
-    whether the chain verifies."""
-    if not stale or not usable:
-        return []
-    return [
-        Finding(
-            Severity.WARNING,
-            key,
-            f"{key} {path}: {len(stale)} of {total} CA certificates are expired or not yet "
-            f"valid (e.g. {stale[0]}); they cannot verify a server",
+    """Validity of the CAs in a trust-anchor file or hashed directory.
+
+    One CA: its own findings. Several (a bundle): only the CA that issued the server's chain
+    matters, and the probe says whether the chain verifies, so stale members are one
+    warning; it is an error only when none is valid now.
+    """
+    out: list[Finding] = []
+    stale: list[str] = []
+    usable = 0
+    for info in infos:
+        problems = validity_findings(info, key, "CA certificate", now=now, warn_days=warn_days)
+        valid = not any(p.severity is Severity.ERROR for p in problems)
+        usable += valid
+        if len(infos) == 1:
+            out.extend(problems)
+        elif not valid:
+            stale.append(info.subject)
+    if stale and usable:
+        out.append(
+            Finding(
+                Severity.WARNING,
+                key,
+                f"{key} {path}: {len(stale)} of {len(infos)} CA certificates are expired or "
+                f"not yet valid (e.g. {stale[0]}); they cannot verify a server",
+            )
         )
-    ]
+    if usable == 0:
+        out.append(
+            Finding(Severity.ERROR, key, f"{key} {path}: no certificate in it is valid now")
+        )
+    return out
 
 
 def _check_anchor_file(path: str, now: datetime, warn_days: int, findings: list[Finding]) -> None:
@@ -243,18 +261,8 @@ def _check_anchor_file(path: str, now: datetime, warn_days: int, findings: list[
     if not certs:
         findings.append(Finding(Severity.ERROR, key, f"{key} {path} holds no PEM certificate"))
         return
-    usable = 0
-    stale: list[str] = []
-    total = len(certs)
-    for cert in certs:
-        info = cert_info(cert)
-        problems = validity_findings(info, key, "CA certificate", now=now, warn_days=warn_days)
-        if len(certs) == 1:
-            findings.extend(problems)
-        elif any(p.severity is Severity.ERROR for p in problems):
-            stale.append(info.subject)
-        if not any(p.severity is Severity.ERROR for p in problems):
-            usable += 1
+    infos = [cert_info(cert) for cert in certs]
+    for cert, info in zip(certs, infos, strict=True):
         if not _is_ca(cert) and not info.self_issued:
             findings.append(
                 Finding(
@@ -264,11 +272,7 @@ def _check_anchor_file(path: str, now: datetime, warn_days: int, findings: list[
                     "only verify against the CA that issued the server's certificate",
                 )
             )
-    findings.extend(_stale_members(key, path, stale, usable, total))
-    if usable == 0:
-        findings.append(
-            Finding(Severity.ERROR, key, f"{key} {path}: no certificate in it is valid now")
-        )
+    findings.extend(_ca_validity(key, path, infos, now=now, warn_days=warn_days))
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -318,8 +322,7 @@ def _check_anchor_dir(
             )
         )
         return
-    usable = 0
-    stale: list[str] = []
+    infos: list[CertInfo] = []
     for name in hashed:
         full = os.path.join(path, name)
         data = _read(full, key, findings)
@@ -329,20 +332,8 @@ def _check_anchor_dir(
         if not certs:
             findings.append(Finding(Severity.ERROR, key, f"{key} {full} holds no PEM certificate"))
             continue
-        info = cert_info(certs[0])
-        problems = validity_findings(info, key, "CA certificate", now=now, warn_days=warn_days)
-        if len(hashed) == 1:
-            findings.extend(problems)
-        elif any(p.severity is Severity.ERROR for p in problems):
-            stale.append(info.subject)
-        if not any(p.severity is Severity.ERROR for p in problems):
-            usable += 1
-    total = len(hashed)
-    findings.extend(_stale_members(key, path, stale, usable, total))
-    if usable == 0:
-        findings.append(
-            Finding(Severity.ERROR, key, f"{key} {path}: no certificate in it is valid now")
-        )
+        infos.append(cert_info(certs[0]))
+    findings.extend(_ca_validity(key, path, infos, now=now, warn_days=warn_days))
     crls = [n for n in names if _HASHED_CRL.match(n)]
     if crls:
         findings.append(

@@ -85,17 +85,18 @@ def connect(plan: ConnectPlan) -> Any:
 
 
 class DbapiSession:
-    """The wire Session interface over a DBAPI connection: the wire clients' fallback, and
-    init's view of the connection it holds its lock on.
+    """The wire Session interface over a DBAPI connection: the wire clients' fallback for
+    what they do not implement (an authentication method).
 
     The connection runs in autocommit mode so that ``BEGIN READ ONLY`` / ``ROLLBACK`` are
-    plain statements, as they are on the wire.
+    plain statements, as they are on the wire (PyMySQL is opened that way already).
     """
 
-    def __init__(self, plan: ConnectPlan, conn: Any = None) -> None:
+    def __init__(self, plan: ConnectPlan) -> None:
         self._plan = plan
-        self._conn = conn if conn is not None else connect(plan)
-        self._conn.autocommit = True
+        self._conn = connect(plan)
+        if plan.backend.type == "postgresql":
+            self._conn.autocommit = True
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
         if plan.backend.type == "postgresql":
@@ -110,10 +111,6 @@ class DbapiSession:
             rows = [(version, cipher)] if version else []
         if rows:
             self.tls_version, self.tls_cipher = rows[0][0], rows[0][1]
-
-    @property
-    def connection(self) -> Any:
-        return self._conn
 
     def query(self, sql: str) -> list[tuple[str | None, ...]]:
         try:

@@ -247,7 +247,6 @@ def init_one(
 ) -> InitResult:
     """Build the target's schema on one backend, or say why not. Never raises for a
     refusal; raises SettingsError for unusable settings."""
-    from keadb_cli import scripts
 
     started = time.monotonic()
     db_type = access.type or ""
@@ -263,13 +262,10 @@ def init_one(
         return result(Action.REFUSED, "-", ExitCode.READONLY,
                       "the backend is readonly for Kea (readonly: true): init does not write "
                       "to it; build the schema through a writable entry")
-    known = scripts.known_schemas(db_type)
-    if tuple(expected) not in known:
-        builds = ", ".join(_schema_with_releases(db_type, Schema(*s)) for s in sorted(known))
-        return result(Action.REFUSED, "-", ExitCode.UNSUPPORTED_RELEASE,
-                      f"kea-db cannot build {plan.backend.display} schema {expected} yet; it "
-                      f"builds {builds}")
-    revision = known[tuple(expected)]  # type: ignore[index]
+    try:
+        revision = _revision_for(db_type, expected)
+    except KeaDbError as err:
+        return result(Action.REFUSED, "-", err.exit_code, err.message)
     try:
         session = open_session(plan)
     except DeniedError as err:
@@ -321,6 +317,26 @@ def init_one(
             session.close()  # closing the session also releases the advisory lock
 
 
+def _revision_for(db_type: str, expected: Schema) -> str:
+    """The revision that builds ``expected``.
+
+    Raises:
+        KeaDbError (UNSUPPORTED_RELEASE): kea-db has no migration to that schema yet.
+    """
+    from keadb_cli import scripts
+    from keadb_cli.backends import backend_for
+
+    known = scripts.known_schemas(db_type)
+    if expected in known:
+        return known[expected]
+    builds = ", ".join(_schema_with_releases(db_type, Schema(*s)) for s in sorted(known))
+    raise KeaDbError(
+        f"kea-db cannot build {backend_for(db_type).display} schema {expected} yet; it "
+        f"builds {builds}",
+        exit_code=ExitCode.UNSUPPORTED_RELEASE,
+    )
+
+
 def _schema_with_releases(db_type: str, schema: Schema) -> str:
     """``13.0 (Kea 2.2.0 to 2.3.5)`` for messages."""
     releases = releases_for_schema(db_type, schema)
@@ -363,14 +379,7 @@ def sql_script(db_type: str, expected: Schema) -> str:
     from keadb_cli import scripts
     from keadb_cli.backends import backend_for
 
-    known = scripts.known_schemas(db_type)
-    if tuple(expected) not in known:
-        raise KeaDbError(
-            f"kea-db cannot build {db_type} schema {expected} yet; it builds "
-            + ", ".join(_schema_with_releases(db_type, Schema(*s)) for s in sorted(known)),
-            exit_code=ExitCode.UNSUPPORTED_RELEASE,
-        )
-    script = scripts.rendered(db_type, known[tuple(expected)])  # type: ignore[index]
+    script = scripts.rendered(db_type, _revision_for(db_type, expected))
     if backend_for(db_type).transactional_ddl:
         # One transaction, as `init` runs it: `psql -f` then builds all or nothing.
         script = f"BEGIN;\n\n{script.rstrip()}\n\nCOMMIT;\n"
