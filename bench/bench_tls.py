@@ -12,7 +12,7 @@ database and a password user in each, then runs, interleaved, N rounds of:
 and prints the median wall time of each and the ratio test-tls / s_client (target <= 3x).
 
 Until the `test-tls` command is wired into the CLI, a stand-in runs the same core call
-(`keadb_cli.tls_check.run`) with `python -c`; the output says which one was timed.
+(`keadb_cli.commands.test_tls.check.run`) with `python -c`; the output says which one was timed.
 
 Usage: python bench/bench_tls.py [--rounds 20] [--strict]
 """
@@ -45,8 +45,8 @@ TARGET = 3.0
 # The stand-in for `kea-db test-tls` before the command exists: same options, same core call.
 STAND_IN = """
 import os, sys
-from keadb_cli.access import DbAccess
-from keadb_cli.tls_check import run
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.commands.test_tls.check import run
 t, host, port, user, name, ca = sys.argv[1:7]
 access = DbAccess(type=t, host=host, port=int(port), user=user, name=name,
                   password=os.environ["KEA_DB_PASSWORD"], trust_anchor=ca)

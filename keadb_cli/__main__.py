@@ -1,3 +1,3 @@
-from keadb_cli.cli import main
+from keadb_cli.cli.main import main
 
 main()

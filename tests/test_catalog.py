@@ -1,4 +1,4 @@
-"""keadb_cli.catalog: reading live schemas on both backends, storing and comparing them."""
+"""keadb_cli.schema.catalog: reading live schemas on both backends, storing and comparing them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from kea_admin import kea_admin_init
 from servers import FreshDatabase
 
-from keadb_cli.catalog import (
+from keadb_cli.schema.catalog import (
     TIMESTAMP_MARK,
     Catalog,
     Column,

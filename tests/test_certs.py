@@ -1,4 +1,5 @@
-"""Offline TLS file checks (keadb_cli.certs): certificates made in tmp_path, no server."""
+"""Offline TLS file checks (keadb_cli.commands.test_tls.files): certificates made in
+tmp_path, no server."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from keadb_cli.access import DbAccess
-from keadb_cli.certs import (
+from keadb_cli.commands.test_tls.files import (
     CertInfo,
     Finding,
     Severity,
@@ -25,7 +25,8 @@ from keadb_cli.certs import (
     check_tls_files,
     validity_findings,
 )
-from keadb_cli.tls_probe import hostname_matches
+from keadb_cli.commands.test_tls.probe import hostname_matches
+from keadb_cli.kea.access import DbAccess
 
 NOW = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -386,7 +387,8 @@ def test_hostname_matches(
 
 def test_certs_module_imports_no_cryptography() -> None:
     code = (
-        "import sys, keadb_cli.certs, keadb_cli.tls_probe, keadb_cli.tls_check;"
+        "import sys, keadb_cli.commands.test_tls.files, keadb_cli.commands.test_tls.probe,"
+        " keadb_cli.commands.test_tls.check;"
         "heavy = ('cryptography', 'psycopg', 'pymysql', 'ssl', 'ctypes');"
         "bad = [m for m in heavy if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"

@@ -303,7 +303,7 @@ def test_tls_session_is_reported(fresh_db: FreshDatabase, tls_material: Any) -> 
 
 
 def test_worst_verdict_decides_over_several_results() -> None:
-    from keadb_cli.schema import Verdict, worst
+    from keadb_cli.commands.check_version import Verdict, worst
 
     assert worst([Verdict.MATCH, Verdict.EMPTY]) is Verdict.EMPTY
     assert worst([Verdict.BEHIND, Verdict.AHEAD, Verdict.MATCH]) is Verdict.AHEAD

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keadb_cli.cli import main
+from keadb_cli.cli.main import main
 from keadb_cli.errors import ExitCode
 
 BASE = ["check-version", "--type", "postgresql", "--host", "127.0.0.1", "--name", "kea",
@@ -113,7 +113,7 @@ def test_versions_plain_text_when_piped(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_every_command_has_help_and_is_in_the_readme(capsys: pytest.CaptureFixture[str]) -> None:
-    from keadb_cli.cli import cli
+    from keadb_cli.cli.main import cli
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for name, command in cli.commands.items():
@@ -175,7 +175,7 @@ class _Terminal:
 def test_terminal_gets_a_rich_table_and_no_color_is_honoured(
     monkeypatch: pytest.MonkeyPatch, no_color: bool
 ) -> None:
-    from keadb_cli import render
+    from keadb_cli.cli import render
 
     monkeypatch.setenv("TERM", "xterm-256color")
     monkeypatch.setenv("COLUMNS", "120")

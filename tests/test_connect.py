@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from keadb_cli.access import DbAccess
-from keadb_cli.connect import DEFAULT_MYSQL_SOCKET, plan_for
+from keadb_cli.db.plan import DEFAULT_MYSQL_SOCKET, plan_for
 from keadb_cli.errors import SettingsError
+from keadb_cli.kea.access import DbAccess
 
 
 def pg(**kw: object) -> DbAccess:

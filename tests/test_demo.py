@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keadb_cli import sandbox
+from keadb_cli.commands import sandbox
 from keadb_cli.errors import ExitCode
 
 
@@ -39,7 +39,7 @@ def test_demo_runs_init_check_version_and_test_tls_then_cleans_up() -> None:
 def test_demo_without_server_binaries_says_how_to_get_them(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from keadb_cli.cli import main
+    from keadb_cli.cli.main import main
 
     monkeypatch.setattr(sandbox, "SEARCH", (str(tmp_path),))
     monkeypatch.setenv("PATH", str(tmp_path))

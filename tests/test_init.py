@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from servers import FreshDatabase
 
-from keadb_cli.catalog import Catalog, assert_same_catalog, read_catalog
 from keadb_cli.errors import ExitCode
+from keadb_cli.schema.catalog import Catalog, assert_same_catalog, read_catalog
 
 pytestmark = pytest.mark.db
 
@@ -212,9 +212,9 @@ def test_eight_concurrent_inits(fresh_db: FreshDatabase, fresh_db_factory: Any) 
 
 def test_lock_timeout(fresh_db: FreshDatabase) -> None:
     """A held lock makes init give up after --lock-timeout, with nothing touched."""
-    from keadb_cli.access import DbAccess
-    from keadb_cli.backends import backend_for
-    from keadb_cli.connect import open_wire, plan_for
+    from keadb_cli.db.backends import backend_for
+    from keadb_cli.db.plan import open_wire, plan_for
+    from keadb_cli.kea.access import DbAccess
 
     plan = plan_for(DbAccess(type=fresh_db.type, host=fresh_db.host, port=fresh_db.port,
                              user=fresh_db.user, password=fresh_db.password,
@@ -326,7 +326,7 @@ def test_sigkill_during_init_never_leaves_match(fresh_db: FreshDatabase) -> None
 
 
 def test_sql_needs_type(capsys: pytest.CaptureFixture[str]) -> None:
-    from keadb_cli.cli import main
+    from keadb_cli.cli.main import main
 
     assert main(["init", "--sql", "--kea-version", "2.2"]) == ExitCode.SETTINGS
     assert "give --type" in capsys.readouterr().err
@@ -389,7 +389,7 @@ def test_init_builds_what_alembic_online_mode_builds(
     from sqlalchemy import create_engine
     from sqlalchemy.pool import StaticPool
 
-    from keadb_cli import migrate
+    from keadb_cli.schema import migrate
 
     assert init_json(fresh_db)[0] == 0
     online = fresh_db_factory(fresh_db.server)

@@ -1,4 +1,4 @@
-"""keadb_cli.kea_config: Kea's configuration syntax, includes, positions, broken files."""
+"""keadb_cli.kea.config: Kea's configuration syntax, includes, positions, broken files."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keadb_cli.errors import ConfigError, ExitCode
-from keadb_cli.kea_config import MAX_INCLUDE_DEPTH, MAX_NESTING, KeaConfig, load, loads
+from keadb_cli.kea.config import MAX_INCLUDE_DEPTH, MAX_NESTING, KeaConfig, load, loads
 
 DATA = Path(__file__).parent / "data" / "configs"
 EXAMPLES = Path("/usr/share/doc/kea/examples")

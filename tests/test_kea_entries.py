@@ -1,4 +1,4 @@
-"""keadb_cli.kea_entries: the database entries of Kea configurations, and --backend."""
+"""keadb_cli.kea.entries: the database entries of Kea configurations, and --backend."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from keadb_cli.access import DbAccess
 from keadb_cli.errors import ConfigError, ExitCode
-from keadb_cli.kea_config import load, loads
-from keadb_cli.kea_entries import ConfigEntry, extract, select
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.kea.config import load, loads
+from keadb_cli.kea.entries import ConfigEntry, extract, select
 
 DATA = Path(__file__).parent / "data" / "configs"
 EXAMPLES = Path("/usr/share/doc/kea/examples")

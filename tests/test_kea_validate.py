@@ -1,4 +1,4 @@
-"""keadb_cli.kea_validate: Kea's rules for database maps, per release."""
+"""keadb_cli.kea.validate: Kea's rules for database maps, per release."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from keadb_cli.access import DbAccess
 from keadb_cli.errors import ConfigError, ExitCode
-from keadb_cli.kea_config import loads
-from keadb_cli.kea_validate import (
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.kea.config import loads
+from keadb_cli.kea.validate import (
     DEFAULT_PASSWORDS,
     Finding,
     check,

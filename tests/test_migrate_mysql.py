@@ -1,9 +1,10 @@
 """kea-db's MySQL revisions against Kea 2.2's own ``kea-admin db-init mysql``.
 
 One throw-away MariaDB holds three databases: one initialised by kea-admin, one by
-:func:`keadb_cli.migrate.upgrade`, one by loading :func:`keadb_cli.migrate.offline_sql` with
-the ``mariadb`` client. Their catalogs must be identical (routine and trigger bodies aside:
-kea-db writes its own), and the same workload must leave identical rows in both.
+:func:`keadb_cli.schema.migrate.upgrade`, one by loading
+:func:`keadb_cli.schema.migrate.offline_sql` with the ``mariadb`` client. Their catalogs
+must be identical (routine and trigger bodies aside: kea-db writes its own), and the same
+workload must leave identical rows in both.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import sqlalchemy as sa
 from kea_admin import kea_admin_init
 from servers import FreshDatabase, MariaDBServer, create_fresh_database, drop_fresh_database
 
-from keadb_cli import migrate
-from keadb_cli.catalog import Catalog, assert_same_catalog, read_catalog
 from keadb_cli.errors import KeaDbError
+from keadb_cli.schema import migrate
+from keadb_cli.schema.catalog import Catalog, assert_same_catalog, read_catalog
 
 pytestmark = [pytest.mark.db, pytest.mark.kea]
 
@@ -52,7 +53,7 @@ def _connect(db: FreshDatabase, **kwargs: Any) -> pymysql.connections.Connection
     )
 
 
-# Sessions like kea-db's own (keadb_cli.connect): Kea's strict mode, utf8mb4.
+# Sessions like kea-db's own (keadb_cli.db.plan): Kea's strict mode, utf8mb4.
 KEA_DB_SESSION = {
     "charset": "utf8mb4",
     "init_command": "SET SESSION sql_mode = 'STRICT_ALL_TABLES'",

@@ -1,8 +1,8 @@
 """kea-db's PostgreSQL revision ``pgsql_13_0`` against Debian's ``kea-admin db-init pgsql``.
 
 Three databases on one throw-away server: one built by Kea 2.2.0's kea-admin, one by
-:func:`keadb_cli.migrate.upgrade` (online, SQLAlchemy + psycopg) and one by loading
-:func:`keadb_cli.migrate.offline_sql` with ``psql``. Their catalogs must be identical
+:func:`keadb_cli.schema.migrate.upgrade` (online, SQLAlchemy + psycopg) and one by loading
+:func:`keadb_cli.schema.migrate.offline_sql` with ``psql``. Their catalogs must be identical
 (function bodies aside: kea-db's are its own), and the same workload of lease, host and
 config-backend changes must leave identical rows in every table, statistics and audit
 tables included.
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from kea_admin import kea_admin_init
 from servers import FreshDatabase, PostgresServer, create_fresh_database, drop_fresh_database
 
-from keadb_cli import catalog, migrate
+from keadb_cli.schema import catalog, migrate
 
 pytestmark = [pytest.mark.db, pytest.mark.kea]
 

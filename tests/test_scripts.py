@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from keadb_cli import scripts
+from keadb_cli.schema import scripts
 
 
 def test_known_schemas_from_file_names() -> None:
@@ -71,7 +71,7 @@ def test_mysql_statements_delimiters() -> None:
 def test_known_schemas_agree_with_alembics_revision_chain() -> None:
     """init reads the revisions from file names (no alembic import); alembic's own walk of
     the chain must say the same, so the shortcut can never drift."""
-    from keadb_cli import migrate
+    from keadb_cli.schema import migrate
 
     for db_type in ("mysql", "postgresql"):
         assert scripts.known_schemas(db_type) == migrate.known_schemas(db_type)

@@ -1,4 +1,4 @@
-"""test-tls core (keadb_cli.tls_check, tls_probe) against real throw-away servers.
+"""test-tls core (keadb_cli.commands.test_tls.check, tls_probe) against real throw-away servers.
 
 Every combination of the issue's matrix runs the whole check (file checks, Kea's plan, the
 wire probe, the driver session, the verdict) and asserts the verdict, its reason, that the
@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 from servers import FreshDatabase, MariaDBServer, PostgresServer, TlsMaterial
 
-from keadb_cli.access import DbAccess
-from keadb_cli.errors import ExitCode
-from keadb_cli.tls_check import (
+from keadb_cli.commands.test_tls.check import (
     KeaPlan,
     Policy,
     SessionReport,
@@ -30,7 +28,9 @@ from keadb_cli.tls_check import (
     parse_min_tls,
     run,
 )
-from keadb_cli.tls_probe import Reason, WireReport, probe
+from keadb_cli.commands.test_tls.probe import Reason, WireReport, probe
+from keadb_cli.errors import ExitCode
+from keadb_cli.kea.access import DbAccess
 
 R = Reason
 V = Verdict

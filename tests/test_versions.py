@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keadb_cli.errors import ExitCode, SettingsError
-from keadb_cli.versions import (
+from keadb_cli.kea.releases import (
     RELEASES,
     Release,
     Schema,

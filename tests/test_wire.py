@@ -19,9 +19,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from servers import FreshDatabase, MariaDBServer, PostgresServer, TlsMaterial
 
-from keadb_cli import wire_common, wire_mysql, wire_pg
-from keadb_cli.access import DbAccess
-from keadb_cli.connect import ConnectPlan, plan_for
+from keadb_cli.db import wire_common, wire_mysql, wire_pg
+from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.errors import (
     DeniedError,
     ProtocolError,
@@ -30,6 +29,7 @@ from keadb_cli.errors import (
     UnreachableError,
     UnsupportedError,
 )
+from keadb_cli.kea.access import DbAccess
 
 db = pytest.mark.db
 
@@ -911,7 +911,7 @@ def test_modules_import_nothing_heavy() -> None:
     import sys
 
     code = (
-        "import sys, keadb_cli.wire_pg, keadb_cli.wire_mysql; "
+        "import sys, keadb_cli.db.wire_pg, keadb_cli.db.wire_mysql; "
         "print(sorted(m for m in ('ssl', 'cryptography', 'psycopg', 'pymysql', 'hashlib') "
         "if m in sys.modules))"
     )

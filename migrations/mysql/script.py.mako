@@ -5,7 +5,7 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
 The revision id names the Kea schema version this revision leaves (mysql_<major>_<minor>);
-keadb_cli.migrate derives the version from it. Write schema_version in upgrade().
+keadb_cli.schema.migrate derives the version from it. Write schema_version in upgrade().
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from keadb_cli import migration_kit as kit
+from keadb_cli.schema import kit
 ${imports if imports else ""}
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

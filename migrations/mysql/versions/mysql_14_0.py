@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql as my
 
-from keadb_cli import migration_kit as kit
-from keadb_cli.migration_kit import MySQLTrigger, body, foreign_key
+from keadb_cli.schema import kit
+from keadb_cli.schema.kit import MySQLTrigger, body, foreign_key
 
 revision = "mysql_14_0"
 down_revision = None

@@ -26,7 +26,7 @@ from alembic.operations import Operations
 from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.schema import SchemaItem
 
-from keadb_cli.migration_kit_pgsql import (
+from keadb_cli.schema.kit_pgsql import (
     Function,
     Serial,
     Trigger,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
-    from keadb_cli.connect import ConnectPlan, TlsSettings
+    from keadb_cli.db.plan import ConnectPlan, TlsSettings
 
 # Reasons for the errno values a failed connect() gives, in the words the user should read.
 _CONNECT_REASONS = {

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from keadb_cli.access import SQL_TYPES, DbAccess
 from keadb_cli.errors import ConfigError
-from keadb_cli.kea_config import KeaConfig
-from keadb_cli.kea_validate import (
+from keadb_cli.kea.access import SQL_TYPES, DbAccess
+from keadb_cli.kea.config import KeaConfig
+from keadb_cli.kea.validate import (
     HOSTS_DATABASE_STRICT_SINCE,
     Finding,
     Release,

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from keadb_cli.access import DbAccess
-from keadb_cli.connect import open_wire, plan_for
-from keadb_cli.init import InitResult, init_one
-from keadb_cli.schema import VersionResult, check_version
-from keadb_cli.settings import Target
-from keadb_cli.versions import parse_release
+from keadb_cli.commands.check_version import VersionResult, check_version
+from keadb_cli.commands.init import InitResult, init_one
+from keadb_cli.commands.settings import Target
+from keadb_cli.db.plan import open_wire, plan_for
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.kea.releases import parse_release
 
 DEMO_DATABASE = "kea"
 # The first release whose PostgreSQL backend uses Kea's TLS keys (verify-ca with a CA).
@@ -50,7 +50,7 @@ def run_demo(
     kea_version: str = "2.2", newer: str = "2.6", progress: Callable[[str], None] | None = None
 ) -> DemoReport:
     """Run the demo; raises SandboxError when no local PostgreSQL can be started."""
-    from keadb_cli.sandbox import local_postgres
+    from keadb_cli.commands.sandbox import local_postgres
 
     say = progress or (lambda _line: None)
     release = parse_release(kea_version)
@@ -78,8 +78,8 @@ def run_demo(
                 (check_target, check_version(access, check_target.schema_for("postgresql"),
                                              env={}))
             )
-        from keadb_cli.tls_check import Policy
-        from keadb_cli.tls_check import run as test_tls
+        from keadb_cli.commands.test_tls.check import Policy
+        from keadb_cli.commands.test_tls.check import run as test_tls
 
         tls_access = dataclasses.replace(access, ssl_mode=None, trust_anchor=str(pg.ca_file))
         for version in (str(release), TLS_RELEASE):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.access import DbAccess
-from keadb_cli.connect import ConnectPlan, Session, plan_for
+from keadb_cli.commands.check_version import Verdict, default_port, judge, open_session, read_state
+from keadb_cli.db.plan import ConnectPlan, Session, plan_for
 from keadb_cli.errors import (
     DeniedError,
     ExitCode,
@@ -27,11 +27,11 @@ from keadb_cli.errors import (
     TlsError,
     UnreachableError,
 )
-from keadb_cli.schema import Verdict, default_port, judge, open_session, read_state
-from keadb_cli.versions import Schema, releases_for_schema
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.kea.releases import Schema, releases_for_schema
 
 if TYPE_CHECKING:
-    from keadb_cli.settings import Target
+    from keadb_cli.commands.settings import Target
 
 Progress = Callable[[str], None]
 
@@ -215,7 +215,7 @@ def _build(session: Session, plan: ConnectPlan, revision: str,
            progress: Progress | None) -> None:
     """Run the rendered script of ``revision``: PostgreSQL in one transaction, MySQL one
     statement at a time (its DDL commits itself; the version row comes last)."""
-    from keadb_cli import scripts
+    from keadb_cli.schema import scripts
 
     script = scripts.rendered(plan.backend.type, revision)
     if plan.backend.transactional_ddl:
@@ -323,8 +323,8 @@ def _revision_for(db_type: str, expected: Schema) -> str:
     Raises:
         KeaDbError (UNSUPPORTED_RELEASE): kea-db has no migration to that schema yet.
     """
-    from keadb_cli import scripts
-    from keadb_cli.backends import backend_for
+    from keadb_cli.db.backends import backend_for
+    from keadb_cli.schema import scripts
 
     known = scripts.known_schemas(db_type)
     if expected in known:
@@ -349,7 +349,7 @@ def _schema_with_releases(db_type: str, schema: Schema) -> str:
 def _kea_object_names(db_type: str, revision: str) -> set[str]:
     """Names (lower case) of the tables and routines the revision builds, to tell a partial
     Kea schema from someone else's tables."""
-    from keadb_cli import scripts
+    from keadb_cli.schema import scripts
 
     names: set[str] = set()
     pattern = re.compile(
@@ -376,8 +376,8 @@ def init_all(
 
 def sql_script(db_type: str, expected: Schema) -> str:
     """The DDL that init would run, for the backend's own client (alembic offline mode)."""
-    from keadb_cli import scripts
-    from keadb_cli.backends import backend_for
+    from keadb_cli.db.backends import backend_for
+    from keadb_cli.schema import scripts
 
     script = scripts.rendered(db_type, _revision_for(db_type, expected))
     if backend_for(db_type).transactional_ddl:

@@ -6,7 +6,7 @@ Three steps, each usable alone, and :func:`run` strings them together:
 1. :func:`kea_plan` - what Kea X.Y really does with the entry's TLS keys on this backend
    (PostgreSQL before 3.1 drops them, so libpq's defaults apply; MySQL asks for TLS but keeps
    a cleartext session when the server has none).
-2. Two independent signals: the wire probe (:func:`keadb_cli.tls_probe.probe`: the
+2. Two independent signals: the wire probe (:func:`keadb_cli.commands.test_tls.probe.probe`: the
    protocol's TLS upgrade and a handshake, certificate chain included) and the session check
    (:func:`check_session`: log in as Kea would - with Kea's own C client library, libpq or
    libmariadb, through ctypes when it loads, else with psycopg / PyMySQL - and read what the
@@ -28,9 +28,15 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from keadb_cli.access import DbAccess
-from keadb_cli.certs import DEFAULT_WARN_DAYS, CertInfo, Finding, Severity, check_tls_files
-from keadb_cli.connect import ConnectPlan, open_dbapi, plan_for
+from keadb_cli.commands.test_tls.files import (
+    DEFAULT_WARN_DAYS,
+    CertInfo,
+    Finding,
+    Severity,
+    check_tls_files,
+)
+from keadb_cli.commands.test_tls.probe import Reason, WireReport, probe
+from keadb_cli.db.plan import ConnectPlan, open_dbapi, plan_for
 from keadb_cli.errors import (
     DeniedError,
     ExitCode,
@@ -39,7 +45,7 @@ from keadb_cli.errors import (
     TlsError,
     UnreachableError,
 )
-from keadb_cli.tls_probe import Reason, WireReport, probe
+from keadb_cli.kea.access import DbAccess
 
 ReleaseTuple = tuple[int, int, int]
 
@@ -337,7 +343,7 @@ def _open(plan: ConnectPlan) -> tuple[Any, bool]:
         try:  # the TLS files, before the driver blurs their errors into "cannot connect"
             plan.tls.context()
         except (OSError, ValueError) as exc:
-            from keadb_cli.wire_common import tls_reason
+            from keadb_cli.db.wire_common import tls_reason
 
             raise TlsError(f"cannot use the TLS files: {tls_reason(exc)}") from None
     try:
@@ -362,7 +368,7 @@ def check_session(plan: ConnectPlan, *, via: str = "auto") -> SessionReport:
     if via not in ("auto", "library", "driver"):
         raise ValueError(f"via must be auto, library or driver, got {via!r}")
     if via != "driver":
-        from keadb_cli import clientlib
+        from keadb_cli.db import clientlib
 
         if via == "library" or clientlib.available(plan.backend.type):
             return _library_session(plan)
@@ -370,7 +376,7 @@ def check_session(plan: ConnectPlan, *, via: str = "auto") -> SessionReport:
 
 
 def _library_session(plan: ConnectPlan) -> SessionReport:
-    from keadb_cli import clientlib
+    from keadb_cli.db import clientlib
 
     try:
         if plan.backend.type == "postgresql":
@@ -409,7 +415,7 @@ def _library_name(plan: ConnectPlan) -> str:
 
 
 def _driver_session(plan: ConnectPlan) -> SessionReport:
-    """The session check through psycopg / PyMySQL (``keadb_cli.dbapi``)."""
+    """The session check through psycopg / PyMySQL (``keadb_cli.db.drivers``)."""
     driver = "psycopg" if plan.backend.type == "postgresql" else "PyMySQL"
     try:
         conn, fallback = _open(plan)

@@ -1,7 +1,7 @@
 """Helpers for kea-db's revision modules (``migrations/<backend>/versions/*.py``).
 
 They run inside :class:`alembic.operations.Operations` (``alembic.op``), online or offline
-(see :mod:`keadb_cli.migrate`), and turn small Python tables of data into DDL: foreign keys,
+(see :mod:`keadb_cli.schema.migrate`), and turn small Python tables of data into DDL: foreign keys,
 lookup rows, stored routines and triggers. Routine and trigger bodies are SQL text written
 for kea-db; this module only wraps them into complete statements.
 """

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.access import DbAccess
+from keadb_cli.kea.access import DbAccess
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keadb_cli.connect import ConnectPlan
+from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.errors import DeniedError, KeaDbError, QueryError, TlsError, UnreachableError
 
 # MySQL client/server error numbers that mean "you may not", not "cannot reach".

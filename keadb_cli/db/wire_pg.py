@@ -16,7 +16,7 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
-from keadb_cli import wire_common
+from keadb_cli.db import wire_common
 from keadb_cli.errors import (
     DeniedError,
     KeaDbError,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import socket
     import ssl
 
-    from keadb_cli.connect import ConnectPlan
+    from keadb_cli.db.plan import ConnectPlan
 
 PROTOCOL_VERSION = 196608  # 3.0
 SSL_REQUEST_CODE = 80877103

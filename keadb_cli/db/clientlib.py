@@ -9,7 +9,7 @@ the library gives, a cleartext one included. Loading a shared library costs a fe
 milliseconds, where importing psycopg costs a hundred or more.
 
 When a library cannot be loaded, :func:`available` says so and the caller falls back on the
-Python drivers (``keadb_cli.dbapi``).
+Python drivers (``keadb_cli.db.drivers``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from keadb_cli.errors import DeniedError, KeaDbError, TlsError, UnreachableError
 
 if TYPE_CHECKING:
-    from keadb_cli.connect import ConnectPlan
+    from keadb_cli.db.plan import ConnectPlan
 
 # Sonames first (what Kea's packages link), then whatever the linker finds.
 _LIBPQ_NAMES = ("libpq.so.5", "pq")

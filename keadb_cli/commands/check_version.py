@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.access import DbAccess
-from keadb_cli.connect import ConnectPlan, Session, open_wire, plan_for
+from keadb_cli.db.plan import ConnectPlan, Session, open_wire, plan_for
 from keadb_cli.errors import (
     DeniedError,
     ExitCode,
@@ -24,10 +23,11 @@ from keadb_cli.errors import (
     UnreachableError,
     UnsupportedError,
 )
-from keadb_cli.versions import Schema
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.kea.releases import Schema
 
 if TYPE_CHECKING:
-    from keadb_cli.settings import Target
+    from keadb_cli.commands.settings import Target
 
 
 class Verdict(StrEnum):
@@ -88,7 +88,7 @@ class VersionResult:
 
 
 def default_port(db_type: str | None) -> int | None:
-    from keadb_cli.backends import BACKENDS
+    from keadb_cli.db.backends import BACKENDS
 
     backend = BACKENDS.get(db_type or "")
     return backend.default_port if backend else None
@@ -168,7 +168,7 @@ def open_session(plan: ConnectPlan, opener: Opener = open_wire) -> Session:
     try:
         return opener(plan)
     except UnsupportedError:
-        from keadb_cli import dbapi
+        from keadb_cli.db import drivers as dbapi
 
         return dbapi.DbapiSession(plan)
 

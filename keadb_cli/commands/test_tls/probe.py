@@ -4,7 +4,7 @@ Like ``openssl s_client -starttls postgres|mysql``: open the socket, ask for TLS
 protocol does (PostgreSQL SSLRequest; MySQL's handshake with the CLIENT_SSL capability),
 then shake hands with the trust-anchor, client certificate and cipher-list. It never logs
 in: what the authenticated session really runs on is the session check's job
-(:mod:`keadb_cli.tls_check`).
+(:mod:`keadb_cli.commands.test_tls.check`).
 
 The probe reports the negotiated protocol and cipher, the server's certificate chain,
 whether that chain verifies against the trust-anchor (the reason when not), whether the
@@ -23,15 +23,15 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli import wire_common
-from keadb_cli.certs import CertInfo, cert_info_from_der, common_names
+from keadb_cli.commands.test_tls.files import CertInfo, cert_info_from_der, common_names
+from keadb_cli.db import wire_common
 from keadb_cli.errors import KeaDbError, UnreachableError
 
 if TYPE_CHECKING:
     import socket
     import ssl
 
-    from keadb_cli.connect import ConnectPlan
+    from keadb_cli.db.plan import ConnectPlan
 
 # TLS handshake message types (RFC 8446 section 4) the probe listens for.
 _CERTIFICATE_REQUEST = 13
@@ -304,10 +304,10 @@ def _upgrade(sock: socket.socket, plan: ConnectPlan, deadline: float) -> bool:
     """Ask for TLS the protocol's way; True when the server agreed."""
     where = wire_common.endpoint(plan)
     if plan.backend.type == "postgresql":
-        from keadb_cli import wire_pg
+        from keadb_cli.db import wire_pg
 
         return wire_pg.request_tls(sock, where=where, deadline=deadline)
-    from keadb_cli import wire_mysql
+    from keadb_cli.db import wire_mysql
 
     greeting = wire_mysql.read_greeting(sock, where=where, deadline=deadline)
     if not greeting.offers_tls:

@@ -111,7 +111,7 @@ def batch() -> Iterator[Operations]:
     usual. Online, they render the statements as offline mode would (literal values, one
     after another) and the text goes to the server as a single multi-statement query when
     the block ends, inside the caller's transaction. A failing statement fails that query;
-    :func:`keadb_cli.migrate.offline_sql` shows the same text to locate it.
+    :func:`keadb_cli.schema.migrate.offline_sql` shows the same text to locate it.
     """
     context = op.get_context()
     if context.as_sql:

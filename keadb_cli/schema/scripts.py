@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from keadb_cli import __version__
-from keadb_cli.migrate import migrations_dir, revision_for_schema, schema_for_revision
+from keadb_cli.schema.migrate import migrations_dir, revision_for_schema, schema_for_revision
 
 _FOLDERS = {"mysql": "mysql", "postgresql": "postgresql"}
 _DELIMITER_RE = re.compile(r"^\s*DELIMITER\s+(\S+)\s*$", re.IGNORECASE)
@@ -47,7 +47,7 @@ def known_schemas(db_type: str) -> dict[tuple[int, int], str]:
 def _sources(db_type: str) -> list[Path]:
     package = Path(__file__).resolve().parent
     files = sorted(versions_dir(db_type).glob("*.py"))
-    files += sorted(package.glob("migration_kit*.py"))
+    files += sorted(package.glob("kit*.py"))
     files.append(package / "migrate.py")
     return files
 
@@ -76,7 +76,7 @@ def rendered(db_type: str, revision: str) -> str:
         return path.read_text(encoding="utf-8")
     except OSError:
         pass
-    from keadb_cli.migrate import offline_sql
+    from keadb_cli.schema.migrate import offline_sql
 
     text = offline_sql(db_type, revision)
     try:

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from keadb_cli.access import KEYWORDS, ON_FAIL_VALUES, SQL_TYPES, SSL_MODES, DbAccess
 from keadb_cli.errors import ConfigError
-from keadb_cli.kea_config import KeaConfig
+from keadb_cli.kea.access import KEYWORDS, ON_FAIL_VALUES, SQL_TYPES, SSL_MODES, DbAccess
+from keadb_cli.kea.config import KeaConfig
 
 __all__ = [
     "DEFAULT_PASSWORDS",

@@ -16,9 +16,9 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from keadb_cli.access import MAX_TIMEOUT, DbAccess
-from keadb_cli.backends import Backend, backend_for
+from keadb_cli.db.backends import Backend, backend_for
 from keadb_cli.errors import SettingsError
+from keadb_cli.kea.access import MAX_TIMEOUT, DbAccess
 
 if TYPE_CHECKING:
     import ssl
@@ -312,10 +312,10 @@ def open_wire(plan: ConnectPlan) -> Session:
         UnreachableError, DeniedError, TlsError, UnsupportedError, ProtocolError.
     """
     if plan.backend.type == "postgresql":
-        from keadb_cli import wire_pg
+        from keadb_cli.db import wire_pg
 
         return wire_pg.connect(plan)
-    from keadb_cli import wire_mysql
+    from keadb_cli.db import wire_mysql
 
     return wire_mysql.connect(plan)
 
@@ -323,6 +323,6 @@ def open_wire(plan: ConnectPlan) -> Session:
 def open_dbapi(plan: ConnectPlan) -> Any:
     """A DBAPI connection (psycopg or PyMySQL) for the plan; SQLAlchemy wraps it with
     ``creator=``. Driver errors are translated into kea-db errors."""
-    from keadb_cli import dbapi
+    from keadb_cli.db import drivers as dbapi
 
     return dbapi.connect(plan)

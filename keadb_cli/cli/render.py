@@ -15,9 +15,9 @@ from typing import IO, TYPE_CHECKING, Any
 from keadb_cli import __version__
 
 if TYPE_CHECKING:
-    from keadb_cli.schema import VersionResult
-    from keadb_cli.settings import Target
-    from keadb_cli.versions import Release, Schema
+    from keadb_cli.commands.check_version import VersionResult
+    from keadb_cli.commands.settings import Target
+    from keadb_cli.kea.releases import Release, Schema
 
 JSON_FORMAT = 1
 PROG = "kea-db"
@@ -240,7 +240,7 @@ def demo_report(report: Any, *, as_json: bool) -> None:
 
 
 def _entry_json(entry: Any) -> dict[str, Any]:
-    from keadb_cli.access import TLS_KEYS
+    from keadb_cli.kea.access import TLS_KEYS
 
     keywords = entry.access.keywords() if entry.access else {"type": entry.type}
     retry = ("on-fail", "retry-on-startup", "max-reconnect-tries", "reconnect-wait-time")

@@ -67,10 +67,10 @@ def migrations_dir() -> Path:
     Wheels carry it inside the package (``keadb_cli/_migrations``); a source checkout has it
     at the top of the repository.
     """
-    packaged = Path(__file__).resolve().parent / "_migrations"
+    packaged = Path(__file__).resolve().parent.parent / "_migrations"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "migrations"
+    return Path(__file__).resolve().parent.parent.parent / "migrations"
 
 
 def _layout(backend_type: str) -> tuple[str, str, str]:

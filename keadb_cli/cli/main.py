@@ -96,7 +96,7 @@ def json_option(func: F) -> F:
 
 def _password(opts: dict[str, Any]) -> str | None:
     """The password from --password-file, KEA_DB_PASSWORD or a prompt (None: not given)."""
-    from keadb_cli.settings import read_password_file
+    from keadb_cli.commands.settings import read_password_file
 
     password: str | None = None
     if opts.pop("password_prompt", False):
@@ -114,8 +114,8 @@ def _password(opts: dict[str, Any]) -> str | None:
 
 def _accesses(opts: dict[str, Any], release: Any = None) -> list[Any]:
     """The access entries from options and --config; config warnings go to stderr."""
-    from keadb_cli import render
-    from keadb_cli.settings import select_accesses
+    from keadb_cli.cli import render
+    from keadb_cli.commands.settings import select_accesses
 
     password = _password(opts)
     config, backend = opts.pop("config", None), opts.pop("backend", None)
@@ -160,9 +160,9 @@ def check_version_cmd(
       KEA_DB_PASSWORD=... kea-db check-version --type postgresql \\
           --host db1 --user kea --name kea --kea-version 2.6
     """
-    from keadb_cli import render
-    from keadb_cli.schema import check_all, worst
-    from keadb_cli.settings import resolve_target
+    from keadb_cli.cli import render
+    from keadb_cli.commands.check_version import check_all, worst
+    from keadb_cli.commands.settings import resolve_target
 
     target = resolve_target(kea_version, expect)
     results = check_all(_accesses(opts, target.release), target)
@@ -195,9 +195,9 @@ def init_cmd(
           --name kea --kea-version 2.2
       kea-db init --sql --type postgresql --kea-version 2.2 > kea-2.2.sql
     """
-    from keadb_cli import render
-    from keadb_cli.init import init_all, sql_script
-    from keadb_cli.settings import require_type, resolve_target
+    from keadb_cli.cli import render
+    from keadb_cli.commands.init import init_all, sql_script
+    from keadb_cli.commands.settings import require_type, resolve_target
 
     target = resolve_target(kea_version, expect)
     if sql_only:
@@ -224,8 +224,8 @@ def demo_cmd(kea_version: str, as_json: bool) -> int:
     Example:
       kea-db demo
     """
-    from keadb_cli import render
-    from keadb_cli.demo import run_demo
+    from keadb_cli.cli import render
+    from keadb_cli.commands.demo import run_demo
 
     report = run_demo(kea_version, progress=None if as_json else render.progress_printer())
     render.demo_report(report, as_json=as_json)
@@ -267,9 +267,9 @@ def test_tls_cmd(
           --name kea --trust-anchor /etc/kea/ca.pem --require-verify
       kea-db test-tls --config /etc/kea/kea-dhcp4.conf --kea-version 3.0 --json
     """
-    from keadb_cli import render
-    from keadb_cli.settings import release_or_installed
-    from keadb_cli.tls_check import Policy, parse_min_tls, run_all, worst_exit
+    from keadb_cli.cli import render
+    from keadb_cli.commands.settings import release_or_installed
+    from keadb_cli.commands.test_tls.check import Policy, parse_min_tls, run_all, worst_exit
 
     release = release_or_installed(kea_version)
     policy = Policy(require_tls=require_tls, require_verify=require_verify,
@@ -301,8 +301,8 @@ def backends_cmd(config: str, backend: str | None, kea_version: str | None,
     Example:
       kea-db backends --config /etc/kea/kea-dhcp4.conf --json
     """
-    from keadb_cli import render
-    from keadb_cli.settings import list_entries, release_or_installed
+    from keadb_cli.cli import render
+    from keadb_cli.commands.settings import list_entries, release_or_installed
 
     release = release_or_installed(kea_version)
     chosen, warnings = list_entries(config, backend, release)
@@ -322,15 +322,15 @@ def versions_cmd(as_json: bool) -> int:
     Example:
       kea-db versions --json
     """
-    from keadb_cli import render
-    from keadb_cli.versions import RELEASES
+    from keadb_cli.cli import render
+    from keadb_cli.kea.releases import RELEASES
 
     render.release_map(RELEASES, as_json=as_json)
     return int(ExitCode.OK)
 
 
 def _error(message: str) -> None:
-    from keadb_cli import render  # only on the way out with an error
+    from keadb_cli.cli import render  # only on the way out with an error
 
     render.error(message, _SECRETS)
 

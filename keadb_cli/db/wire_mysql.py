@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from keadb_cli import wire_common
+from keadb_cli.db import wire_common
 from keadb_cli.errors import (
     DeniedError,
     KeaDbError,
@@ -32,7 +32,7 @@ from keadb_cli.errors import (
 if TYPE_CHECKING:
     import ssl
 
-    from keadb_cli.connect import ConnectPlan
+    from keadb_cli.db.plan import ConnectPlan
 
 # Capability flags (CLIENT_*).
 CLIENT_LONG_PASSWORD = 1

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from keadb_cli.access import DB_TYPES, KEYWORDS, SQL_TYPES, DbAccess
 from keadb_cli.errors import SettingsError
-from keadb_cli.versions import (
+from keadb_cli.kea.access import DB_TYPES, KEYWORDS, SQL_TYPES, DbAccess
+from keadb_cli.kea.releases import (
     InstalledKea,
     Release,
     Schema,
@@ -156,7 +156,8 @@ def load_entries(path: str, release: Release | None) -> tuple[list[Any], list[st
     Raises:
         ConfigError: the file is unreadable or not valid for Kea.
     """
-    from keadb_cli import kea_config, kea_entries
+    from keadb_cli.kea import config as kea_config
+    from keadb_cli.kea import entries as kea_entries
 
     config = kea_config.load(path)
     entries = kea_entries.extract(config, release=release)
@@ -188,7 +189,7 @@ def select_accesses(
         if backend is not None:
             raise SettingsError("--backend selects entries of --config FILE: give --config")
         return Selection([require_sql_entry(with_password(cli, password))], [])
-    from keadb_cli import kea_entries
+    from keadb_cli.kea import entries as kea_entries
 
     entries, warnings = load_entries(config, release)
     chosen = kea_entries.select(entries, backend)
@@ -218,7 +219,7 @@ def list_entries(
     Raises:
         ConfigError: the file is invalid, an entry has an error, or nothing matches.
     """
-    from keadb_cli import kea_entries
+    from keadb_cli.kea import entries as kea_entries
 
     entries, warnings = load_entries(config, release)
     chosen = kea_entries.select(entries, backend) if backend else entries
