@@ -6,6 +6,7 @@ one-line message on stderr and an exit code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum, unique
 
 
@@ -55,11 +56,16 @@ class KeaDbError(Exception):
     """
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    reason_code: str = ""  # a stable machine-readable cause ("auth-failed", "refused"...)
 
-    def __init__(self, message: str, *, exit_code: ExitCode | None = None) -> None:
+    def __init__(
+        self, message: str, *, exit_code: ExitCode | None = None, reason_code: str = ""
+    ) -> None:
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+        if reason_code:
+            self.reason_code = reason_code
 
     @property
     def message(self) -> str:
@@ -96,19 +102,12 @@ class TlsError(KeaDbError):
     exit_code = ExitCode.HANDSHAKE_FAILED
 
 
-class ProtocolError(KeaDbError):
-    """The server said something the wire client does not understand."""
+class InsecureAuthError(DeniedError):
+    """The server asked for the password in a form anyone on the path could read (MySQL's
+    ``mysql_clear_password`` or ``dialog`` without TLS, or an RSA key exchange with a key
+    the server sent over cleartext). kea-db refused to send it; Kea would have sent it."""
 
-    exit_code = ExitCode.UNREACHABLE
-
-
-class UnsupportedError(KeaDbError):
-    """The wire client met a feature it does not implement (an authentication method).
-
-    The caller may fall back to the full driver.
-    """
-
-    exit_code = ExitCode.DENIED
+    reason_code = "insecure-auth"
 
 
 class QueryError(KeaDbError):
@@ -117,6 +116,37 @@ class QueryError(KeaDbError):
 
     exit_code = ExitCode.INTERNAL
 
-    def __init__(self, message: str, *, code: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, code: str = "", reason_code: str = "") -> None:
+        super().__init__(message, reason_code=reason_code)
         self.code = code
+
+
+# One order of results, from best to worst, for every command that reports several backends:
+# the exit code of a run is that of its worst result.
+SEVERITY: tuple[ExitCode, ...] = (
+    ExitCode.OK,
+    ExitCode.ENCRYPTED_UNVERIFIED,
+    ExitCode.TLS_POLICY,
+    ExitCode.CLEARTEXT,
+    ExitCode.TLS_REFUSED,
+    ExitCode.HANDSHAKE_FAILED,
+    ExitCode.EMPTY,
+    ExitCode.BEHIND,
+    ExitCode.AHEAD,
+    ExitCode.FOREIGN,
+    ExitCode.READONLY,
+    ExitCode.UNSUPPORTED_RELEASE,
+    ExitCode.LOCKED,
+    ExitCode.PRIVILEGES,
+    ExitCode.NOT_EMPTY,
+    ExitCode.PARTIAL,
+    ExitCode.INIT_FAILED,
+    ExitCode.DENIED,
+    ExitCode.UNREACHABLE,
+)
+
+
+def worst_exit(codes: Iterable[ExitCode]) -> ExitCode:
+    """The exit code of a run: the worst of its results in :data:`SEVERITY` order."""
+    rank = {code: i for i, code in enumerate(SEVERITY)}
+    return max(codes, key=lambda c: rank.get(c, len(SEVERITY)), default=ExitCode.OK)

@@ -213,13 +213,14 @@ def test_eight_concurrent_inits(fresh_db: FreshDatabase, fresh_db_factory: Any) 
 def test_lock_timeout(fresh_db: FreshDatabase) -> None:
     """A held lock makes init give up after --lock-timeout, with nothing touched."""
     from keadb_cli.db.backends import backend_for
-    from keadb_cli.db.plan import open_wire, plan_for
+    from keadb_cli.db.plan import plan_for
+    from keadb_cli.db.session import open_session
     from keadb_cli.kea.access import DbAccess
 
     plan = plan_for(DbAccess(type=fresh_db.type, host=fresh_db.host, port=fresh_db.port,
                              user=fresh_db.user, password=fresh_db.password,
                              name=fresh_db.name), env={})
-    holder = open_wire(plan)
+    holder = open_session(plan)
     try:
         backend = backend_for(fresh_db.type)
         rows = holder.query(backend.lock_sql % {"timeout": 5} if fresh_db.type == "mysql"

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from keadb_cli import __version__
-from keadb_cli.errors import ExitCode, KeaDbError
+from keadb_cli.errors import ExitCode, KeaDbError, worst_exit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,6 +71,13 @@ def db_options(func: F) -> F:
                      help="PostgreSQL: libpq sslmode (Kea 3.1+)."),
         click.option("--readonly", is_flag=True, default=None, envvar=_env("readonly"),
                      help="The backend is read-only for Kea (Kea's `readonly`)."),
+        click.option("--statement-timeout", type=float, envvar=_env("statement_timeout"),
+                     metavar="SECONDS",
+                     help="Deadline of every statement after login, on the server and in "
+                          "kea-db (default: 60)."),
+        click.option("--server-public-key", envvar=_env("server_public_key"), metavar="FILE",
+                     help="MySQL: the server's RSA public key, for caching_sha2_password "
+                          "logins without TLS (kea-db never takes the key from the server)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -207,7 +214,7 @@ def init_cmd(
     results = init_all(_accesses(opts, target.release), target, lock_timeout=lock_timeout,
                        progress=None if as_json else render.progress_printer())
     render.init_results(results, target, as_json=as_json, secrets=_SECRETS)
-    return max((int(r.exit_code) for r in results), default=0)
+    return int(worst_exit(r.exit_code for r in results))
 
 
 @cli.command("demo")

@@ -7,24 +7,17 @@ ever created (unlike Kea's server, which may run ``kea-admin db-init`` on an emp
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.db.plan import ConnectPlan, Session, open_wire, plan_for
-from keadb_cli.errors import (
-    DeniedError,
-    ExitCode,
-    KeaDbError,
-    ProtocolError,
-    QueryError,
-    TlsError,
-    UnreachableError,
-    UnsupportedError,
-)
+from keadb_cli.db.plan import ConnectPlan, plan_for
+from keadb_cli.db.session import Session, open_session
+from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Schema
+from keadb_cli.text import shown
 
 if TYPE_CHECKING:
     from keadb_cli.commands.settings import Target
@@ -65,6 +58,7 @@ class VersionResult:
     tables: tuple[str, ...] = ()
     tls: str | None = None  # "TLSv1.3 TLS_AES_256_GCM_SHA384", or None for cleartext
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    reason_code: str = ""  # why UNREACHABLE / DENIED ("auth-failed", "refused"...)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -79,6 +73,8 @@ class VersionResult:
             "tls": self.tls,
             "warnings": list(self.warnings),
         }
+        if self.reason_code:
+            out["reason_code"] = self.reason_code
         if self.access.path:
             out["path"] = self.access.path
             out["role"] = self.access.role
@@ -95,6 +91,7 @@ def default_port(db_type: str | None) -> int | None:
 
 
 _INT_RE = re.compile(r"^-?\d+$")
+_INT32_MAX = 2**31 - 1
 
 
 def judge(found: Schema, expected: Schema) -> Verdict:
@@ -116,10 +113,16 @@ def _version_from_rows(rows: list[tuple[str | None, ...]]) -> Schema | str:
     if minor is None:
         return "schema_version.minor is NULL: Kea cannot read this version"
     if not (_INT_RE.match(version.strip()) and _INT_RE.match(minor.strip())):
-        return f"schema_version holds {version!r}.{minor!r}, not two integers"
+        return (f"schema_version holds '{shown(version, 40)}'.'{shown(minor, 40)}', "
+                "not two integers")
+    if len(version.strip()) > 11 or len(minor.strip()) > 11:  # digits before int(): bounded
+        return (f"schema_version holds {shown(version.strip(), 20)}.{shown(minor.strip(), 20)}, "
+                "beyond the 32-bit integers Kea reads")
     v, m = int(version), int(minor)
     if v < 0 or m < 0:
         return f"schema_version holds a negative version {v}.{m}"
+    if v > _INT32_MAX or m > _INT32_MAX:
+        return f"schema_version holds {v}.{m}, beyond the 32-bit integers Kea reads"
     return Schema(v, m)
 
 
@@ -156,21 +159,8 @@ def read_state(session: Session, plan: ConnectPlan) -> tuple[Schema | None, str,
             return None, found, tables
         return found, "", ()
     finally:
-        session.query("ROLLBACK")
-
-
-Opener = Callable[[ConnectPlan], Session]
-
-
-def open_session(plan: ConnectPlan, opener: Opener = open_wire) -> Session:
-    """Open with kea-db's wire client; fall back to the full driver for what it lacks
-    (an authentication method it does not implement)."""
-    try:
-        return opener(plan)
-    except UnsupportedError:
-        from keadb_cli.db import drivers as dbapi
-
-        return dbapi.DbapiSession(plan)
+        if not session.closed:  # a broken or interrupted session has nothing to roll back
+            session.query("ROLLBACK")
 
 
 def check_version(
@@ -178,7 +168,6 @@ def check_version(
     expected: Schema,
     *,
     env: dict[str, str] | None = None,
-    opener: Opener = open_wire,
 ) -> VersionResult:
     """Connect as Kea would, read ``schema_version`` and compare it with ``expected``.
 
@@ -190,11 +179,15 @@ def check_version(
     plan = plan_for(access, env)
     warnings: list[str] = []
     try:
-        session = open_session(plan, opener)
-    except (UnreachableError, ProtocolError, TlsError) as err:
-        return VersionResult(Verdict.UNREACHABLE, access, expected, detail=err.message)
+        session = open_session(plan)
     except DeniedError as err:
-        return VersionResult(Verdict.DENIED, access, expected, detail=err.message)
+        return VersionResult(Verdict.DENIED, access, expected, detail=err.message,
+                             reason_code=err.reason_code)
+    except KeaDbError as err:  # unreachable, TLS failure, protocol
+        return VersionResult(Verdict.UNREACHABLE, access, expected, detail=err.message,
+                             reason_code=err.reason_code)
+    if session.fallback:
+        warnings.append(f"opened with {session.library}: {session.fallback}")
     tls = f"{session.tls_version} {session.tls_cipher}" if session.tls_version else None
     if access.tls_requested and plan.tls.use and not tls:
         warnings.append(
@@ -206,12 +199,12 @@ def check_version(
     except QueryError as err:
         return VersionResult(
             Verdict.DENIED, access, expected, detail=f"cannot read schema_version: {err.message}",
-            tls=tls, warnings=tuple(warnings),
+            tls=tls, warnings=tuple(warnings), reason_code=err.reason_code or "query-failed",
         )
-    except KeaDbError as err:
+    except KeaDbError as err:  # the session broke, timed out or sent too much
         return VersionResult(
             Verdict.UNREACHABLE, access, expected, detail=err.message, tls=tls,
-            warnings=tuple(warnings),
+            warnings=tuple(warnings), reason_code=err.reason_code,
         )
     finally:
         session.close()

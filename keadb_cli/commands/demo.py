@@ -15,7 +15,8 @@ from typing import Any
 from keadb_cli.commands.check_version import VersionResult, check_version
 from keadb_cli.commands.init import InitResult, init_one
 from keadb_cli.commands.settings import Target
-from keadb_cli.db.plan import open_wire, plan_for
+from keadb_cli.db.plan import plan_for
+from keadb_cli.db.session import open_session
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import parse_release
 
@@ -59,7 +60,7 @@ def run_demo(
         say(f"started a throw-away PostgreSQL on 127.0.0.1:{pg.port} in {pg.directory}")
         admin = DbAccess(type="postgresql", host=pg.host, port=pg.port, user=pg.superuser,
                          name="postgres")
-        session = open_wire(plan_for(admin, env={}))
+        session = open_session(plan_for(admin, env={}))
         try:
             session.query(f'CREATE DATABASE "{DEMO_DATABASE}"')
         finally:

@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.commands.check_version import Verdict, default_port, judge, open_session, read_state
-from keadb_cli.db.plan import ConnectPlan, Session, plan_for
+from keadb_cli.commands.check_version import Verdict, default_port, judge, read_state
+from keadb_cli.db.plan import ConnectPlan, plan_for
+from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import (
     DeniedError,
     ExitCode,
     KeaDbError,
-    ProtocolError,
     QueryError,
-    TlsError,
-    UnreachableError,
 )
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Schema, releases_for_schema
@@ -195,7 +193,9 @@ def _check_privileges(session: Session, plan: ConnectPlan) -> None:
     }
     missing = [p for p in MYSQL_PRIVILEGES if p not in granted]
     # Privileges that come through a role are not in these views: do not refuse then.
-    if missing and not (roles and roles[0][0]):
+    # No role is NULL on MariaDB and the string NONE on Oracle MySQL.
+    role = (roles[0][0] or "") if roles else ""
+    if missing and role.upper() in ("", "NONE"):
         raise _Refusal(
             "EMPTY", ExitCode.PRIVILEGES,
             f"user {plan.user} lacks {', '.join(missing)} on {plan.database}: "
@@ -270,7 +270,7 @@ def init_one(
         session = open_session(plan)
     except DeniedError as err:
         return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)
-    except (UnreachableError, ProtocolError, TlsError) as err:
+    except KeaDbError as err:  # unreachable, TLS failure, protocol
         return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
     try:
         state = _state(session, plan, expected)
@@ -312,6 +312,8 @@ def init_one(
         return result(Action.REFUSED, refusal.verdict, refusal.code, refusal.detail)
     except QueryError as err:
         return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)
+    except KeaDbError as err:  # the session broke or timed out before any change
+        return result(Action.REFUSED, "UNREACHABLE", err.exit_code, err.message)
     finally:
         with contextlib.suppress(Exception):  # the result is already decided
             session.close()  # closing the session also releases the advisory lock

@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from keadb_cli.errors import SettingsError
+from keadb_cli.files import MAX_PASSWORD_FILE, read_bounded
 from keadb_cli.kea.access import DB_TYPES, KEYWORDS, SQL_TYPES, DbAccess
+from keadb_cli.kea.hostname import host_problem
 from keadb_cli.kea.releases import (
     InstalledKea,
     Release,
@@ -27,22 +29,19 @@ from keadb_cli.kea.releases import (
 def read_password_file(path: str) -> str:
     """The password in ``path``: its first line, without the line end.
 
+    The file is read as hostile input (see :func:`keadb_cli.files.read_bounded`): a
+    regular file of at most :data:`~keadb_cli.files.MAX_PASSWORD_FILE` bytes.
+
     Raises:
-        SettingsError: the file cannot be read.
+        SettingsError: the file cannot be read, is not a regular file, is too large or is
+            not UTF-8 text.
     """
+    data = read_bounded(path, what="password file", limit=MAX_PASSWORD_FILE,
+                        error=SettingsError)
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise SettingsError(f"password file {path} does not exist") from None
-    except IsADirectoryError:
-        raise SettingsError(f"password file {path} is a directory, not a file") from None
-    except PermissionError:
-        raise SettingsError(f"password file {path} is not readable by this user") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise SettingsError(f"password file {path} is not UTF-8 text") from None
-    except OSError as err:
-        raise SettingsError(f"password file {path} cannot be read: {err.strerror}") from None
     return text.splitlines()[0] if text else ""
 
 
@@ -50,9 +49,10 @@ def access_from_options(values: dict[str, Any]) -> DbAccess:
     """A DbAccess from option values keyed by attribute name; ``None`` means not given.
 
     Raises:
-        SettingsError: a value Kea would not accept (type, port, timeout).
+        SettingsError: a value Kea would not accept (type, port, timeout), or a host
+            name no resolver can look up.
     """
-    known = set(KEYWORDS.values())
+    known = {*KEYWORDS.values(), "statement_timeout", "server_public_key"}
     given = {k: v for k, v in values.items() if k in known and v is not None}
     access = DbAccess(**given, path=None, role=None)
     if access.type is not None and access.type not in DB_TYPES:
@@ -61,6 +61,14 @@ def access_from_options(values: dict[str, Any]) -> DbAccess:
         )
     if access.port is not None and not 0 <= access.port <= 65535:
         raise SettingsError(f"--port must be between 0 and 65535, got {access.port}")
+    problem = host_problem(access.host) if access.host is not None else None
+    if problem:
+        raise SettingsError(f"--host {problem}")
+    if access.statement_timeout is not None and not 0 < access.statement_timeout <= 86400:
+        raise SettingsError(
+            f"--statement-timeout must be between 0 and 86400 seconds, got "
+            f"{access.statement_timeout:g}"
+        )
     return access
 
 

@@ -6,7 +6,7 @@ here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class Backend:
     missing_table_codes: tuple[str, ...]
     # Does a failed DDL statement roll back (PostgreSQL) or stay (MySQL)?
     transactional_ddl: bool
+    # The server-side statement timeout per server flavour, set after login ({seconds},
+    # {ms}); PostgreSQL gets it with the login (libpq's options) instead.
+    statement_timeout_sql: dict[str, str] = field(default_factory=dict)
 
 
 LOCK_NAME = "kea-db-init"
@@ -82,6 +85,10 @@ MYSQL = Backend(
     sqlalchemy_driver="mysql+pymysql",
     missing_table_codes=("1146",),
     transactional_ddl=False,
+    statement_timeout_sql={
+        "mariadb": "SET SESSION max_statement_time = {seconds}",
+        "mysql": "SET SESSION max_execution_time = {ms}",
+    },
 )
 
 BACKENDS: dict[str, Backend] = {b.type: b for b in (MYSQL, POSTGRESQL)}

@@ -1,128 +1,229 @@
-"""DBAPI connections (psycopg 3, PyMySQL) opened from a ConnectPlan.
+"""The fallback session path: psycopg (which ships its own libpq) and PyMySQL, used only
+when Kea's client library cannot be loaded on this machine. The session says so.
 
-Imported only by commands that need a full driver (init, the test-tls session check, and
-the wire clients' fallback), because the drivers cost 100-200 ms to import.
+The same rules hold as on the library path, as far as the drivers allow: the password is
+never handed to a plugin that sends it in clear without TLS, nor RSA-encrypted to a key the
+server sent over cleartext; statements have the server-side timeout and a client-side
+deadline; rows are capped. (The drivers buffer a PostgreSQL result whole before kea-db
+sees it, so the memory bound there is the driver's.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from dataclasses import replace
 from typing import Any
 
+from keadb_cli.db import classify
 from keadb_cli.db.plan import ConnectPlan
-from keadb_cli.errors import DeniedError, KeaDbError, QueryError, TlsError, UnreachableError
+from keadb_cli.db.session import GRACE, Budget, Row, timed_out
+from keadb_cli.errors import InsecureAuthError, KeaDbError, TlsError, UnreachableError
 
-# MySQL client/server error numbers that mean "you may not", not "cannot reach".
-_MYSQL_DENIED = {1044, 1045, 1049, 1130, 1227, 1251, 1698, 3159}
-_PG_UNREACHABLE_HINTS = (
-    "connection refused",
-    "timeout expired",
-    "could not translate host name",
-    "no route to host",
-    "network is unreachable",
-    "no such file or directory",
-    "connection timed out",
-    "server closed the connection",
-)
-_TLS_HINTS = ("ssl", "tls", "certificate")
+_NO_TLS_AT_SERVER = ("ssl is required but the server doesn't support it", "doesn't support ssl")
+_CLEARTEXT_PLUGINS = (b"mysql_clear_password", b"dialog")
+_MAX_PACKET = 16 * 1024 * 1024
 
 
-def _redact(text: str, plan: ConnectPlan) -> str:
-    if plan.password:
-        text = text.replace(plan.password, "***")
-    return " ".join(text.split())
+class DriverSession:
+    """A psycopg or PyMySQL connection behind the :class:`~keadb_cli.db.session.Session`
+    interface."""
+
+    tls_bits: int | None = None
+
+    def __init__(self, conn: Any, plan: ConnectPlan, library: str, fallback: str) -> None:
+        self._conn, self._plan = conn, plan
+        self.library = library
+        self.fallback: str | None = fallback
+        self.closed = False
+        self.tls_version: str | None = None
+        self.tls_cipher: str | None = None
+        self.server = ""
+        if plan.backend.type == "postgresql":
+            self.server = f"PostgreSQL {conn.info.server_version}"
+            rows = self.query(
+                "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl"
+            )
+            if rows:
+                self.tls_version, self.tls_cipher = rows[0][0], rows[0][1]
+        else:
+            self.server = str(conn.get_server_info())
+            status = dict((r[0] or "", r[1]) for r in self.query(
+                "SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')"))
+            self.tls_version = status.get("Ssl_version") or None
+            self.tls_cipher = status.get("Ssl_cipher") or None
+
+    def query(self, sql: str) -> list[Row]:
+        if self.closed:
+            raise UnreachableError(f"{self._plan.backend.display} {self._plan.where}: the "
+                                   "session is closed", reason_code="connection-lost")
+        fired = threading.Event()
+
+        def cancel() -> None:
+            fired.set()
+            with contextlib.suppress(Exception):
+                if self._plan.backend.type == "postgresql":
+                    self._conn.cancel()
+                else:
+                    self._conn.close()
+
+        timer = threading.Timer(self._plan.statement_timeout + GRACE, cancel)
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._run(sql)
+        except KeaDbError:
+            if fired.is_set():
+                self.close()
+                raise timed_out(self._plan.backend.display, self._plan.where,
+                                self._plan.statement_timeout) from None
+            raise
+        except KeyboardInterrupt:
+            cancel()
+            self.close()
+            raise
+        finally:
+            timer.cancel()
+
+    def _run(self, sql: str) -> list[Row]:
+        backend = self._plan.backend.type
+        budget = Budget(self._plan.backend.display, self._plan.where)
+        try:
+            if backend == "postgresql":
+                import psycopg
+
+                cur: Any = psycopg.ClientCursor(self._conn)  # simple protocol: scripts too
+            else:
+                import pymysql.cursors
+
+                cur = self._conn.cursor(pymysql.cursors.SSCursor)
+            with cur:
+                cur.execute(sql)
+                rows: list[Row] = []
+                while cur.description:
+                    batch = cur.fetchmany(1000)
+                    if not batch:
+                        break
+                    for row in batch:
+                        values = tuple(None if v is None else _text(v) for v in row)
+                        budget.add_row(sum(len(v) for v in values if v is not None))
+                        rows.append(values)
+                return rows
+        except KeaDbError:
+            self.close()
+            raise
+        except Exception as err:  # the driver's error: classified like the library's
+            code = getattr(getattr(err, "diag", None), "sqlstate", None) or (
+                str(err.args[0]) if err.args and isinstance(err.args[0], int) else "")
+            text = str(err.args[1]) if backend == "mysql" and len(err.args) > 1 else str(err)
+            error = classify.query_error(backend, text, code=code or "")
+            if isinstance(error, UnreachableError) or self._lost():
+                self.close()
+            raise error from None
+
+    def _lost(self) -> bool:
+        if self._plan.backend.type == "postgresql":
+            return bool(self._conn.closed)
+        return not getattr(self._conn, "open", True)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                self._conn.close()
 
 
-def _translate_pg(err: Exception, plan: ConnectPlan) -> KeaDbError:
-    message = _redact(str(err), plan)
-    sqlstate = getattr(getattr(err, "diag", None), "sqlstate", None) or getattr(
-        err, "sqlstate", None
-    )
-    lowered = message.lower()
-    if sqlstate in ("28P01", "28000", "3D000", "42501") or "authentication failed" in lowered:
-        return DeniedError(f"{plan.backend.display} {plan.where}: {message}")
-    if "does not exist" in lowered or "no pg_hba.conf entry" in lowered:
-        return DeniedError(f"{plan.backend.display} {plan.where}: {message}")
-    if any(h in lowered for h in _PG_UNREACHABLE_HINTS):
-        return UnreachableError(f"{plan.backend.display} {plan.where}: {message}")
-    if any(h in lowered for h in _TLS_HINTS):
-        return TlsError(f"{plan.backend.display} {plan.where}: {message}")
-    return UnreachableError(f"{plan.backend.display} {plan.where}: {message}")
+def _text(value: object) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
 
 
-def _translate_mysql(err: Exception, plan: ConnectPlan) -> KeaDbError:
-    code = err.args[0] if err.args and isinstance(err.args[0], int) else 0
-    text = err.args[1] if len(err.args) > 1 else str(err)
-    message = _redact(str(text), plan)
-    if code in _MYSQL_DENIED:
-        return DeniedError(f"{plan.backend.display} {plan.where}: {message}")
-    if code == 2026 or any(h in message.lower() for h in _TLS_HINTS):
-        return TlsError(f"{plan.backend.display} {plan.where}: {message}")
-    return UnreachableError(f"{plan.backend.display} {plan.where}: {message}")
-
-
-def connect(plan: ConnectPlan) -> Any:
-    """Open a DBAPI connection for ``plan`` (autocommit off for PostgreSQL, on for MySQL).
+def connect(plan: ConnectPlan, reason: str) -> DriverSession:
+    """Log in with the stack's driver because ``reason`` (Kea's library is missing).
 
     Raises:
-        UnreachableError, DeniedError, TlsError: with the password never in the message.
+        UnreachableError, DeniedError, TlsError, InsecureAuthError.
     """
     if plan.backend.type == "postgresql":
         import psycopg
         from psycopg.conninfo import make_conninfo
 
         try:
-            return psycopg.connect(make_conninfo("", **plan.libpq_params()))
+            conn = psycopg.connect(make_conninfo("", **plan.libpq_params()), autocommit=True)
         except psycopg.Error as err:
-            raise _translate_pg(err, plan) from None
+            code = getattr(getattr(err, "diag", None), "sqlstate", None) or ""
+            raise classify.login_error("postgresql", plan.where, str(err), code=code) from None
+        library = f"psycopg {psycopg.__version__} (libpq {psycopg.pq.version() // 10000})"
+        return DriverSession(conn, plan, library, reason)
     import pymysql
 
     try:
-        return pymysql.connect(**plan.pymysql_kwargs())
+        conn = _pymysql_connect(plan)
+    except TlsError as err:
+        if plan.tls.required or not any(h in err.message.lower() for h in _NO_TLS_AT_SERVER):
+            raise
+        # As libmariadb without an enforced mode: a server without TLS gives cleartext.
+        conn = _pymysql_connect(replace(plan, tls=replace(plan.tls, use=False)))
+    return DriverSession(conn, plan, f"PyMySQL {pymysql.__version__}", reason)
+
+
+def _pymysql_connect(plan: ConnectPlan) -> Any:
+    import pymysql
+
+    class GuardedConnection(pymysql.connections.Connection):
+        """Refuses to send the password where a reader on the path would get it."""
+
+        def _process_auth(self, plugin_name: bytes, auth_packet: Any) -> Any:
+            if plugin_name in _CLEARTEXT_PLUGINS and not getattr(self, "_secure", False):
+                raise InsecureAuthError(
+                    f"MySQL {plan.where}: Kea would send its password in clear to this "
+                    f"server: it asks for {plugin_name.decode(errors='replace')} over a "
+                    "connection without TLS; kea-db refused to send it. Use TLS or the "
+                    "Unix socket")
+            return super()._process_auth(plugin_name, auth_packet)  # type: ignore[misc]
+
+    kwargs: dict[str, Any] = {
+        "user": plan.user,
+        "password": plan.password or "",
+        "database": plan.database,
+        "connect_timeout": plan.connect_timeout,
+        "read_timeout": plan.read_timeout or plan.statement_timeout + GRACE,
+        "write_timeout": plan.write_timeout or plan.statement_timeout + GRACE,
+        "autocommit": True,
+        "charset": "utf8mb4",
+        "local_infile": False,
+        "max_allowed_packet": _MAX_PACKET,
+        "client_flag": 2,  # CLIENT_FOUND_ROWS, as Kea
+    }
+    if plan.unix_socket:
+        kwargs["unix_socket"] = plan.unix_socket
+    else:
+        kwargs["host"], kwargs["port"] = plan.host, plan.port
+    if plan.tls.use:
+        kwargs["ssl"] = plan.tls.context()
+    else:
+        kwargs["ssl_disabled"] = True
+    if plan.server_public_key:
+        with open(plan.server_public_key, "rb") as fh:
+            kwargs["server_public_key"] = fh.read(64 * 1024)
+    elif not plan.unix_socket and not plan.tls.required:
+        kwargs["server_public_key"] = b"not a key: no RSA exchange over cleartext"
+    try:
+        return GuardedConnection(**kwargs)
+    except KeaDbError:
+        raise
+    except ValueError:  # PyMySQL could not use our non-key: the RSA exchange was wanted
+        raise InsecureAuthError(
+            f"MySQL {plan.where}: the server wants the password RSA-encrypted with a key it "
+            "sends over a connection without TLS; kea-db refused. Use TLS, or give the "
+            "server's public key (--server-public-key)", reason_code="insecure-rsa-key",
+        ) from None
     except pymysql.err.MySQLError as err:
-        raise _translate_mysql(err, plan) from None
-    except OSError as err:  # TLS files unreadable, socket errors before the handshake
-        raise UnreachableError(f"{plan.backend.display} {plan.where}: {err}") from None
-
-
-class DbapiSession:
-    """The wire Session interface over a DBAPI connection: the wire clients' fallback for
-    what they do not implement (an authentication method).
-
-    The connection runs in autocommit mode so that ``BEGIN READ ONLY`` / ``ROLLBACK`` are
-    plain statements, as they are on the wire (PyMySQL is opened that way already).
-    """
-
-    def __init__(self, plan: ConnectPlan) -> None:
-        self._plan = plan
-        self._conn = connect(plan)
-        if plan.backend.type == "postgresql":
-            self._conn.autocommit = True
-        self.tls_version: str | None = None
-        self.tls_cipher: str | None = None
-        if plan.backend.type == "postgresql":
-            rows = self.query(
-                "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl"
-            )
-        else:
-            status = dict(
-                (r[0] or "", r[1]) for r in self.query("SHOW SESSION STATUS LIKE 'Ssl_%'")
-            )
-            version, cipher = status.get("Ssl_version"), status.get("Ssl_cipher")
-            rows = [(version, cipher)] if version else []
-        if rows:
-            self.tls_version, self.tls_cipher = rows[0][0], rows[0][1]
-
-    def query(self, sql: str) -> list[tuple[str | None, ...]]:
-        try:
-            cur = self._conn.cursor()
-            cur.execute(sql)
-            rows = cur.fetchall() if cur.description else []
-        except Exception as err:  # driver errors become QueryError with a code
-            code = getattr(getattr(err, "diag", None), "sqlstate", None) or (
-                str(err.args[0]) if err.args and isinstance(err.args[0], int) else ""
-            )
-            raise QueryError(_redact(str(err), self._plan), code=code or "") from None
-        return [tuple(None if v is None else str(v) for v in row) for row in rows]
-
-    def close(self) -> None:
-        self._conn.close()
+        code = err.args[0] if err.args and isinstance(err.args[0], int) else 0
+        text = str(err.args[1]) if len(err.args) > 1 else str(err)
+        if code == 2026 or "ssl" in text.lower():
+            raise TlsError(f"MySQL {plan.where}: {text}", reason_code="tls") from None
+        raise classify.login_error("mysql", plan.where, text, code=str(code)) from None
+    except OSError as err:
+        raise UnreachableError(f"MySQL {plan.where}: {err}", reason_code="unreachable") from None

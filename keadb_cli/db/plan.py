@@ -1,24 +1,19 @@
-"""Kea access entry -> connection plan -> a session, the way Kea would open it.
+"""Kea access entry -> connection plan: the one place where Kea's keywords become
+connection settings (host, socket, timeouts, TLS), mapped as Kea maps them.
 
-:func:`plan_for` is the one place where Kea's keywords become connection settings (host,
-socket, timeouts, TLS). Two openers consume a plan:
-
-- :func:`open_wire` - kea-db's own small protocol clients (``wire_pg``, ``wire_mysql``). They
-  import nothing heavy, so read-only commands (check-version, the test-tls wire probe) start
-  as fast as the native clients.
-- :func:`open_dbapi` - psycopg / PyMySQL DBAPI connections, for SQLAlchemy (``creator=``) and
-  for the test-tls session check.
+A plan is data; :func:`keadb_cli.db.session.open_session` opens it with the client library
+Kea links (libpq, libmariadb), or with the fallback drivers.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from keadb_cli.db.backends import Backend, backend_for
 from keadb_cli.errors import SettingsError
-from keadb_cli.kea.access import MAX_TIMEOUT, DbAccess
+from keadb_cli.kea.access import DEFAULT_STATEMENT_TIMEOUT, MAX_TIMEOUT, DbAccess
 
 if TYPE_CHECKING:
     import ssl
@@ -81,13 +76,23 @@ class ConnectPlan:
     port: int
     unix_socket: str | None
     user: str
-    password: str = field(repr=False)
+    password: str | None = field(repr=False)  # None: the library's own sources (.pgpass...)
     database: str
     connect_timeout: float
     read_timeout: float | None = None
     write_timeout: float | None = None
     tcp_user_timeout_ms: int | None = None
     tls: TlsSettings = field(default_factory=TlsSettings)
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT  # seconds, for every statement
+    pg_options: str | None = None  # PGOPTIONS from the environment, kept by libpq_params
+    server_public_key: str | None = None  # MySQL: the RSA key file the user trusts
+
+    @property
+    def socket_dir(self) -> str | None:
+        """PostgreSQL: the directory of the Unix socket (what libpq calls host)."""
+        if self.unix_socket and self.backend.type == "postgresql":
+            return os.path.dirname(self.unix_socket)
+        return None
 
     @property
     def where(self) -> str:
@@ -99,16 +104,20 @@ class ConnectPlan:
 
     def libpq_params(self) -> dict[str, str]:
         """libpq keywords for psycopg, mapped as Kea maps its keys."""
+        timeout_ms = max(1, int(self.statement_timeout * 1000))
+        options = f"-c statement_timeout={timeout_ms}"
         params = {
-            "host": self.unix_socket or self.host or "localhost",
+            "host": self.socket_dir or self.host or "localhost",
             "port": str(self.port),
             "user": self.user,
-            "password": self.password,
             "dbname": self.database,
             "connect_timeout": str(int(self.connect_timeout)),
             "sslmode": self.tls.mode,
             "application_name": "kea-db",
+            "options": f"{self.pg_options} {options}" if self.pg_options else options,
         }
+        if self.password:  # else libpq's own: PGPASSWORD, then PGPASSFILE / ~/.pgpass
+            params["password"] = self.password
         if self.tcp_user_timeout_ms:
             params["tcp_user_timeout"] = str(self.tcp_user_timeout_ms)
         if self.tls.ca_file:
@@ -146,17 +155,6 @@ class ConnectPlan:
         else:
             kwargs["ssl_disabled"] = True
         return kwargs
-
-
-class Session(Protocol):
-    """An open session of a wire client: text rows, and what TLS it runs on."""
-
-    tls_version: str | None  # "TLSv1.3", or None for cleartext
-    tls_cipher: str | None
-
-    def query(self, sql: str) -> list[tuple[str | None, ...]]: ...
-
-    def close(self) -> None: ...
 
 
 def _check_timeout(keyword: str, value: int | None, *, minimum: int) -> None:
@@ -295,34 +293,14 @@ def plan_for(
         port=port,
         unix_socket=unix_socket,
         user=access.user or "",
-        password=access.password or "",
+        password=access.password or None,
         database=access.name,
         connect_timeout=float(access.effective_connect_timeout),
         read_timeout=float(access.read_timeout) if access.read_timeout else None,
         write_timeout=float(access.write_timeout) if access.write_timeout else None,
         tcp_user_timeout_ms=access.tcp_user_timeout * 1000 if access.tcp_user_timeout else None,
         tls=tls,
+        statement_timeout=access.statement_timeout or DEFAULT_STATEMENT_TIMEOUT,
+        pg_options=env.get("PGOPTIONS") or None,
+        server_public_key=access.server_public_key,
     )
-
-
-def open_wire(plan: ConnectPlan) -> Session:
-    """Open a session with kea-db's own protocol client for the plan's backend.
-
-    Raises:
-        UnreachableError, DeniedError, TlsError, UnsupportedError, ProtocolError.
-    """
-    if plan.backend.type == "postgresql":
-        from keadb_cli.db import wire_pg
-
-        return wire_pg.connect(plan)
-    from keadb_cli.db import wire_mysql
-
-    return wire_mysql.connect(plan)
-
-
-def open_dbapi(plan: ConnectPlan) -> Any:
-    """A DBAPI connection (psycopg or PyMySQL) for the plan; SQLAlchemy wraps it with
-    ``creator=``. Driver errors are translated into kea-db errors."""
-    from keadb_cli.db import drivers as dbapi
-
-    return dbapi.connect(plan)

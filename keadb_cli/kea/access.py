@@ -20,6 +20,7 @@ TLS_KEYS = ("trust-anchor", "cert-file", "key-file", "cipher-list", "ssl-mode")
 
 KEA_DEFAULT_HOST = "localhost"
 KEA_DEFAULT_CONNECT_TIMEOUT = 5  # seconds (Kea's DatabaseConnection default)
+DEFAULT_STATEMENT_TIMEOUT = 60.0  # seconds: kea-db's deadline for one statement
 MAX_TIMEOUT = 2**31 - 1  # Kea rejects larger timeouts when it opens the connection
 MAX_UINT32 = 2**32 - 1
 
@@ -72,6 +73,9 @@ class DbAccess:
     retry_on_startup: bool | None = None
     max_reconnect_tries: int | None = None
     reconnect_wait_time: int | None = None  # milliseconds
+    # kea-db's own settings (no Kea keyword): the deadline of every statement after login.
+    statement_timeout: float | None = None  # seconds
+    server_public_key: str | None = None  # MySQL: RSA key file for a cleartext login
     # Where the entry came from: "Dhcp4.hosts-databases[1]" and "hosts", or None/"cli".
     path: str | None = None
     role: str | None = None

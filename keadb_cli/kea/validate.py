@@ -16,7 +16,9 @@ and from what the MySQL/PostgreSQL connection code refuses when it opens the con
   needs ``postgresql``;
 * when the connection opens: ``name`` is required, ``connect-timeout`` must be
   1..2147483647 and the other timeouts at most 2147483647, and since 2.7.6 the built-in
-  default passwords ``keatest``, ``1234`` and ``*****`` are refused.
+  default passwords ``keatest``, ``1234`` and ``*****`` are refused;
+* kea-db's own addition: a ``host`` that is a name must fit DNS's limits (at most 253
+  characters, labels of at most 63), since no resolver can look a longer one up.
 
 Warnings: a keyword Kea accepts but ignores on that backend (``cipher-list`` on PostgreSQL,
 ``ssl-mode`` on MySQL, the TLS file keys on PostgreSQL before 3.1.0, memfile-only keys on an
@@ -35,8 +37,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from keadb_cli.errors import ConfigError
+from keadb_cli.files import MAX_PASSWORD_FILE, read_bounded
 from keadb_cli.kea.access import KEYWORDS, ON_FAIL_VALUES, SQL_TYPES, SSL_MODES, DbAccess
 from keadb_cli.kea.config import KeaConfig
+from keadb_cli.kea.hostname import host_problem
 
 __all__ = [
     "DEFAULT_PASSWORDS",
@@ -283,6 +287,10 @@ def _open_checks(good: dict[str, Any], db_type: str, release: Release | None,
     backend = _BACKEND_NAMES[db_type]
     if "name" not in good:
         error(None, f"missing 'name': Kea needs the {backend} database name to connect")
+    host = good.get("host")
+    problem = host_problem(host) if isinstance(host, str) else None
+    if problem:
+        error("host", f"'host' {problem}")
     timeout = good.get("connect-timeout")
     if timeout is not None and 0 <= timeout <= U32 and not 1 <= timeout <= INT_MAX:
         error("connect-timeout", f"'connect-timeout' must be 1..{INT_MAX} when Kea opens "
@@ -348,26 +356,24 @@ def read_password_file(name: str, *, cwd: Path | None = None, where: str = "") -
     """The password in Kea's ``password-file``: its first line, without the line end.
 
     Kea opens the path as given, so a relative one is relative to Kea's working
-    directory (``cwd``, default this process's), like include files.
+    directory (``cwd``, default this process's), like include files. The file is read as
+    hostile input: a regular file of at most :data:`~keadb_cli.files.MAX_PASSWORD_FILE`
+    bytes (:func:`~keadb_cli.files.read_bounded`).
 
     Raises:
-        ConfigError: the file cannot be read. The message never holds its content.
+        ConfigError: the file cannot be read, is not a regular file or is too large. The
+            message never holds its content.
     """
     path = Path(name)
     if not path.is_absolute():
         path = (cwd if cwd is not None else Path.cwd()) / path
-    prefix = f"{where}: " if where else ""
-    if path.is_dir():
-        raise ConfigError(f"{prefix}password-file {name} is a directory")
+    data = read_bounded(path, what="password-file", limit=MAX_PASSWORD_FILE,
+                        error=ConfigError, name=name, where=where)
+    first = data.split(b"\n", 1)[0]
     try:
-        with path.open("rb") as handle:
-            first = handle.readline()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"{prefix}cannot read password-file {name}: {reason}") from None
-    try:
-        return first.rstrip(b"\n").decode("utf-8")
+        return first.decode("utf-8")
     except UnicodeDecodeError:
+        prefix = f"{where}: " if where else ""
         raise ConfigError(f"{prefix}password-file {name} is not UTF-8 text") from None
 
 

@@ -20,7 +20,6 @@ Nothing here prints or exits; client libraries and drivers are loaded only by
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from keadb_cli import errors
 from keadb_cli.commands.test_tls.files import (
     DEFAULT_WARN_DAYS,
     CertInfo,
@@ -36,16 +36,19 @@ from keadb_cli.commands.test_tls.files import (
     check_tls_files,
 )
 from keadb_cli.commands.test_tls.probe import Reason, WireReport, probe
-from keadb_cli.db.plan import ConnectPlan, open_dbapi, plan_for
+from keadb_cli.db.plan import ConnectPlan, plan_for
+from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import (
     DeniedError,
     ExitCode,
     KeaDbError,
+    QueryError,
     SettingsError,
     TlsError,
     UnreachableError,
 )
 from keadb_cli.kea.access import DbAccess
+from keadb_cli.text import shown
 
 ReleaseTuple = tuple[int, int, int]
 
@@ -317,6 +320,7 @@ _NO_TLS_AT_SERVER = (
     "server does not support ssl",  # libpq: "... but SSL was required"
     "ssl is required but the server doesn't support it",  # PyMySQL 1.2
     "doesn't support ssl",
+    "ssl connection error",  # libmariadb with TLS enforced: the server offers none
 )
 
 
@@ -332,173 +336,102 @@ def _failure_of(exc: KeaDbError) -> str:
     return "error"
 
 
-def _redact(text: str, plan: ConnectPlan) -> str:
-    return text.replace(plan.password, "***") if plan.password else text
-
-
-def _open(plan: ConnectPlan) -> tuple[Any, bool]:
-    """A DBAPI connection as Kea's client library would open it; True when it fell back to
-    cleartext (MySQL: the server offers no TLS and Kea does not require it)."""
+def _open(plan: ConnectPlan, via: str) -> Session:
+    if via == "auto":
+        return open_session(plan)
     if plan.backend.type == "mysql" and plan.tls.use:
-        try:  # the TLS files, before the driver blurs their errors into "cannot connect"
+        try:  # the TLS files, before a driver blurs their errors into "cannot connect"
             plan.tls.context()
         except (OSError, ValueError) as exc:
-            from keadb_cli.db.wire_common import tls_reason
+            from keadb_cli.commands.test_tls.starttls import tls_reason
 
             raise TlsError(f"cannot use the TLS files: {tls_reason(exc)}") from None
-    try:
-        return open_dbapi(plan), False
-    except TlsError as exc:
-        if plan.backend.type != "mysql" or plan.tls.required:
-            raise
-        if not any(h in exc.message.lower() for h in _NO_TLS_AT_SERVER):
-            raise
-    # libmariadb / libmysqlclient without SSL_MODE_REQUIRED: carry on in cleartext.
-    cleartext = replace(plan, tls=replace(plan.tls, use=False))
-    return open_dbapi(cleartext), True
+    if via == "driver":
+        from keadb_cli.db import drivers
+
+        return drivers.connect(plan, "asked for with via='driver'")
+    if plan.backend.type == "postgresql":
+        from keadb_cli.db import libpq
+
+        return libpq.connect(plan)
+    from keadb_cli.db import libmariadb
+
+    return libmariadb.connect(plan)
 
 
 def check_session(plan: ConnectPlan, *, via: str = "auto") -> SessionReport:
     """Log in as Kea would and read the session's TLS state from the server.
 
-    ``via``: ``"library"`` uses Kea's own C client library (libpq, libmariadb) through
-    ctypes, ``"driver"`` the Python drivers (psycopg, PyMySQL), ``"auto"`` the library when
-    it loads, else the driver. Never raises: failures are in the report.
+    ``via``: ``"auto"`` is the session path of every command (Kea's own C client library,
+    else the fallback driver); ``"library"`` and ``"driver"`` force one of them. Never
+    raises: failures are in the report.
     """
     if via not in ("auto", "library", "driver"):
         raise ValueError(f"via must be auto, library or driver, got {via!r}")
-    if via != "driver":
-        from keadb_cli.db import clientlib
-
-        if via == "library" or clientlib.available(plan.backend.type):
-            return _library_session(plan)
-    return _driver_session(plan)
-
-
-def _library_session(plan: ConnectPlan) -> SessionReport:
-    from keadb_cli.db import clientlib
-
     try:
-        if plan.backend.type == "postgresql":
-            got = clientlib.pg_session(plan)
-        else:
-            got = clientlib.mysql_session(plan)
+        session = _open(plan, via)
     except KeaDbError as exc:
-        return SessionReport(
-            connected=False,
-            error=_redact(exc.message, plan),
-            failure=_failure_of(exc),
-            library=_library_name(plan),
-        )
+        return SessionReport(connected=False, error=exc.message, failure=_failure_of(exc),
+                             library=_library_name(plan, via))
     except Exception as exc:  # a library surprise must not end in a traceback
-        return SessionReport(
-            connected=False,
-            error=_redact(f"{type(exc).__name__}: {exc}", plan),
-            failure="error",
-            library=_library_name(plan),
-        )
-    return SessionReport(
-        connected=True,
-        ssl=got.ssl,
-        version=got.version,
-        cipher=got.cipher,
-        bits=got.bits,
-        client_dn=got.client_dn,
-        server_requires_tls=got.server_requires_tls,
-        fallback_used=plan.backend.type == "mysql" and plan.tls.use and not got.ssl,
-        library=got.library,
-    )
+        return SessionReport(connected=False, error=shown(f"{type(exc).__name__}: {exc}"),
+                             failure="error", library=_library_name(plan, via))
+    try:
+        report = _read_tls_state(session, plan)
+    except KeaDbError as exc:
+        report = SessionReport(connected=True, error="reading the session's TLS state "
+                               f"failed: {exc.message}", failure="query")
+    finally:
+        session.close()
+    return replace(report, library=session.library,
+                   fallback_used=plan.backend.type == "mysql" and plan.tls.use
+                   and not report.ssl)
 
 
-def _library_name(plan: ConnectPlan) -> str:
+def _library_name(plan: ConnectPlan, via: str) -> str:
+    if via == "driver":
+        return "psycopg" if plan.backend.type == "postgresql" else "PyMySQL"
     return "libpq" if plan.backend.type == "postgresql" else "libmariadb"
 
 
-def _driver_session(plan: ConnectPlan) -> SessionReport:
-    """The session check through psycopg / PyMySQL (``keadb_cli.db.drivers``)."""
-    driver = "psycopg" if plan.backend.type == "postgresql" else "PyMySQL"
-    try:
-        conn, fallback = _open(plan)
-    except KeaDbError as exc:
-        return SessionReport(
-            connected=False,
-            error=_redact(exc.message, plan),
-            failure=_failure_of(exc),
-            library=driver,
+def _read_tls_state(session: Session, plan: ConnectPlan) -> SessionReport:
+    """What the server says of the session: pg_stat_ssl, or MySQL's Ssl_* status."""
+    if plan.backend.type == "postgresql":
+        rows = session.query(
+            "SELECT ssl, version, cipher, bits, client_dn FROM pg_stat_ssl "
+            "WHERE pid = pg_backend_pid()"
         )
-    except Exception as exc:  # a driver surprise must not end in a traceback
-        return SessionReport(
-            connected=False,
-            error=_redact(f"{type(exc).__name__}: {exc}", plan),
-            failure="error",
-            library=driver,
-        )
-    try:
-        if plan.backend.type == "postgresql":
-            report = _pg_session(conn)
-        else:
-            report = _mysql_session(conn, fallback)
-        return replace(report, library=driver)
-    except Exception as exc:
+        if not rows:
+            return SessionReport(connected=True, ssl=session.tls_version is not None)
+        ssl, version, cipher, bits, client_dn = rows[0]
         return SessionReport(
             connected=True,
-            fallback_used=fallback,
-            error=_redact(f"reading the session's TLS state failed: {exc}", plan),
-            failure="query",
-            library=driver,
+            ssl=ssl in ("t", "true", "True", "1"),
+            version=version or None,
+            cipher=cipher or None,
+            bits=int(bits) if bits and bits.isdigit() else None,
+            client_dn=shown(client_dn) if client_dn else None,
         )
-    finally:
-        with contextlib.suppress(Exception):
-            conn.close()
-
-
-def _pg_session(conn: Any) -> SessionReport:
-    cur = conn.cursor()
-    cur.execute(
-        "SELECT ssl, version, cipher, bits, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-    )
-    row = cur.fetchone()
-    if row is None:  # not possible for a client backend, but be exact
-        in_use = bool(conn.pgconn.ssl_in_use)
-        return SessionReport(connected=True, ssl=in_use)
-    ssl, version, cipher, bits, client_dn = row
-    return SessionReport(
-        connected=True,
-        ssl=bool(ssl),
-        version=version or None,
-        cipher=cipher or None,
-        bits=int(bits) if bits is not None else None,
-        client_dn=client_dn or None,
-    )
-
-
-def _mysql_session(conn: Any, fallback: bool) -> SessionReport:
-    cur = conn.cursor()
-    cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
-    status = {str(name): str(value or "") for name, value in cur.fetchall()}
+    status = {
+        (r[0] or ""): r[1] or ""
+        for r in session.query(
+            "SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
+    }
     requires: bool | None
     try:
-        cur.execute("SELECT @@GLOBAL.require_secure_transport")
-        value = cur.fetchone()
-        requires = bool(int(value[0])) if value and value[0] is not None else None
-    except Exception:  # servers before require_secure_transport (MariaDB < 10.5.2)
+        rows = session.query("SELECT @@GLOBAL.require_secure_transport")
+        value = rows[0][0] if rows else None
+        requires = value.upper() in ("1", "ON") if value is not None else None
+    except QueryError:  # servers before require_secure_transport (MariaDB < 10.5.2)
         requires = None
-    cipher = status.get("Ssl_cipher") or None
-    bits = None
-    sock = getattr(conn, "_sock", None)  # PyMySQL's SSLSocket: the only place bits are
-    described = getattr(sock, "cipher", None)
-    if cipher and callable(described):
-        info = described()
-        if info:
-            bits = info[2]
+    cipher = status.get("Ssl_cipher") or session.tls_cipher
     return SessionReport(
         connected=True,
         ssl=bool(cipher),
-        version=status.get("Ssl_version") or None,
+        version=status.get("Ssl_version") or session.tls_version,
         cipher=cipher,
-        bits=bits,
+        bits=session.tls_bits,
         server_requires_tls=requires,
-        fallback_used=fallback,
     )
 
 
@@ -1097,21 +1030,9 @@ def run(
 
 
 # From the worst: the exit code of a run over several backends is that of its worst result.
-SEVERITY = (
-    ExitCode.UNREACHABLE,
-    ExitCode.DENIED,
-    ExitCode.HANDSHAKE_FAILED,
-    ExitCode.TLS_REFUSED,
-    ExitCode.CLEARTEXT,
-    ExitCode.TLS_POLICY,
-    ExitCode.ENCRYPTED_UNVERIFIED,
-    ExitCode.OK,
-)
-
-
 def worst_exit(results: list[TlsResult]) -> ExitCode:
-    codes = {r.exit_code for r in results}
-    return next((c for c in SEVERITY if c in codes), ExitCode.OK)
+    """The run's exit code: the worst result in the order every command uses."""
+    return errors.worst_exit(r.exit_code for r in results)
 
 
 def run_all(

@@ -8,10 +8,9 @@ in: what the authenticated session really runs on is the session check's job
 
 The probe reports the negotiated protocol and cipher, the server's certificate chain,
 whether that chain verifies against the trust-anchor (the reason when not), whether the
-host name matches, and whether the server asked for a client certificate. It reuses the
-protocol clients' own pieces (``wire_pg.request_tls``, ``wire_mysql.read_greeting`` /
-``send_ssl_request``) and imports only the standard library (``cryptography`` only when
-there is a certificate to describe).
+host name matches, and whether the server asked for a client certificate. The protocol
+pieces are in :mod:`keadb_cli.commands.test_tls.starttls`; only the standard library is
+imported (``cryptography`` only when there is a certificate to describe).
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from keadb_cli.commands.test_tls import starttls
 from keadb_cli.commands.test_tls.files import CertInfo, cert_info_from_der, common_names
-from keadb_cli.db import wire_common
 from keadb_cli.errors import KeaDbError, UnreachableError
 
 if TYPE_CHECKING:
@@ -302,17 +301,14 @@ def _context(
 
 def _upgrade(sock: socket.socket, plan: ConnectPlan, deadline: float) -> bool:
     """Ask for TLS the protocol's way; True when the server agreed."""
-    where = wire_common.endpoint(plan)
+    where = starttls.endpoint(plan)
     if plan.backend.type == "postgresql":
-        from keadb_cli.db import wire_pg
+        return starttls.request_tls(sock, where=where, deadline=deadline)
 
-        return wire_pg.request_tls(sock, where=where, deadline=deadline)
-    from keadb_cli.db import wire_mysql
-
-    greeting = wire_mysql.read_greeting(sock, where=where, deadline=deadline)
+    greeting = starttls.read_greeting(sock, where=where, deadline=deadline)
     if not greeting.offers_tls:
         return False
-    wire_mysql.send_ssl_request(sock, greeting, where=where, deadline=deadline)
+    starttls.send_ssl_request(sock, greeting, where=where, deadline=deadline)
     return True
 
 
@@ -356,8 +352,8 @@ def _attempt(
 ) -> _Attempt:
     """One connection: upgrade, handshake, close. Kea-db errors propagate (unreachable...)."""
     result = _Attempt()
-    deadline = wire_common.deadline_for(plan)
-    sock = wire_common.open_socket(plan, deadline=deadline)
+    deadline = starttls.deadline_for(plan)
+    sock = starttls.open_socket(plan, deadline=deadline)
     try:
         result.offered = _upgrade(sock, plan, deadline)
         if not result.offered:
@@ -367,7 +363,7 @@ def _attempt(
         watcher = _Watcher()
         watcher.attach(ctx)
         sni = plan.host if plan.host and not _is_address(plan.host) else None
-        sock.settimeout(wire_common.remaining(deadline))
+        sock.settimeout(starttls.remaining(deadline))
         started = time.monotonic()
         try:
             tls_sock = ctx.wrap_socket(sock, server_hostname=sni)
@@ -387,7 +383,7 @@ def _attempt(
             sent = bool(plan.tls.cert_file or plan.tls.key_file)
             if result.protocol == "TLSv1.3" and sent and watcher.client_cert_requested:
                 wait = min(max(_SETTLE_FACTOR * took, _SETTLE_MIN), _SETTLE_MAX)
-                left = wire_common.remaining(deadline)
+                left = starttls.remaining(deadline)
                 result.late = _settle(tls_sock, watcher, min(wait, left or wait))
                 result.accepted = result.late is None
         result.chain_der = watcher.chain_der
@@ -456,7 +452,7 @@ def probe(plan: ConnectPlan, *, trust_anchor: str | None = None) -> WireReport:
     except OSError as exc:  # TLS files unreadable or unusable: certs.py tells which and why
         return replace(
             base,
-            error=f"cannot use the TLS files: {wire_common.tls_reason(exc)}",
+            error=f"cannot use the TLS files: {starttls.tls_reason(exc)}",
             reason=Reason.TLS_FILES,
             failure="settings",
         )
@@ -515,11 +511,11 @@ def _report(
                     accepted, late = second.accepted, second.late
                     chain_der = chain_der or second.chain_der
                 else:
-                    error = f"TLS handshake failed: {wire_common.tls_reason(second.exc)}"
+                    error = f"TLS handshake failed: {starttls.tls_reason(second.exc)}"
                     reason = reason_for_tls_exception(second.exc)
                     failure = "handshake"
         else:
-            error = f"TLS handshake failed: {wire_common.tls_reason(exc)}"
+            error = f"TLS handshake failed: {starttls.tls_reason(exc)}"
             reason = reason_for_tls_exception(exc)
             failure = "handshake"
     elif anchor:
@@ -535,7 +531,7 @@ def _report(
         reason, failure = why, "handshake"
         error = (
             "the server ended the session right after the handshake, when it judged the "
-            f"client certificate: {wire_common.tls_reason(late)}"
+            f"client certificate: {starttls.tls_reason(late)}"
         )
     chain = _describe(chain_der)
     host = plan.host

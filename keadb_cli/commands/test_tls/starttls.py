@@ -1,27 +1,31 @@
-"""Pieces shared by kea-db's own protocol clients (``wire_pg``, ``wire_mysql``).
+"""The protocol's own TLS upgrade, for the test-tls wire probe: no login.
 
-Opening a socket with a deadline, reading exactly N bytes, wrapping a socket in TLS the way
-the plan asks, and turning socket and TLS failures into kea-db errors with short reasons.
-
-Only the standard library is used, and ``ssl`` is imported only when TLS is used: read-only
-commands must start as fast as the native clients.
+Like ``openssl s_client -starttls``: open a socket with a deadline, send PostgreSQL's
+SSLRequest or read MySQL's greeting and send its SSL request packet, then hand the socket
+to the TLS handshake. Socket and TLS failures become kea-db errors with short reasons. No
+password is ever sent here; sessions are opened by :mod:`keadb_cli.db.session`.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
+import struct
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from keadb_cli.errors import KeaDbError, SettingsError, TlsError, UnreachableError
+from keadb_cli.errors import DeniedError, KeaDbError, SettingsError, TlsError, UnreachableError
 
 if TYPE_CHECKING:
     import ssl
-    from types import TracebackType
-    from typing import Self
 
     from keadb_cli.db.plan import ConnectPlan, TlsSettings
+
+
+def _protocol_error(message: str) -> KeaDbError:
+    return UnreachableError(message, reason_code="protocol")
+
 
 # Reasons for the errno values a failed connect() gives, in the words the user should read.
 _CONNECT_REASONS = {
@@ -316,140 +320,270 @@ def tls_info(sock: socket.socket) -> tuple[str | None, str | None]:
     return version(), described[0] if described else None
 
 
-class Channel:
-    """A connected socket with a receive buffer and the timeouts of its phase.
 
-    During login every operation is bounded by one deadline; afterwards by the read and
-    write timeouts (None: wait forever). Failures become kea-db errors via :func:`io_error`.
+# -- PostgreSQL
+
+SSL_REQUEST_CODE = 80877103
+_SSL_REQUEST = struct.pack("!ii", 8, SSL_REQUEST_CODE)
+
+
+def request_tls(
+    sock: socket.socket, *, where: str = "the server", deadline: float | None = None
+) -> bool:
+    """Send SSLRequest; True when the server answers 'S' (go on with a TLS handshake),
+    False when it answers 'N' (it has no TLS; the socket stays usable in cleartext).
+
+    Raises:
+        UnreachableError: the server closed the connection or did not answer.
+        UnreachableError (protocol): any other answer (not a PostgreSQL server?).
     """
-
-    __slots__ = (
-        "_buf",
-        "_pos",
-        "deadline",
-        "display",
-        "login_timeout",
-        "phase",
-        "read_timeout",
-        "sock",
-        "where",
-        "write_timeout",
+    try:
+        send_all(sock, _SSL_REQUEST, deadline=deadline)
+        answer = recv_exact(sock, 1, deadline=deadline)
+    except OSError as exc:
+        raise io_error(
+            exc, display="PostgreSQL", where=where, phase="the TLS request"
+        ) from None
+    if answer == b"S":
+        return True
+    if answer == b"N":
+        return False
+    if answer == b"E":
+        raise _protocol_error(
+            f"PostgreSQL at {where} answered the TLS request with an error "
+            "(a server older than 7.0, or not PostgreSQL)"
+        )
+    raise _protocol_error(
+        f"{where} answered the TLS request with {answer!r}: is it a PostgreSQL server?"
     )
 
-    def __init__(
-        self,
-        sock: socket.socket,
-        *,
-        display: str,
-        where: str,
-        deadline: float | None = None,
-        login_timeout: float | None = None,
-    ) -> None:
-        self.sock = sock
-        self.login_timeout = login_timeout
-        self.display = display
-        self.where = where
-        self.deadline = deadline
-        self.read_timeout: float | None = None
-        self.write_timeout: float | None = None
-        self.phase = "login"
-        self._buf = b""
-        self._pos = 0
 
-    def logged_in(self, read_timeout: float | None, write_timeout: float | None) -> None:
-        """Switch from the login deadline to per-operation read/write timeouts."""
-        self.deadline = None
-        self.read_timeout = read_timeout
-        self.write_timeout = write_timeout
-        self.phase = "query"
 
-    def _limit(self, timeout: float | None) -> float | None:
-        if self.deadline is not None:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            return left
-        return timeout
+# -- MySQL
 
-    def _total(self, timeout: float | None) -> float | None:
-        return self.login_timeout if self.deadline is not None else timeout
+CLIENT_LONG_PASSWORD = 1
+CLIENT_FOUND_ROWS = 1 << 1
+CLIENT_LONG_FLAG = 1 << 2
+CLIENT_CONNECT_WITH_DB = 1 << 3
+CLIENT_PROTOCOL_41 = 1 << 9
+CLIENT_SSL = 1 << 11
+CLIENT_TRANSACTIONS = 1 << 13
+CLIENT_SECURE_CONNECTION = 1 << 15
+CLIENT_MULTI_RESULTS = 1 << 17
+CLIENT_PLUGIN_AUTH = 1 << 19
+CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA = 1 << 21
+CLIENT_DEPRECATE_EOF = 1 << 24
 
-    def fail(self, exc: BaseException, timeout: float | None = None) -> KeaDbError:
-        """The kea-db error for ``exc`` raised while talking on this channel."""
-        return io_error(
-            exc,
-            display=self.display,
-            where=self.where,
-            phase=self.phase,
-            timeout=timeout,
-            tls=hasattr(self.sock, "version"),
+# What kea-db asks for (masked by what the server offers). FOUND_ROWS as Kea sets it;
+# no DEPRECATE_EOF, so result sets always end with an EOF packet.
+_WANTED = (
+    CLIENT_LONG_PASSWORD
+    | CLIENT_FOUND_ROWS
+    | CLIENT_LONG_FLAG
+    | CLIENT_CONNECT_WITH_DB
+    | CLIENT_PROTOCOL_41
+    | CLIENT_TRANSACTIONS
+    | CLIENT_SECURE_CONNECTION
+    | CLIENT_MULTI_RESULTS
+    | CLIENT_PLUGIN_AUTH
+    | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+)
+
+SERVER_MORE_RESULTS_EXISTS = 0x0008
+UTF8MB4_GENERAL_CI = 45
+MAX_PACKET = 1 << 24
+_MAX_PAYLOAD = 0xFFFFFF
+
+UTF8MB4_GENERAL_CI = 45
+
+
+@dataclass(frozen=True)
+class Greeting:
+    """The server's initial handshake packet (HandshakeV10)."""
+
+    protocol_version: int
+    server_version: str  # MariaDB's "5.5.5-" replication prefix removed, as libmariadb does
+    connection_id: int
+    capabilities: int
+    charset: int
+    status: int
+    auth_plugin: str  # the server's default plugin ("" when it has no CLIENT_PLUGIN_AUTH)
+    auth_data: bytes  # the scramble (nonce), 20 bytes on current servers
+
+    @property
+    def offers_tls(self) -> bool:
+        return bool(self.capabilities & CLIENT_SSL)
+
+
+def _lenenc(data: bytes, pos: int) -> tuple[int, int]:
+    """A length-encoded integer at ``pos``: (value, next position)."""
+    first = data[pos]
+    if first < 0xFB:
+        return first, pos + 1
+    if first == 0xFC:
+        return int.from_bytes(data[pos + 1 : pos + 3], "little"), pos + 3
+    if first == 0xFD:
+        return int.from_bytes(data[pos + 1 : pos + 4], "little"), pos + 4
+    if first == 0xFE:
+        return int.from_bytes(data[pos + 1 : pos + 9], "little"), pos + 9
+    raise ValueError(f"bad length-encoded integer 0x{first:02x}")
+
+
+def _lenenc_bytes(data: bytes) -> bytes:
+    size = len(data)
+    if size < 0xFB:
+        return bytes((size,)) + data
+    if size < 1 << 16:
+        return b"\xfc" + size.to_bytes(2, "little") + data
+    if size < 1 << 24:
+        return b"\xfd" + size.to_bytes(3, "little") + data
+    return b"\xfe" + size.to_bytes(8, "little") + data
+
+
+def _cstring(data: bytes, pos: int) -> tuple[bytes, int]:
+    """A NUL-terminated string at ``pos`` (or the rest, if the NUL is missing)."""
+    end = data.find(b"\x00", pos)
+    if end < 0:
+        return data[pos:], len(data)
+    return data[pos:end], end + 1
+
+
+def parse_error(payload: bytes) -> tuple[int, str, str]:
+    """An ERR packet: (error number, SQLSTATE or "", message)."""
+    if len(payload) < 3 or payload[0] != 0xFF:
+        raise ValueError("not an ERR packet")
+    code = int.from_bytes(payload[1:3], "little")
+    rest = payload[3:]
+    state = ""
+    if rest[:1] == b"#" and len(rest) >= 6:
+        state, rest = rest[1:6].decode("ascii", "replace"), rest[6:]
+    return code, state, rest.decode("utf-8", "replace")
+
+
+def parse_greeting(payload: bytes) -> Greeting:
+    """The fields of a HandshakeV10 packet.
+
+    Raises:
+        UnreachableError (protocol): not a HandshakeV10 packet.
+    """
+    if not payload:
+        raise _protocol_error("empty greeting")
+    if payload[0] != 10:
+        if payload[0] == 9:
+            raise _protocol_error("the server speaks the MySQL 3.x protocol (version 9)")
+        raise _protocol_error(f"unknown protocol version {payload[0]}")
+    try:
+        raw_version, pos = _cstring(payload, 1)
+        connection_id = int.from_bytes(payload[pos : pos + 4], "little")
+        auth_data = payload[pos + 4 : pos + 12]
+        pos += 13  # 8 bytes of nonce, one filler
+        capabilities = int.from_bytes(payload[pos : pos + 2], "little")
+        pos += 2
+        charset = status = 0
+        plugin = b""
+        if len(payload) > pos:
+            charset = payload[pos]
+            status = int.from_bytes(payload[pos + 1 : pos + 3], "little")
+            capabilities |= int.from_bytes(payload[pos + 3 : pos + 5], "little") << 16
+            auth_length = payload[pos + 5]
+            pos += 16  # charset 1, status 2, capabilities 2, auth length 1, reserved 10
+            if capabilities & CLIENT_SECURE_CONNECTION:
+                part = max(13, auth_length - 8)
+                auth_data += payload[pos : pos + part].rstrip(b"\x00")
+                pos += part
+            if capabilities & CLIENT_PLUGIN_AUTH:
+                plugin, pos = _cstring(payload, pos)
+    except IndexError:
+        raise _protocol_error("truncated greeting") from None
+    version = raw_version.decode("utf-8", "replace")
+    if version.startswith("5.5.5-") and "MariaDB" in version:
+        version = version[len("5.5.5-") :]
+    return Greeting(
+        protocol_version=payload[0],
+        server_version=version,
+        connection_id=connection_id,
+        capabilities=capabilities,
+        charset=charset,
+        status=status,
+        auth_plugin=plugin.decode("ascii", "replace"),
+        auth_data=auth_data,
+    )
+
+
+def _login_error(payload: bytes, display_where: str) -> KeaDbError:
+    """The kea-db error for an ERR packet instead of a greeting."""
+    from keadb_cli.db import classify
+
+    try:
+        code, _state, message = parse_error(payload)
+    except ValueError:
+        return _protocol_error(f"{display_where} sent a malformed error packet")
+    error = classify.login_error("mysql", display_where, message, code=str(code))
+    return error if isinstance(error, DeniedError | UnreachableError) else UnreachableError(
+        error.message, reason_code=error.reason_code)
+
+
+def read_greeting(
+    sock: socket.socket, *, where: str = "the server", deadline: float | None = None
+) -> Greeting:
+    """Read the server's greeting (the first packet, sequence id 0), and nothing more.
+
+    Raises:
+        DeniedError: the server sent an error instead ("Host ... is not allowed to
+            connect", error 1130).
+        UnreachableError: closed or timed out (or "Too many connections", 1040).
+        UnreachableError (protocol): not a MySQL/MariaDB server.
+    """
+    display_where = f"MySQL at {where}"
+    try:
+        header = recv_exact(sock, 4, deadline=deadline)
+        size = int.from_bytes(header[:3], "little")
+        if header[3] != 0 or size == 0 or size > 1 << 16:
+            raise _protocol_error(f"{where} did not greet like a MySQL server: is it one?")
+        payload = recv_exact(sock, size, deadline=deadline)
+    except OSError as exc:
+        raise io_error(
+            exc, display="MySQL", where=where, phase="the greeting"
+        ) from None
+    if payload[0] == 0xFF:
+        raise _login_error(payload, display_where)
+    try:
+        return parse_greeting(payload)
+    except KeaDbError as exc:
+        raise _protocol_error(
+            f"{display_where} sent a greeting kea-db cannot use: {exc.message}") from None
+
+
+def client_flags(greeting: Greeting, *, tls: bool) -> int:
+    """The capability flags kea-db sends to this server (with CLIENT_SSL when ``tls``)."""
+    flags = _WANTED & greeting.capabilities
+    if tls:
+        flags |= CLIENT_SSL
+    return flags
+
+
+def send_ssl_request(
+    sock: socket.socket,
+    greeting: Greeting,
+    *,
+    charset: int = UTF8MB4_GENERAL_CI,
+    where: str = "the server",
+    deadline: float | None = None,
+) -> None:
+    """Send the short SSLRequest packet (sequence id 1, CLIENT_SSL set); the TLS handshake
+    (:func:`start_tls`) follows at once.
+
+    Raises:
+        UnreachableError: the connection broke.
+    """
+    payload = struct.pack("<IIB23x", client_flags(greeting, tls=True), MAX_PACKET, charset)
+    try:
+        send_all(
+            sock, len(payload).to_bytes(3, "little") + b"\x01" + payload, deadline=deadline
         )
+    except OSError as exc:
+        raise io_error(
+            exc, display="MySQL", where=where, phase="the TLS request"
+        ) from None
 
-    def recv_exact(self, size: int) -> bytes:
-        """Exactly ``size`` bytes (buffered reads)."""
-        end = self._pos + size
-        if end <= len(self._buf):
-            data = self._buf[self._pos : end]
-            self._pos = end
-            return data
-        parts = [self._buf[self._pos :]]
-        have = len(parts[0])
-        self._buf, self._pos = b"", 0
-        try:
-            while have < size:
-                self.sock.settimeout(self._limit(self.read_timeout))
-                chunk = self.sock.recv(max(65536, size - have))
-                if not chunk:
-                    raise ConnectionAbortedError(errno.ECONNABORTED, "end of stream")
-                parts.append(chunk)
-                have += len(chunk)
-        except OSError as exc:
-            raise self.fail(exc, self._total(self.read_timeout)) from None
-        data = b"".join(parts)
-        self._buf = data[size:]
-        return data[:size]
-
-    def send(self, data: bytes) -> None:
-        """Send all of ``data``."""
-        try:
-            self.sock.settimeout(self._limit(self.write_timeout))
-            self.sock.sendall(data)
-        except OSError as exc:
-            raise self.fail(exc, self._total(self.write_timeout)) from None
-
-    def close(self) -> None:
-        """Close the socket."""
-        self.sock.close()
-
-
-class WireSession:
-    """What both protocol sessions share: a polite goodbye on close, and ``with``."""
-
-    _GOODBYE: bytes = b""  # the protocol's "I am leaving" message
-
-    _channel: Channel
-    _closed: bool
-
-    def close(self) -> None:
-        """Say goodbye and close the socket; never raises, may be called twice."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._channel.sock.settimeout(1.0)
-            self._channel.sock.sendall(self._GOODBYE)
-        except OSError:
-            pass
-        self._channel.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 

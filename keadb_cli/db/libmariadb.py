@@ -1,0 +1,421 @@
+"""MySQL sessions through MariaDB Connector/C (libmariadb), the library Kea links on
+Debian, called with ctypes through its non-blocking API.
+
+TLS is asked for as Kea 2.6+ asks (the five ``MYSQL_OPT_SSL_*`` options when any TLS key
+is set, no mode of its own), so a server without TLS still gives the cleartext session Kea
+would get. Unlike Kea, kea-db never hands the password to a reader on the path: over TCP
+without enforced TLS the authentication plugins are restricted (``mysql_clear_password``
+and ``dialog`` are refused), and an RSA key exchange (``caching_sha2_password`` full
+authentication, ``sha256_password``) only uses a key the user gave, never one the server
+sends over cleartext. LOAD DATA LOCAL is off, results stream row by row under caps, every
+wait is bounded, and Ctrl-C sends ``KILL QUERY`` on a second connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import selectors
+import socket
+from pathlib import Path
+from typing import Any
+
+from keadb_cli.db import classify
+from keadb_cli.db.plan import ConnectPlan
+from keadb_cli.db.session import Budget, Deadline, Row, run_bounded, timed_out
+from keadb_cli.errors import InsecureAuthError, KeaDbError, QueryError, UnreachableError
+from keadb_cli.text import shown
+
+_SONAME = "libmariadb.so.3"
+
+# enum mysql_option (MariaDB Connector/C 3.x)
+_OPT_CONNECT_TIMEOUT = 0
+_OPT_SET_CHARSET_NAME = 7
+_OPT_LOCAL_INFILE = 8
+_OPT_READ_TIMEOUT = 11
+_OPT_WRITE_TIMEOUT = 12
+_OPT_RECONNECT = 20
+_OPT_SSL_KEY, _OPT_SSL_CERT, _OPT_SSL_CA, _OPT_SSL_CAPATH, _OPT_SSL_CIPHER = 25, 26, 27, 28, 29
+_OPT_SERVER_PUBLIC_KEY = 35
+_OPT_SSL_ENFORCE = 38
+_OPT_MAX_ALLOWED_PACKET = 39
+_OPT_NONBLOCK = 6000
+_OPT_RESTRICTED_AUTH = 7026
+_INFO_TLS_VERSION = 23  # enum mariadb_value: MARIADB_CONNECTION_TLS_VERSION
+_WAIT_READ, _WAIT_WRITE, _WAIT_EXCEPT, _WAIT_TIMEOUT = 1, 2, 4, 8
+_CLIENT_FOUND_ROWS = 2  # Kea sets it
+_CR_PLUGIN_NOT_ALLOWED = 5010
+_CR_AUTH_PLUGIN_ERR = 2061
+_MAX_PACKET = 16 * 1024 * 1024
+
+# Plugins that never put the password itself on the wire without TLS.
+_SAFE_PLUGINS = (
+    "mysql_native_password,caching_sha2_password,sha256_password,client_ed25519,parsec,"
+    "auth_gssapi_client"
+)
+# Given to libmariadb as "the server's public key" when the user gave none: not a key, so a
+# full RSA authentication stops here instead of asking the server for its key.
+_NO_KEY_FILE = Path(__file__).with_name("no-server-public-key.txt")
+
+_state: dict[str, Any] = {}
+
+
+def load() -> Any:
+    """libmariadb, declared, or None when it cannot be loaded (or lacks the async API)."""
+    if "lib" not in _state:
+        lib = None
+        for name in (_SONAME, None):
+            path = name
+            if path is None:  # ctypes.util spawns processes: only when the soname is absent
+                from ctypes import util
+
+                path = util.find_library("mariadb")
+            if not path:
+                continue
+            try:
+                lib = ctypes.CDLL(path)
+                _declare(lib)
+                break
+            except (OSError, AttributeError):
+                lib = None
+        _state["lib"] = lib
+    return _state["lib"]
+
+
+def _declare(lib: Any) -> None:
+    p, cp, u, ul, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint, ctypes.c_ulong, ctypes.c_int
+    pp, pi = ctypes.POINTER(p), ctypes.POINTER(i)
+    for name, res, args in (
+        ("mysql_init", p, [p]),
+        ("mysql_options", i, [p, i, p]),
+        ("mysql_real_connect_start", i, [pp, p, cp, cp, cp, cp, u, cp, ul]),
+        ("mysql_real_connect_cont", i, [pp, p, i]),
+        ("mysql_real_query_start", i, [pi, p, cp, ul]),
+        ("mysql_real_query_cont", i, [pi, p, i]),
+        ("mysql_get_socket", i, [p]),
+        ("mysql_get_timeout_value_ms", u, [p]),
+        ("mysql_field_count", u, [p]),
+        ("mysql_use_result", p, [p]),
+        ("mysql_num_fields", u, [p]),
+        ("mysql_fetch_row_start", i, [pp, p]),
+        ("mysql_fetch_row_cont", i, [pp, p, i]),
+        ("mysql_fetch_lengths", ctypes.POINTER(ul), [p]),
+        ("mysql_free_result", None, [p]),
+        ("mysql_errno", u, [p]),
+        ("mysql_error", cp, [p]),
+        ("mysql_sqlstate", cp, [p]),
+        ("mysql_get_ssl_cipher", cp, [p]),
+        ("mariadb_get_info", ctypes.c_char, [p, i, p]),
+        ("mysql_get_server_info", cp, [p]),
+        ("mysql_thread_id", ul, [p]),
+        ("mysql_close", None, [p]),
+        ("mysql_get_client_info", cp, []),
+    ):
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode("utf-8", "replace") if value else ""
+
+
+def _wait(lib: Any, handle: int, status: int, deadline: Deadline) -> int:
+    """Wait for what libmariadb asked for; the ready bits for its ``_cont`` call, or -1
+    when our deadline passed first. Ctrl-C raises KeyboardInterrupt out of the wait."""
+    timeout = deadline.left()
+    if status & _WAIT_TIMEOUT:
+        timeout = min(timeout, lib.mysql_get_timeout_value_ms(handle) / 1000.0)
+    events = (selectors.EVENT_READ if status & (_WAIT_READ | _WAIT_EXCEPT) else 0) | (
+        selectors.EVENT_WRITE if status & _WAIT_WRITE else 0
+    )
+    fd = lib.mysql_get_socket(handle)
+    ready = []
+    if events and fd >= 0:
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, events)
+            ready = selector.select(timeout)
+    elif timeout > 0:
+        selectors.DefaultSelector().select(timeout)
+    if not ready:
+        return _WAIT_TIMEOUT if status & _WAIT_TIMEOUT and not deadline.passed() else -1
+    mask = ready[0][1]
+    return (_WAIT_READ if mask & selectors.EVENT_READ else 0) | (
+        _WAIT_WRITE if mask & selectors.EVENT_WRITE else 0
+    )
+
+
+def _drive(lib: Any, handle: int, status: int, step: Any, deadline: Deadline) -> bool:
+    """Run a non-blocking call to its end; False when the deadline passed first."""
+    while status:
+        ready = _wait(lib, handle, status, deadline)
+        if ready < 0:
+            return False
+        status = step(ready)
+    return True
+
+
+def _set(lib: Any, handle: int, option: int, value: Any) -> None:
+    arg = ctypes.c_char_p(value.encode()) if isinstance(value, str) else ctypes.byref(value)
+    if lib.mysql_options(handle, option, arg) != 0:
+        raise UnreachableError(f"libmariadb refused option {option}", reason_code="client")
+
+
+class MariadbSession:
+    """A logged-in libmariadb connection (see :class:`keadb_cli.db.session.Session`)."""
+
+    fallback: str | None = None
+
+    def __init__(self, lib: Any, handle: int, plan: ConnectPlan) -> None:
+        self._lib, self._handle, self._plan = lib, handle, plan
+        self.library = f"libmariadb {_text(lib.mysql_get_client_info())}"
+        self.server = shown(_text(lib.mysql_get_server_info(handle)), 100)
+        self.closed = False
+        self.tls_cipher = _text(lib.mysql_get_ssl_cipher(handle)) or None  # Kea's own check
+        version = ctypes.c_char_p()
+        self.tls_version = None
+        if self.tls_cipher and lib.mariadb_get_info(handle, _INFO_TLS_VERSION,
+                                                    ctypes.byref(version)) == b"\x00":
+            self.tls_version = _text(version.value) or None
+        self.tls_bits: int | None = None
+        self.flavor = "mariadb" if "mariadb" in self.server.lower() else "mysql"
+
+    def query(self, sql: str) -> list[Row]:
+        if self.closed:
+            raise UnreachableError(f"MySQL {self._plan.where}: the session is closed",
+                                   reason_code="connection-lost")
+        try:
+            return self._query(sql)
+        except KeyboardInterrupt:
+            self._kill_and_close()
+            raise
+        except QueryError:
+            raise
+        except KeaDbError:  # timed out, over a cap or broken: the rest is not wanted
+            self._kill_and_close()
+            raise
+
+    def _query(self, sql: str) -> list[Row]:
+        lib, handle = self._lib, self._handle
+        deadline = Deadline(self._plan.statement_timeout + 2.0)
+        data = sql.encode()  # kept alive until the query is sent (libmariadb holds a pointer)
+        err = ctypes.c_int()
+        status = lib.mysql_real_query_start(ctypes.byref(err), handle, data, len(data))
+        if not _drive(lib, handle, status, lambda ready: lib.mysql_real_query_cont(
+                ctypes.byref(err), handle, ready), deadline):
+            raise timed_out("MySQL", self._plan.where, self._plan.statement_timeout)
+        if err.value:
+            raise self._error()
+        if lib.mysql_field_count(handle) == 0:
+            return []
+        res = lib.mysql_use_result(handle)
+        if not res:
+            raise self._error()
+        budget = Budget("MySQL", self._plan.where)
+        width = lib.mysql_num_fields(res)
+        rows: list[Row] = []
+        done = False
+        try:
+            while True:
+                row = ctypes.c_void_p()
+                status = lib.mysql_fetch_row_start(ctypes.byref(row), res)
+                if not _drive(lib, handle, status, lambda ready, row=row: lib.mysql_fetch_row_cont(
+                        ctypes.byref(row), res, ready), deadline):
+                    raise timed_out("MySQL", self._plan.where, self._plan.statement_timeout)
+                if not row.value:
+                    if lib.mysql_errno(handle):
+                        raise self._error()
+                    done = True
+                    return rows
+                rows.append(self._row(row.value, res, width, budget))
+                budget.check_memory()
+        finally:
+            if done:
+                lib.mysql_free_result(res)  # every row was read: no I/O left
+            else:
+                self._shutdown()  # free_result would read the rest: cut the socket first
+                lib.mysql_free_result(res)
+
+    def _row(self, row: int, res: int, width: int, budget: Budget) -> Row:
+        lengths = self._lib.mysql_fetch_lengths(res)
+        cells = ctypes.cast(row, ctypes.POINTER(ctypes.c_void_p))
+        values: list[str | None] = []
+        size = 0
+        for col in range(width):
+            if cells[col] is None:
+                values.append(None)
+                continue
+            length = int(lengths[col])
+            size += length
+            values.append(ctypes.string_at(cells[col], length).decode("utf-8", "replace"))
+        budget.add_row(size)
+        return tuple(values)
+
+    def _error(self) -> KeaDbError:
+        lib, handle = self._lib, self._handle
+        code = str(lib.mysql_errno(handle))
+        text = _text(lib.mysql_error(handle))
+        return classify.query_error("mysql", text, code=code)
+
+    def _shutdown(self) -> None:
+        fd = self._lib.mysql_get_socket(self._handle)
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                sock = socket.socket(fileno=os.dup(fd))
+                with sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _kill_and_close(self) -> None:
+        """Ask the server to stop the running statement (a bounded second connection),
+        then close this one without waiting for it."""
+        if self.closed:
+            return
+        thread_id = int(self._lib.mysql_thread_id(self._handle))
+        plan = self._plan
+
+        def kill() -> None:
+            other = _connect(plan, Deadline(3.0))
+            with contextlib.closing(other):
+                other.query(f"KILL QUERY {thread_id}")
+
+        run_bounded(kill)
+        self._shutdown()
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._lib.mysql_close(self._handle)
+
+    def __enter__(self) -> MariadbSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _secure(plan: ConnectPlan) -> bool:
+    """Is the password safe from readers on the path whatever the server asks for?"""
+    return bool(plan.unix_socket) or plan.tls.required
+
+
+def _open_handle(lib: Any, plan: ConnectPlan, *, enforce_tls: bool) -> int:
+    handle = lib.mysql_init(None)
+    if not handle:
+        raise UnreachableError("libmariadb could not allocate a connection")
+    try:
+        lib.mysql_options(handle, _OPT_NONBLOCK, None)
+        _set(lib, handle, _OPT_CONNECT_TIMEOUT, ctypes.c_uint(max(1, int(plan.connect_timeout))))
+        if plan.read_timeout:
+            _set(lib, handle, _OPT_READ_TIMEOUT, ctypes.c_uint(int(plan.read_timeout)))
+        if plan.write_timeout:
+            _set(lib, handle, _OPT_WRITE_TIMEOUT, ctypes.c_uint(int(plan.write_timeout)))
+        _set(lib, handle, _OPT_LOCAL_INFILE, ctypes.c_uint(0))
+        _set(lib, handle, _OPT_RECONNECT, ctypes.c_char(0))
+        _set(lib, handle, _OPT_MAX_ALLOWED_PACKET, ctypes.c_ulong(_MAX_PACKET))
+        _set(lib, handle, _OPT_SET_CHARSET_NAME, "utf8mb4")
+        tls = plan.tls
+        if tls.use:  # Kea 2.6+: each key with its own option, unset ones left alone
+            for option, value in ((_OPT_SSL_KEY, tls.key_file), (_OPT_SSL_CERT, tls.cert_file),
+                                  (_OPT_SSL_CA, tls.ca_file), (_OPT_SSL_CAPATH, tls.ca_path),
+                                  (_OPT_SSL_CIPHER, tls.ciphers)):
+                if value:
+                    _set(lib, handle, option, value)
+        if enforce_tls:
+            _set(lib, handle, _OPT_SSL_ENFORCE, ctypes.c_char(1))
+        if not (_secure(plan) or enforce_tls):
+            _set(lib, handle, _OPT_RESTRICTED_AUTH, _SAFE_PLUGINS)
+            _set(lib, handle, _OPT_SERVER_PUBLIC_KEY,
+                 plan.server_public_key or str(_NO_KEY_FILE))
+        elif plan.server_public_key:
+            _set(lib, handle, _OPT_SERVER_PUBLIC_KEY, plan.server_public_key)
+    except BaseException:
+        lib.mysql_close(handle)
+        raise
+    return int(handle)
+
+
+def _login(lib: Any, plan: ConnectPlan, deadline: Deadline, *, enforce_tls: bool) -> int:
+    handle = _open_handle(lib, plan, enforce_tls=enforce_tls)
+    ret = ctypes.c_void_p()
+
+    def arg(value: str | None) -> bytes | None:
+        return value.encode() if value is not None else None
+
+    # libmariadb keeps these pointers until the last _cont call: keep the bytes alive.
+    args = [arg(plan.host), arg(plan.user), arg(plan.password), arg(plan.database)]
+    sock = arg(plan.unix_socket)
+    try:
+        status = lib.mysql_real_connect_start(
+            ctypes.byref(ret), handle, *args, plan.port if not plan.unix_socket else 0, sock,
+            _CLIENT_FOUND_ROWS,
+        )
+        if not _drive(lib, handle, status, lambda ready: lib.mysql_real_connect_cont(
+                ctypes.byref(ret), handle, ready), deadline):
+            raise UnreachableError(
+                f"MySQL {plan.where}: timeout expired after {plan.connect_timeout:g} s "
+                "(connect-timeout)", reason_code="timeout")
+        if not ret.value:
+            raise _login_error(lib, handle, plan)
+        del args, sock
+    except BaseException:
+        lib.mysql_close(handle)
+        raise
+    return handle
+
+
+def _login_error(lib: Any, handle: int, plan: ConnectPlan) -> KeaDbError:
+    code = int(lib.mysql_errno(handle))
+    text = _text(lib.mysql_error(handle))
+    if code == _CR_PLUGIN_NOT_ALLOWED:
+        return InsecureAuthError(
+            f"MySQL {plan.where}: Kea would send its password in clear to this server: it "
+            f"asks for a plugin that sends the password itself over a connection without "
+            f"TLS ({shown(text)}); kea-db refused to send it. Use TLS or the Unix socket",
+        )
+    if code == _CR_AUTH_PLUGIN_ERR and not _secure(plan) and not plan.server_public_key:
+        return InsecureAuthError(
+            f"MySQL {plan.where}: the server wants the password RSA-encrypted with a key it "
+            "sends over a connection without TLS, which anyone on the path can replace: Kea "
+            "would send its password to such a key; kea-db refused. Use TLS, or give the "
+            "server's public key (--server-public-key)",
+            reason_code="insecure-rsa-key",
+        )
+    return classify.login_error("mysql", plan.where, text, code=str(code))
+
+
+def _connect(plan: ConnectPlan, deadline: Deadline) -> MariadbSession:
+    lib = load()
+    if lib is None:
+        raise UnreachableError("libmariadb cannot be loaded")
+    try:
+        handle = _login(lib, plan, deadline, enforce_tls=False)
+    except InsecureAuthError as err:
+        if err.reason_code != "insecure-auth" or not plan.tls.use or plan.tls.required:
+            raise
+        # TLS keys are set but not required: the password is safe if this server does TLS.
+        try:
+            handle = _login(lib, plan, deadline, enforce_tls=True)
+        except KeaDbError:
+            raise err from None
+    session = MariadbSession(lib, handle, plan)
+    return session
+
+
+def connect(plan: ConnectPlan) -> MariadbSession:
+    """Log in with libmariadb as Kea does, bounded by the connect timeout, with every
+    statement then bounded by the statement timeout (server- and client-side).
+
+    Raises:
+        UnreachableError, DeniedError, TlsError, InsecureAuthError.
+    """
+    session = _connect(plan, Deadline(plan.connect_timeout + 1.0))
+    template = plan.backend.statement_timeout_sql.get(session.flavor)
+    if template:
+        try:
+            session.query(template.format(seconds=plan.statement_timeout,
+                                          ms=max(1, int(plan.statement_timeout * 1000))))
+        except BaseException:
+            session.close()
+            raise
+    return session

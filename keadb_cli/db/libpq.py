@@ -1,0 +1,308 @@
+"""PostgreSQL sessions through libpq, the library Kea links, called with ctypes.
+
+The connection is opened with libpq's asynchronous calls so that kea-db, not libpq, owns
+every wait: the login is bounded by ``connect-timeout``, each statement by the statement
+timeout (on the server, and here plus a grace period), and Ctrl-C cancels the running
+statement with ``PQcancel`` before it propagates. Results arrive row by row
+(``PQsetSingleRowMode``) so that caps apply before anything large is kept. Server notices
+are collected, never printed by libpq.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from keadb_cli.db import classify
+from keadb_cli.db.plan import ConnectPlan
+from keadb_cli.db.session import Budget, Deadline, Row, run_bounded, timed_out, wait_socket
+from keadb_cli.errors import KeaDbError, QueryError, UnreachableError
+from keadb_cli.text import shown
+
+_SONAME = "libpq.so.5"
+
+_CONNECTION_OK, _CONNECTION_BAD = 0, 1
+_POLLING_FAILED, _POLLING_READING, _POLLING_WRITING, _POLLING_OK = 0, 1, 2, 3
+_TUPLES_OK, _FATAL_ERROR, _SINGLE_TUPLE = 2, 7, 9
+_DIAG_SQLSTATE = ord("C")
+_MAX_NOTICES = 20
+
+_NOTICE_PROCESSOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
+_state: dict[str, Any] = {}
+
+
+def load() -> Any:
+    """libpq, declared, or None when it cannot be loaded (or is too old)."""
+    if "lib" not in _state:
+        lib = None
+        for name in (_SONAME, None):
+            path = name
+            if path is None:  # ctypes.util spawns processes: only when the soname is absent
+                from ctypes import util
+
+                path = util.find_library("pq")
+            if not path:
+                continue
+            try:
+                lib = ctypes.CDLL(path)
+                _declare(lib)
+                break
+            except (OSError, AttributeError):
+                lib = None
+        _state["lib"] = lib
+    return _state["lib"]
+
+
+def _declare(lib: Any) -> None:
+    p, cp, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+    for name, res, args in (
+        ("PQconnectStartParams", p, [ctypes.POINTER(cp), ctypes.POINTER(cp), i]),
+        ("PQconnectPoll", i, [p]),
+        ("PQstatus", i, [p]),
+        ("PQsocket", i, [p]),
+        ("PQerrorMessage", cp, [p]),
+        ("PQfinish", None, [p]),
+        ("PQsetnonblocking", i, [p, i]),
+        ("PQsendQuery", i, [p, cp]),
+        ("PQsetSingleRowMode", i, [p]),
+        ("PQflush", i, [p]),
+        ("PQconsumeInput", i, [p]),
+        ("PQisBusy", i, [p]),
+        ("PQgetResult", p, [p]),
+        ("PQresultStatus", i, [p]),
+        ("PQresultErrorField", cp, [p, i]),
+        ("PQresultErrorMessage", cp, [p]),
+        ("PQntuples", i, [p]),
+        ("PQnfields", i, [p]),
+        ("PQgetvalue", p, [p, i, i]),
+        ("PQgetlength", i, [p, i, i]),
+        ("PQgetisnull", i, [p, i, i]),
+        ("PQclear", None, [p]),
+        ("PQsslInUse", i, [p]),
+        ("PQsslAttribute", cp, [p, cp]),
+        ("PQlibVersion", i, []),
+        ("PQserverVersion", i, [p]),
+        ("PQgetCancel", p, [p]),
+        ("PQcancel", i, [p, cp, i]),
+        ("PQfreeCancel", None, [p]),
+        ("PQsetNoticeProcessor", p, [p, _NOTICE_PROCESSOR, p]),
+    ):
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+
+
+def version_text(lib: Any) -> str:
+    version = int(lib.PQlibVersion())
+    return f"libpq {version // 10000}.{version % 10000}"
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode("utf-8", "replace") if value else ""
+
+
+class LibpqSession:
+    """A logged-in libpq connection (see :class:`keadb_cli.db.session.Session`)."""
+
+    fallback: str | None = None
+
+    def __init__(self, lib: Any, conn: int, plan: ConnectPlan, notices: list[str],
+                 callback: Any) -> None:
+        self._lib, self._conn, self._plan = lib, conn, plan
+        self._callback = callback  # the notice processor must outlive the connection
+        self.notices = notices
+        self.library = version_text(lib)
+        self.closed = False
+        self.server = f"PostgreSQL {lib.PQserverVersion(conn)}"
+        in_use = bool(lib.PQsslInUse(conn))
+        self.tls_version = _text(lib.PQsslAttribute(conn, b"protocol")) or None if in_use else None
+        self.tls_cipher = _text(lib.PQsslAttribute(conn, b"cipher")) or None if in_use else None
+        bits = _text(lib.PQsslAttribute(conn, b"key_bits")) if in_use else ""
+        self.tls_bits = int(bits) if bits.isdigit() else None
+
+    def query(self, sql: str) -> list[Row]:
+        if self.closed:
+            raise UnreachableError(f"PostgreSQL {self._plan.where}: the session is closed",
+                                   reason_code="connection-lost")
+        lib, conn = self._lib, self._conn
+        seconds = self._plan.statement_timeout + 2.0
+        deadline = Deadline(seconds)
+        try:
+            if not lib.PQsendQuery(conn, sql.encode()):
+                raise self._broken()
+            lib.PQsetSingleRowMode(conn)
+            self._flush(deadline)
+            return self._collect(deadline)
+        except KeyboardInterrupt:
+            self._cancel_and_close()
+            raise
+        except QueryError:
+            if lib.PQstatus(conn) == _CONNECTION_BAD:
+                self.close()
+            raise
+        except KeaDbError:  # over a cap, or broken: the rest of the answer is not wanted
+            self._cancel_and_close()
+            raise
+
+    def _flush(self, deadline: Deadline) -> None:
+        lib, conn = self._lib, self._conn
+        while True:
+            pending = lib.PQflush(conn)
+            if pending == 0:
+                return
+            if pending < 0:
+                raise self._broken()
+            if not wait_socket(lib.PQsocket(conn), read=True, write=True, deadline=deadline):
+                raise self._timeout()
+            if not lib.PQconsumeInput(conn):
+                raise self._broken()
+
+    def _collect(self, deadline: Deadline) -> list[Row]:
+        lib, conn = self._lib, self._conn
+        budget = Budget("PostgreSQL", self._plan.where)
+        rows: list[Row] = []  # the last complete result set
+        current: list[Row] = []
+        error: tuple[str, str] | None = None
+        while True:
+            while lib.PQisBusy(conn):
+                if not wait_socket(lib.PQsocket(conn), read=True, write=False,
+                                   deadline=deadline):
+                    raise self._timeout()
+                if not lib.PQconsumeInput(conn):
+                    raise self._broken()
+                budget.check_memory()
+            res = lib.PQgetResult(conn)
+            if not res:
+                break
+            try:
+                status = lib.PQresultStatus(res)
+                if status == _SINGLE_TUPLE:
+                    current.append(self._row(res, budget))
+                elif status == _TUPLES_OK:  # the end of a set (or a whole one, no row mode)
+                    current.extend(self._row(res, budget, n) for n in range(lib.PQntuples(res)))
+                    rows, current = current, []
+                elif status == _FATAL_ERROR:
+                    if error is None:
+                        error = (_text(lib.PQresultErrorField(res, _DIAG_SQLSTATE)),
+                                 _text(lib.PQresultErrorMessage(res)))
+                else:
+                    rows, current = [], []
+            finally:
+                lib.PQclear(res)
+            budget.check_memory()
+        if error is not None:
+            code, message = error
+            if lib.PQstatus(conn) == _CONNECTION_BAD:
+                raise classify.login_error("postgresql", self._plan.where, message, code=code)
+            raise classify.query_error("postgresql", message, code=code)
+        return rows
+
+    def _row(self, res: int, budget: Budget, number: int = 0) -> Row:
+        lib = self._lib
+        values: list[str | None] = []
+        size = 0
+        for col in range(lib.PQnfields(res)):
+            if lib.PQgetisnull(res, number, col):
+                values.append(None)
+                continue
+            length = lib.PQgetlength(res, number, col)
+            size += length
+            values.append(ctypes.string_at(lib.PQgetvalue(res, number, col), length)
+                          .decode("utf-8", "replace"))
+        budget.add_row(size)
+        return tuple(values)
+
+    def _broken(self) -> KeaDbError:
+        message = _text(self._lib.PQerrorMessage(self._conn))
+        self.close()
+        error = classify.login_error("postgresql", self._plan.where,
+                                     message or "the connection broke")
+        if not error.reason_code or error.reason_code == "unexpected":
+            error.reason_code = "connection-lost"
+        return error
+
+    def _timeout(self) -> KeaDbError:
+        self._cancel_and_close()
+        return timed_out("PostgreSQL", self._plan.where, self._plan.statement_timeout)
+
+    def _cancel_and_close(self) -> None:
+        """Ask the server to cancel the running statement (bounded), then close."""
+        if self.closed:
+            return
+        lib, conn = self._lib, self._conn
+        cancel = lib.PQgetCancel(conn)
+        if cancel:
+            buffer = ctypes.create_string_buffer(256)
+
+            def send() -> None:
+                lib.PQcancel(cancel, buffer, len(buffer))
+
+            run_bounded(send)
+        self.close()  # the cancel object stays allocated if its thread still runs: tiny
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._lib.PQfinish(self._conn)
+
+    def __enter__(self) -> LibpqSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(plan: ConnectPlan) -> LibpqSession:
+    """Log in with libpq as Kea does (its keywords, ``sslmode`` explicit), bounded by the
+    plan's connect timeout and interruptible.
+
+    Raises:
+        UnreachableError, DeniedError, TlsError: classified by :mod:`classify`.
+    """
+    lib = load()
+    if lib is None:
+        raise UnreachableError("libpq cannot be loaded")
+    params = plan.libpq_params()
+    keys = (ctypes.c_char_p * (len(params) + 1))(*(k.encode() for k in params), None)
+    values = (ctypes.c_char_p * (len(params) + 1))(*(v.encode() for v in params.values()), None)
+    conn = lib.PQconnectStartParams(keys, values, 0)
+    if not conn:
+        raise UnreachableError("libpq could not allocate a connection")
+    notices: list[str] = []
+
+    def on_notice(_arg: int | None, message: bytes | None) -> None:
+        if len(notices) < _MAX_NOTICES:
+            notices.append(shown(_text(message)))
+
+    callback = _NOTICE_PROCESSOR(on_notice)
+    lib.PQsetNoticeProcessor(conn, callback, None)
+    try:
+        _poll_until_connected(lib, conn, plan)
+        if lib.PQsetnonblocking(conn, 1) != 0:
+            raise classify.login_error("postgresql", plan.where,
+                                       _text(lib.PQerrorMessage(conn)))
+    except BaseException:
+        lib.PQfinish(conn)
+        raise
+    return LibpqSession(lib, conn, plan, notices, callback)
+
+
+def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan) -> None:
+    deadline = Deadline(plan.connect_timeout)
+    if lib.PQstatus(conn) == _CONNECTION_BAD:
+        raise classify.login_error("postgresql", plan.where, _text(lib.PQerrorMessage(conn)))
+    state = _POLLING_WRITING
+    while True:
+        if state == _POLLING_OK:
+            return
+        if state == _POLLING_FAILED:
+            raise classify.login_error("postgresql", plan.where,
+                                       _text(lib.PQerrorMessage(conn)))
+        fd = lib.PQsocket(conn)
+        if fd < 0 or not wait_socket(fd, read=state == _POLLING_READING,
+                                     write=state == _POLLING_WRITING, deadline=deadline):
+            raise UnreachableError(
+                f"PostgreSQL {plan.where}: timeout expired after {plan.connect_timeout:g} s "
+                "(connect-timeout)",
+                reason_code="timeout",
+            )
+        state = lib.PQconnectPoll(conn)

@@ -1,0 +1,166 @@
+"""The one way kea-db opens a database session.
+
+Every command logs in through the C client library Kea itself links, called with ctypes:
+libpq for PostgreSQL, MariaDB Connector/C (libmariadb) for MySQL. Passwords (``.pgpass``,
+``PGPASSWORD``), ``PGSSL*``, TLS defaults and error texts are then the library's, as in
+Kea. Only when that library cannot be loaded does kea-db use the stack's drivers (psycopg,
+which ships its own libpq; PyMySQL), and the session says so in :attr:`Session.fallback`.
+A refusal for safety on the first path is final: it is never retried through a driver.
+
+Every session is bounded: each statement has a server-side timeout and a client-side
+deadline, results are capped in rows and bytes, and Ctrl-C cancels the running statement
+on the server before it propagates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from keadb_cli.db.plan import ConnectPlan
+from keadb_cli.errors import KeaDbError, UnreachableError
+
+MAX_ROWS = 100_000  # rows one statement may return to kea-db
+MAX_BYTES = 32 * 1024 * 1024  # bytes of values one statement may return
+MAX_GROWTH = 96 * 1024 * 1024  # resident memory one statement may add (buffered messages)
+GRACE = 2.0  # seconds past the server-side timeout before kea-db gives up itself
+CANCEL_WAIT = 3.0  # seconds a cancel request may take
+
+Row = tuple[str | None, ...]
+
+
+class Session(Protocol):
+    """An open session: text rows, what TLS it runs on, and what opened it."""
+
+    library: str  # "libpq 15.20", "libmariadb 3.3.20", "psycopg 3.2.3"
+    fallback: str | None  # why a driver opened it instead of Kea's library, else None
+    tls_version: str | None  # "TLSv1.3", or None for cleartext
+    tls_cipher: str | None
+    tls_bits: int | None
+    server: str  # "PostgreSQL 150020", "10.11.19-MariaDB", "9.1.0"
+    closed: bool
+
+    def query(self, sql: str) -> list[Row]:
+        """Run ``sql`` (several statements on PostgreSQL) and return the last result's rows.
+
+        Raises:
+            QueryError: the statement failed (``code`` is SQLSTATE or the MySQL number).
+            UnreachableError: the session broke, timed out, or the result is over the caps.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_session(plan: ConnectPlan) -> Session:
+    """Log in as Kea would, with Kea's own client library for the plan's backend.
+
+    Raises:
+        UnreachableError, DeniedError, TlsError, InsecureAuthError: with the library's
+            words, made printable, never the password.
+    """
+    if plan.backend.type == "postgresql":
+        from keadb_cli.db import libpq
+
+        if libpq.load() is not None:
+            return libpq.connect(plan)
+        reason = "libpq.so.5 cannot be loaded"
+    else:
+        from keadb_cli.db import libmariadb
+
+        if libmariadb.load() is not None:
+            return libmariadb.connect(plan)
+        reason = "libmariadb.so.3 cannot be loaded"
+    from keadb_cli.db import drivers
+
+    return drivers.connect(plan, reason)
+
+
+class Deadline:
+    """A point in time for waits; ``left()`` is never negative."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.seconds = seconds
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+def wait_socket(fd: int, *, read: bool, write: bool, deadline: Deadline) -> bool:
+    """Wait until ``fd`` is ready or the deadline passes (False). Ctrl-C raises
+    KeyboardInterrupt out of the wait, so the caller can cancel and re-raise."""
+    events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, events)
+        return bool(selector.select(deadline.left()))
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_bytes() -> int:
+    """This process's resident memory, to bound what a library buffers for one answer."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class Budget:
+    """What one statement may return: rows, bytes of values, and memory growth."""
+
+    def __init__(self, backend: str, where: str) -> None:
+        self.rows = 0
+        self.bytes = 0
+        self.base = resident_bytes()
+        self.prefix = f"{backend} {where}"
+
+    def add_row(self, size: int) -> None:
+        self.rows += 1
+        self.bytes += size
+        if self.rows > MAX_ROWS:
+            raise self._over(f"more than {MAX_ROWS:,} rows")
+        if self.bytes > MAX_BYTES:
+            raise self._over(f"more than {MAX_BYTES // (1024 * 1024)} MiB")
+
+    def check_memory(self) -> None:
+        if self.base and resident_bytes() - self.base > MAX_GROWTH:
+            raise self._over(f"more than {MAX_GROWTH // (1024 * 1024)} MiB in one answer")
+
+    def _over(self, what: str) -> KeaDbError:
+        return UnreachableError(
+            f"{self.prefix}: the server sent {what} for one statement; kea-db stopped "
+            "reading and closed the session",
+            reason_code="result-too-large",
+        )
+
+
+def timed_out(backend: str, where: str, seconds: float) -> UnreachableError:
+    return UnreachableError(
+        f"{backend} {where}: no answer within {seconds:g} s (--statement-timeout); the "
+        "statement was cancelled and the session closed",
+        reason_code="statement-timeout",
+    )
+
+
+def run_bounded(action: Callable[[], object], seconds: float = CANCEL_WAIT) -> None:
+    """Run ``action`` (a cancel request) in a daemon thread and wait at most ``seconds``:
+    a server that stalls the cancel too must not hold kea-db."""
+    worker = threading.Thread(target=_quietly, args=(action,), daemon=True)
+    worker.start()
+    worker.join(seconds)
+
+
+def _quietly(action: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):
+        action()
