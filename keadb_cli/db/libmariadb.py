@@ -46,7 +46,7 @@ _INFO_TLS_VERSION = 23  # enum mariadb_value: MARIADB_CONNECTION_TLS_VERSION
 _WAIT_READ, _WAIT_WRITE, _WAIT_EXCEPT, _WAIT_TIMEOUT = 1, 2, 4, 8
 _CLIENT_FOUND_ROWS = 2  # Kea sets it
 _CR_PLUGIN_NOT_ALLOWED = 5010
-_CR_AUTH_PLUGIN_ERR = 2061
+_RSA_STOPPED = (2061, 2000)  # CR_AUTH_PLUGIN_ERR, CR_UNKNOWN_ERROR
 _MAX_PACKET = 16 * 1024 * 1024
 
 # Plugins that never put the password itself on the wire without TLS.
@@ -373,12 +373,14 @@ def _login_error(lib: Any, handle: int, plan: ConnectPlan) -> KeaDbError:
             f"asks for a plugin that sends the password itself over a connection without "
             f"TLS ({shown(text)}); kea-db refused to send it. Use TLS or the Unix socket",
         )
-    if code == _CR_AUTH_PLUGIN_ERR and not _secure(plan) and not plan.server_public_key:
+    # The RSA step stops at kea-db's non-key file; libmariadb then reports 2061, or 2000
+    # ("unknown error") when the plugin gives up without a message of its own.
+    if code in _RSA_STOPPED and not _secure(plan) and not plan.server_public_key:
         return InsecureAuthError(
             f"MySQL {plan.where}: the server wants the password RSA-encrypted with a key it "
             "sends over a connection without TLS, which anyone on the path can replace: Kea "
-            "would send its password to such a key; kea-db refused. Use TLS, or give the "
-            "server's public key (--server-public-key)",
+            f"would send its password to such a key; kea-db refused ({shown(text)}). Use TLS, "
+            "or give the server's public key (--server-public-key)",
             reason_code="insecure-rsa-key",
         )
     return classify.login_error("mysql", plan.where, text, code=str(code))

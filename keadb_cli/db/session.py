@@ -27,7 +27,7 @@ from keadb_cli.errors import KeaDbError, UnreachableError
 
 MAX_ROWS = 100_000  # rows one statement may return to kea-db
 MAX_BYTES = 32 * 1024 * 1024  # bytes of values one statement may return
-MAX_GROWTH = 96 * 1024 * 1024  # resident memory one statement may add (buffered messages)
+MAX_GROWTH = 40 * 1024 * 1024  # resident memory one statement may add (buffered messages)
 GRACE = 2.0  # seconds past the server-side timeout before kea-db gives up itself
 CANCEL_WAIT = 3.0  # seconds a cancel request may take
 

@@ -1,0 +1,163 @@
+"""kea-db against hostile or broken servers (tests/fakes.py), through the real CLI.
+
+Each case: one verdict with a documented exit code and reason, no traceback, the password
+never received where it could be read, every wait bounded, and bounded memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from fakes import FakeServer
+
+PASSWORD = "s3cret-Kea-password"
+
+# Runs the CLI in-process and reports its own peak resident memory on the last stderr line.
+_MEASURED = (
+    "import resource, sys\n"
+    "from keadb_cli.cli.main import main\n"
+    "code = main(sys.argv[1:])\n"
+    "sys.stdout.flush()\n"
+    "print(f'peak-kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG", "MYSQL"))}
+    env["KEA_DB_PASSWORD"] = PASSWORD
+    return env
+
+
+def _args(server: FakeServer, *extra: str) -> list[str]:
+    return ["check-version", "--type", server.flavor, "--host", server.host,
+            "--port", str(server.port), "--user", "kea", "--name", "kea", "--expect", "13.0",
+            "--connect-timeout", "3", "--json", *extra]
+
+
+def _run(server: FakeServer, *extra: str, timeout: float = 30) -> tuple[dict[str, object],
+                                                                         int, float, int]:
+    """(result, exit code, seconds, peak KiB) of check-version against ``server``."""
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", _MEASURED, *_args(server, *extra)],
+                          capture_output=True, text=True, env=_env(), timeout=timeout,
+                          check=False)
+    elapsed = time.monotonic() - started
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    peak = int(lines[-1].removeprefix("peak-kib="))
+    assert len(lines) <= 2, proc.stderr  # at most one warning or error line, then the peak
+    results = json.loads(proc.stdout)["results"]
+    assert PASSWORD not in proc.stdout + proc.stderr
+    return dict(results[0]), proc.returncode, elapsed, peak
+
+
+@pytest.mark.parametrize("scenario", ["clear_password", "dialog"])
+def test_mysql_cleartext_plugin_gets_no_password(scenario: str) -> None:
+    with FakeServer("mysql", scenario) as server:
+        result, code, _, _ = _run(server)
+        assert not server.received_any(PASSWORD.encode())
+        assert server.wait_for("auth-switch-sent", timeout=1)
+    assert result["verdict"] == "DENIED"
+    assert result["reason_code"] == "insecure-auth"
+    assert "Kea would send its password in clear" in str(result["detail"])
+    assert code == 21
+
+
+def test_mysql_rsa_key_from_the_server_is_not_used() -> None:
+    with FakeServer("mysql", "caching_sha2_rsa") as server:
+        result, code, _, _ = _run(server)
+        assert server.recovered_passwords == []
+        assert not server.received_any(PASSWORD.encode())
+        assert "public-key-requested" not in server.events
+    assert result["verdict"] == "DENIED"
+    assert result["reason_code"] == "insecure-rsa-key"
+    assert code == 21
+
+
+@pytest.mark.parametrize("flavor", ["mysql", "postgresql"])
+def test_stalled_server_ends_within_the_deadline(flavor: str) -> None:
+    with FakeServer(flavor, "accept_then_stall", trigger=b"schema_version") as server:
+        result, code, elapsed, _ = _run(server, "--statement-timeout", "1")
+        if flavor == "postgresql":
+            assert server.wait_for("cancel-request", timeout=2)  # PQcancel reached it
+        else:
+            assert server.wait_for("query", count=3, timeout=2)
+            assert any(q.upper().startswith(b"\x03KILL QUERY") or b"KILL QUERY" in q.upper()
+                       for q in server.queries)
+    assert result["verdict"] == "UNREACHABLE"
+    assert result["reason_code"] == "statement-timeout"
+    assert code == 20
+    assert elapsed < 10, elapsed
+
+
+@pytest.mark.parametrize(("flavor", "scenario"), [
+    ("mysql", "oversized_packet"), ("postgresql", "oversized_message"),
+    ("mysql", "many_rows"), ("postgresql", "many_rows"),
+])
+def test_oversized_answers_are_capped(flavor: str, scenario: str) -> None:
+    with FakeServer(flavor, scenario, trigger=b"schema_version", rows=1_000_000,
+                    total_bytes=512 * 1024 * 1024, lifetime=20) as server:
+        result, code, elapsed, peak = _run(server)
+    assert result["verdict"] == "UNREACHABLE"
+    if scenario == "oversized_packet":
+        # libmariadb drops the connection at max_allowed_packet (16 MiB) and says only
+        # "Lost connection to server during query" (2013).
+        assert result["reason_code"] == "connection-lost"
+    else:
+        assert result["reason_code"] == "result-too-large"
+    assert code == 20
+    assert peak < 100 * 1024, f"peak {peak} KiB"
+    assert elapsed < 15, elapsed
+
+
+@pytest.mark.parametrize("flavor", ["mysql", "postgresql"])
+def test_dropped_connection_is_unreachable(flavor: str) -> None:
+    with FakeServer(flavor, "drop_after_login", trigger=b"schema_version") as server:
+        result, code, _, _ = _run(server)
+    assert result["verdict"] == "UNREACHABLE"
+    assert result["reason_code"] == "connection-lost"
+    assert code == 20
+
+
+def test_mysql_protocol_9_is_refused() -> None:
+    with FakeServer("mysql", "protocol9") as server:
+        result, code, _, _ = _run(server)
+        assert not server.received_any(PASSWORD.encode())
+    assert result["verdict"] == "UNREACHABLE"
+    assert result["reason_code"] == "protocol"
+    assert code == 20
+
+
+@pytest.mark.parametrize("flavor", ["mysql", "postgresql"])
+def test_ctrl_c_cancels_on_the_server_and_exits_130(flavor: str) -> None:
+    with FakeServer(flavor, "accept_then_stall", trigger=b"schema_version") as server:
+        proc = subprocess.Popen([sys.executable, "-m", "keadb_cli", *_args(server)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=_env())
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(
+                    b"schema_version" in q for q in server.queries):
+                time.sleep(0.05)
+            assert any(b"schema_version" in q for q in server.queries)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=10)
+            elapsed = time.monotonic() - started
+        finally:
+            proc.kill()
+        if flavor == "postgresql":
+            assert server.wait_for("cancel-request", timeout=2)
+        else:
+            assert any(b"KILL QUERY" in q.upper() for q in server.queries)
+    assert proc.returncode == 130
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    assert elapsed < 5, elapsed
