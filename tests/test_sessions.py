@@ -262,3 +262,37 @@ def test_locked_account_is_denied(mysql_db: FreshDatabase) -> None:
     assert result["verdict"] == "DENIED"
     assert result["reason_code"] == "account-locked"
     assert proc.returncode == 21
+
+
+@db
+def test_fallback_driver_is_said_and_works(fresh_db: FreshDatabase,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from keadb_cli.db import libmariadb, libpq
+
+    module = libpq if fresh_db.type == "postgresql" else libmariadb
+    monkeypatch.setitem(module._state, "lib", None)  # as on a machine without the library
+    session = open_session(plan_for(_access(fresh_db), env={}))
+    try:
+        assert session.fallback is not None and "cannot be loaded" in session.fallback
+        assert session.library.startswith(("psycopg", "PyMySQL"))
+        assert session.query("SELECT 1") == [("1",)]
+        with pytest.raises(QueryError) as info:
+            session.query("SELECT * FROM no_such_table")
+        assert info.value.code in ("42P01", "1146")
+    finally:
+        session.close()
+
+
+def test_fallback_refuses_cleartext_plugin_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakes import FakeServer
+
+    from keadb_cli.db import libmariadb
+    from keadb_cli.errors import InsecureAuthError
+
+    monkeypatch.setitem(libmariadb._state, "lib", None)
+    with FakeServer("mysql", "clear_password") as server:
+        access = DbAccess(type="mysql", host=server.host, port=server.port, user="kea",
+                          name="kea", password="fallback-secret")
+        with pytest.raises(InsecureAuthError):
+            open_session(plan_for(access, env={}))
+        assert not server.received_any(b"fallback-secret")

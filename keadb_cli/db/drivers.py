@@ -174,14 +174,15 @@ def _pymysql_connect(plan: ConnectPlan) -> Any:
     class GuardedConnection(pymysql.connections.Connection):
         """Refuses to send the password where a reader on the path would get it."""
 
-        def _process_auth(self, plugin_name: bytes, auth_packet: Any) -> Any:
+        def _process_auth(self, plugin_name: bytes, auth_packet: Any, *rest: Any) -> Any:
             if plugin_name in _CLEARTEXT_PLUGINS and not getattr(self, "_secure", False):
                 raise InsecureAuthError(
                     f"MySQL {plan.where}: Kea would send its password in clear to this "
                     f"server: it asks for {plugin_name.decode(errors='replace')} over a "
                     "connection without TLS; kea-db refused to send it. Use TLS or the "
                     "Unix socket")
-            return super()._process_auth(plugin_name, auth_packet)  # type: ignore[misc]
+            return super()._process_auth(  # type: ignore[misc]
+                plugin_name, auth_packet, *rest)
 
     kwargs: dict[str, Any] = {
         "user": plan.user,
