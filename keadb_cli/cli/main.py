@@ -21,9 +21,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-# Secrets seen during this run, redacted from every message kea-db prints.
-_SECRETS: list[str] = []
-
 
 def _env(key: str) -> str:
     return "KEA_DB_" + key.upper().replace("-", "_")
@@ -114,8 +111,6 @@ def _password(opts: dict[str, Any]) -> str | None:
     elif "KEA_DB_PASSWORD" in os.environ:
         password = os.environ["KEA_DB_PASSWORD"]
     opts.pop("password_file", None)
-    if password:
-        _SECRETS.append(password)
     return password
 
 
@@ -129,9 +124,8 @@ def _accesses(opts: dict[str, Any], release: Any = None) -> list[Any]:
     values = {("type" if k == "type_" else k): v for k, v in opts.items()}
     selection = select_accesses(values, password, config=config, backend=backend,
                                 release=release)
-    _SECRETS.extend(a.password for a in selection.accesses if a.password)
     for line in selection.warnings:
-        render.warning(line, _SECRETS)
+        render.warning(line)
     return selection.accesses
 
 
@@ -173,7 +167,7 @@ def check_version_cmd(
 
     target = resolve_target(kea_version, expect)
     results = check_all(_accesses(opts, target.release), target)
-    render.version_results(results, target, as_json=as_json, secrets=_SECRETS)
+    render.version_results(results, target, as_json=as_json)
     return int(worst([r.verdict for r in results]).exit_code)
 
 
@@ -213,7 +207,7 @@ def init_cmd(
         return int(ExitCode.OK)
     results = init_all(_accesses(opts, target.release), target, lock_timeout=lock_timeout,
                        progress=None if as_json else render.progress_printer())
-    render.init_results(results, target, as_json=as_json, secrets=_SECRETS)
+    render.init_results(results, target, as_json=as_json)
     return int(worst_exit(r.exit_code for r in results))
 
 
@@ -283,7 +277,7 @@ def test_tls_cmd(
                     require_client_cert=require_client_cert,
                     min_tls=parse_min_tls(min_tls) if min_tls else None)
     results = run_all(_accesses(opts, release), release, policy, warn_days)
-    render.tls_results(results, release, as_json=as_json, secrets=_SECRETS)
+    render.tls_results(results, release, as_json=as_json)
     return int(worst_exit(results))
 
 
@@ -313,10 +307,9 @@ def backends_cmd(config: str, backend: str | None, kea_version: str | None,
 
     release = release_or_installed(kea_version)
     chosen, warnings = list_entries(config, backend, release)
-    _SECRETS.extend(e.access.password for e in chosen if e.access and e.access.password)
     for line in warnings:
-        render.warning(line, _SECRETS)
-    render.backend_list(chosen, release, as_json=as_json, secrets=_SECRETS)
+        render.warning(line)
+    render.backend_list(chosen, release, as_json=as_json)
     return int(ExitCode.OK)
 
 
@@ -339,7 +332,7 @@ def versions_cmd(as_json: bool) -> int:
 def _error(message: str) -> None:
     from keadb_cli.cli import render  # only on the way out with an error
 
-    render.error(message, _SECRETS)
+    render.error(message)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from keadb_cli import __version__
+from keadb_cli.text import shown
 
 if TYPE_CHECKING:
     from keadb_cli.commands.check_version import VersionResult
@@ -56,22 +57,21 @@ def _console(stream: IO[str]) -> Any:
     return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=False)
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+# Messages and table cells are built from structured values in which no password has a
+# place, so nothing here searches the finished text for secrets. What came from a server or
+# a file is shown with control characters escaped (keadb_cli.text.shown), and on a terminal
+# it is never read as rich markup.
+MESSAGE_LIMIT = 2000  # characters of one error or warning line
+CELL_LIMIT = 300  # characters of one table cell
 
 
-def error(message: str, secrets: Sequence[str] = ()) -> None:
+def error(message: str) -> None:
     """One line on stderr: ``kea-db: error: ...``."""
-    line = " ".join(redact(message, secrets).split())
-    sys.stderr.write(f"{PROG}: error: {line}\n")
+    sys.stderr.write(f"{PROG}: error: {shown(message, MESSAGE_LIMIT)}\n")
 
 
-def warning(message: str, secrets: Sequence[str] = ()) -> None:
-    line = " ".join(redact(message, secrets).split())
-    sys.stderr.write(f"{PROG}: warning: {line}\n")
+def warning(message: str) -> None:
+    sys.stderr.write(f"{PROG}: warning: {shown(message, MESSAGE_LIMIT)}\n")
 
 
 def json_document(key: str, items: list[dict[str, Any]], **extra: Any) -> str:
@@ -81,8 +81,9 @@ def json_document(key: str, items: list[dict[str, Any]], **extra: Any) -> str:
     return json.dumps(doc, indent=2, sort_keys=False)
 
 
-def emit_json(text: str, secrets: Sequence[str] = ()) -> None:
-    sys.stdout.write(redact(text, secrets) + "\n")
+def emit_json(text: str) -> None:
+    """The JSON document (json.dumps escapes every control character)."""
+    sys.stdout.write(text + "\n")
 
 
 def _plain_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -98,22 +99,24 @@ def table(
 ) -> None:
     """A table on stdout: rich on a terminal, aligned plain text otherwise."""
     out = sys.stdout
+    rows = [[shown(cell, CELL_LIMIT) for cell in row] for row in rows]
     if not use_rich(out):
         if title:
-            out.write(title + "\n")
+            out.write(shown(title, CELL_LIMIT) + "\n")
         out.write(_plain_table(headers, rows) + "\n")
         return
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title or None, title_justify="left", header_style="bold")
+    # Text objects, never markup strings: "[/]" or "[link=...]" in a cell stays text.
+    t = Table(title=Text(shown(title, CELL_LIMIT)) if title else None, title_justify="left",
+              header_style="bold")
     for h in headers:
         t.add_column(h, overflow="fold")
     for row in rows:
-        cells = list(row)
-        style = VERDICT_STYLE.get(cells[style_col])
-        if style:
-            cells[style_col] = f"[{style}]{cells[style_col]}[/]"
-        t.add_row(*cells)
+        style = VERDICT_STYLE.get(row[style_col], "")
+        t.add_row(*(Text(cell, style=style if i == style_col else "")
+                    for i, cell in enumerate(row)))
     _console(out).print(t)
 
 
@@ -126,12 +129,11 @@ def lines(text_lines: list[str]) -> None:
 
 
 def version_results(
-    results: Sequence[VersionResult], target: Target, *, as_json: bool, secrets: Sequence[str]
+    results: Sequence[VersionResult], target: Target, *, as_json: bool
 ) -> None:
     if as_json:
         emit_json(
             json_document("results", [r.to_json() for r in results], target=target.to_json()),
-            secrets,
         )
         return
     headers = ["VERDICT", "BACKEND", "DATABASE", "FOUND", "EXPECTED", "DETAIL"]
@@ -142,8 +144,8 @@ def version_results(
             backend += f" ({r.access.type})"
         detail = r.detail
         if r.tables:
-            shown = ", ".join(r.tables[:8]) + (" ..." if len(r.tables) > 8 else "")
-            detail += f": {shown}"
+            listed = ", ".join(r.tables[:8]) + (" ..." if len(r.tables) > 8 else "")
+            detail += f": {listed}"
         rows.append(
             [
                 r.verdict.value,
@@ -151,13 +153,13 @@ def version_results(
                 r.access.label().split(" ", 1)[1],
                 str(r.found) if r.found else "-",
                 str(r.expected) if r.expected else "-",
-                redact(detail, secrets),
+                detail,
             ]
         )
     table(headers, rows, title=f"Expected schema from {target.source}")
     for r in results:
         for w in r.warnings:
-            warning(f"{r.access.path or r.access.label()}: {w}", secrets)
+            warning(f"{r.access.path or r.access.label()}: {w}")
 
 
 def release_map(
@@ -177,12 +179,10 @@ def release_map(
     table(["KEA", "MYSQL", "POSTGRESQL"], rows)
 
 
-def init_results(results: Sequence[Any], target: Target, *, as_json: bool,
-                 secrets: Sequence[str]) -> None:
+def init_results(results: Sequence[Any], target: Target, *, as_json: bool) -> None:
     if as_json:
         emit_json(
             json_document("results", [r.to_json() for r in results], target=target.to_json()),
-            secrets,
         )
         return
     rows = []
@@ -194,7 +194,7 @@ def init_results(results: Sequence[Any], target: Target, *, as_json: bool,
             backend,
             r.access.label().split(" ", 1)[1],
             str(r.schema) if r.schema else "-",
-            redact(r.detail, secrets),
+            r.detail,
         ])
     table(["ACTION", "FOUND", "BACKEND", "DATABASE", "SCHEMA", "DETAIL"], rows,
           title=f"Schema for {target.source}")
@@ -265,12 +265,11 @@ def _entry_json(entry: Any) -> dict[str, Any]:
     }
 
 
-def backend_list(entries: Sequence[Any], release: Release | None, *, as_json: bool,
-                 secrets: Sequence[str]) -> None:
+def backend_list(entries: Sequence[Any], release: Release | None, *, as_json: bool) -> None:
     items = [_entry_json(e) for e in entries]
     rules = str(release) if release else "newest"
     if as_json:
-        emit_json(json_document("backends", items, kea_version=rules), secrets)
+        emit_json(json_document("backends", items, kea_version=rules))
         return
     rows = []
     for item in items:
@@ -283,17 +282,15 @@ def backend_list(entries: Sequence[Any], release: Release | None, *, as_json: bo
         if item["readonly"]:
             extras.insert(0, "readonly")
         rows.append([item["path"], item["role"], item["type"], where, item["name"] or "-",
-                     item["user"] or "-", redact(" ".join(extras), secrets) or "-"])
+                     item["user"] or "-", " ".join(extras) or "-"])
     table(["PATH", "ROLE", "TYPE", "SERVER", "NAME", "USER", "SETTINGS"], rows,
           title=f"Validated for Kea {rules}")
 
 
-def tls_results(results: Sequence[Any], release: Release | None, *, as_json: bool,
-                secrets: Sequence[str]) -> None:
+def tls_results(results: Sequence[Any], release: Release | None, *, as_json: bool) -> None:
     rules = str(release) if release else "newest"
     if as_json:
-        emit_json(json_document("results", [r.to_json() for r in results], kea_version=rules),
-                  secrets)
+        emit_json(json_document("results", [r.to_json() for r in results], kea_version=rules))
         return
     rows = []
     for r in results:
@@ -303,15 +300,15 @@ def tls_results(results: Sequence[Any], release: Release | None, *, as_json: boo
             r.target.split(" ", 1)[-1],
             r.protocol or "-",
             r.cipher or "-",
-            redact(r.reason, secrets),
+            r.reason,
         ])
     table(["VERDICT", "BACKEND", "DATABASE", "PROTOCOL", "CIPHER", "REASON"], rows,
           title=f"TLS as Kea {rules} would open it")
     for r in results:
         label = r.source or r.target
         for w in r.warnings:
-            warning(f"{label}: {w}", secrets)
+            warning(f"{label}: {w}")
         for f in r.failures:
-            error(f"{label}: policy: {f}", secrets)
+            error(f"{label}: policy: {f}")
         for d in r.disagreements:
-            warning(f"{label}: the two signals disagree: {d}", secrets)
+            warning(f"{label}: the two signals disagree: {d}")

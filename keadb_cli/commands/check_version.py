@@ -126,6 +126,11 @@ def _version_from_rows(rows: list[tuple[str | None, ...]]) -> Schema | str:
     return Schema(v, m)
 
 
+def _names(rows: list[tuple[str | None, ...]]) -> tuple[str, ...]:
+    """Object names from the server, printable (control characters escaped, shortened)."""
+    return tuple(shown(r[0] or "", 128) for r in rows)
+
+
 def _missing_table(plan: ConnectPlan, err: QueryError) -> bool:
     return err.code in plan.backend.missing_table_codes
 
@@ -146,16 +151,16 @@ def read_state(session: Session, plan: ConnectPlan) -> tuple[Schema | None, str,
                 raise
             session.query("ROLLBACK")
             session.query(backend.read_only_begin)
-            tables = tuple(r[0] or "" for r in session.query(backend.tables_sql))
+            tables = _names(session.query(backend.tables_sql))
             if tables:
                 return None, "tables but no schema_version table", tables
-            routines = tuple(r[0] or "" for r in session.query(backend.routines_sql))
+            routines = _names(session.query(backend.routines_sql))
             if routines:
                 return None, "no tables, but routines remain", routines
             return None, "", ()
         found = _version_from_rows(rows)
         if isinstance(found, str):
-            tables = tuple(r[0] or "" for r in session.query(backend.tables_sql))
+            tables = _names(session.query(backend.tables_sql))
             return None, found, tables
         return found, "", ()
     finally:
