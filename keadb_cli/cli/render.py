@@ -6,7 +6,6 @@ terminal will show its output, so piped runs (CI) pay nothing for it.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -78,6 +77,8 @@ def json_document(key: str, items: list[dict[str, Any]], **extra: Any) -> str:
     doc: dict[str, Any] = {"format": JSON_FORMAT, "kea_db_version": __version__}
     doc.update(extra)
     doc[key] = items
+    import json  # only for --json: piped human output does not pay for it
+
     return json.dumps(doc, indent=2, sort_keys=False)
 
 
@@ -215,6 +216,8 @@ def progress_printer() -> Any:
 def demo_report(report: Any, *, as_json: bool) -> None:
     if as_json:
         doc = {"format": JSON_FORMAT, "kea_db_version": __version__, **report.to_json()}
+        import json
+
         emit_json(json.dumps(doc, indent=2))
         return
     lines([f"Throw-away server: {report.server}", ""])

@@ -17,13 +17,18 @@ import contextlib
 import ctypes
 import os
 import selectors
-import socket
-from pathlib import Path
 from typing import Any
 
-from keadb_cli.db import classify
 from keadb_cli.db.plan import ConnectPlan
-from keadb_cli.db.session import Budget, Deadline, Row, run_bounded, timed_out
+from keadb_cli.db.session import (
+    Budget,
+    Deadline,
+    Row,
+    login_error,
+    query_error,
+    run_bounded,
+    timed_out,
+)
 from keadb_cli.errors import InsecureAuthError, KeaDbError, QueryError, UnreachableError
 from keadb_cli.text import shown
 
@@ -56,7 +61,7 @@ _SAFE_PLUGINS = (
 )
 # Given to libmariadb as "the server's public key" when the user gave none: not a key, so a
 # full RSA authentication stops here instead of asking the server for its key.
-_NO_KEY_FILE = Path(__file__).with_name("no-server-public-key.txt")
+_NO_KEY_FILE = os.path.join(os.path.dirname(__file__), "no-server-public-key.txt")
 
 _state: dict[str, Any] = {}
 
@@ -255,9 +260,11 @@ class MariadbSession:
         lib, handle = self._lib, self._handle
         code = str(lib.mysql_errno(handle))
         text = _text(lib.mysql_error(handle))
-        return classify.query_error("mysql", text, code=code)
+        return query_error("mysql", text, code=code)
 
     def _shutdown(self) -> None:
+        import socket
+
         fd = self._lib.mysql_get_socket(self._handle)
         if fd >= 0:
             with contextlib.suppress(OSError):
@@ -326,7 +333,7 @@ def _open_handle(lib: Any, plan: ConnectPlan, *, enforce_tls: bool) -> int:
         if not (_secure(plan) or enforce_tls):
             _set(lib, handle, _OPT_RESTRICTED_AUTH, _SAFE_PLUGINS)
             _set(lib, handle, _OPT_SERVER_PUBLIC_KEY,
-                 plan.server_public_key or str(_NO_KEY_FILE))
+                 plan.server_public_key or _NO_KEY_FILE)
         elif plan.server_public_key:
             _set(lib, handle, _OPT_SERVER_PUBLIC_KEY, plan.server_public_key)
     except BaseException:
@@ -383,7 +390,7 @@ def _login_error(lib: Any, handle: int, plan: ConnectPlan) -> KeaDbError:
             "or give the server's public key (--server-public-key)",
             reason_code="insecure-rsa-key",
         )
-    return classify.login_error("mysql", plan.where, text, code=str(code))
+    return login_error("mysql", plan.where, text, code=str(code))
 
 
 def _connect(plan: ConnectPlan, deadline: Deadline) -> MariadbSession:

@@ -13,9 +13,17 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from keadb_cli.db import classify
 from keadb_cli.db.plan import ConnectPlan
-from keadb_cli.db.session import Budget, Deadline, Row, run_bounded, timed_out, wait_socket
+from keadb_cli.db.session import (
+    Budget,
+    Deadline,
+    Row,
+    login_error,
+    query_error,
+    run_bounded,
+    timed_out,
+    wait_socket,
+)
 from keadb_cli.errors import KeaDbError, QueryError, UnreachableError
 from keadb_cli.text import shown
 
@@ -192,8 +200,8 @@ class LibpqSession:
         if error is not None:
             code, message = error
             if lib.PQstatus(conn) == _CONNECTION_BAD:
-                raise classify.login_error("postgresql", self._plan.where, message, code=code)
-            raise classify.query_error("postgresql", message, code=code)
+                raise login_error("postgresql", self._plan.where, message, code=code)
+            raise query_error("postgresql", message, code=code)
         return rows
 
     def _row(self, res: int, budget: Budget, number: int = 0) -> Row:
@@ -214,7 +222,7 @@ class LibpqSession:
     def _broken(self) -> KeaDbError:
         message = _text(self._lib.PQerrorMessage(self._conn))
         self.close()
-        error = classify.login_error("postgresql", self._plan.where,
+        error = login_error("postgresql", self._plan.where,
                                      message or "the connection broke")
         if not error.reason_code or error.reason_code == "unexpected":
             error.reason_code = "connection-lost"
@@ -278,7 +286,7 @@ def connect(plan: ConnectPlan) -> LibpqSession:
     try:
         _poll_until_connected(lib, conn, plan)
         if lib.PQsetnonblocking(conn, 1) != 0:
-            raise classify.login_error("postgresql", plan.where,
+            raise login_error("postgresql", plan.where,
                                        _text(lib.PQerrorMessage(conn)))
     except BaseException:
         lib.PQfinish(conn)
@@ -289,13 +297,13 @@ def connect(plan: ConnectPlan) -> LibpqSession:
 def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan) -> None:
     deadline = Deadline(plan.connect_timeout)
     if lib.PQstatus(conn) == _CONNECTION_BAD:
-        raise classify.login_error("postgresql", plan.where, _text(lib.PQerrorMessage(conn)))
+        raise login_error("postgresql", plan.where, _text(lib.PQerrorMessage(conn)))
     state = _POLLING_WRITING
     while True:
         if state == _POLLING_OK:
             return
         if state == _POLLING_FAILED:
-            raise classify.login_error("postgresql", plan.where,
+            raise login_error("postgresql", plan.where,
                                        _text(lib.PQerrorMessage(conn)))
         fd = lib.PQsocket(conn)
         if fd < 0 or not wait_socket(fd, read=state == _POLLING_READING,

@@ -145,6 +145,20 @@ class Budget:
         )
 
 
+def login_error(backend: str, where: str, text: str, *, code: str = "") -> KeaDbError:
+    """:func:`keadb_cli.db.classify.login_error`, imported only when a login fails."""
+    from keadb_cli.db import classify
+
+    return classify.login_error(backend, where, text, code=code)
+
+
+def query_error(backend: str, text: str, *, code: str = "") -> KeaDbError:
+    """:func:`keadb_cli.db.classify.query_error`, imported only when a statement fails."""
+    from keadb_cli.db import classify
+
+    return classify.query_error(backend, text, code=code)
+
+
 def timed_out(backend: str, where: str, seconds: float) -> UnreachableError:
     return UnreachableError(
         f"{backend} {where}: no answer within {seconds:g} s (--statement-timeout); the "
