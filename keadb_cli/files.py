@@ -82,7 +82,7 @@ def _kind(mode: int) -> str:
     for test, name in _KINDS:
         if test(mode):
             return name
-    return "not a regular file"
+    return "a special file"
 
 
 def _refuse_kind(mode: int, what: str, shown: str) -> str:
@@ -90,8 +90,8 @@ def _refuse_kind(mode: int, what: str, shown: str) -> str:
     if stat.S_ISDIR(mode):
         return f"{what} {shown} is a directory, not a file"
     return (
-        f"{what} {shown} is {kind}, not a regular file: kea-db reads only regular files "
-        "(it could wait or read forever); give the path of a file"
+        f"{what} {shown} is {kind}, not a regular file: give the path of a regular file "
+        "(kea-db does not read FIFOs, devices or sockets: they can block or never end)"
     )
 
 
@@ -157,9 +157,9 @@ def read_bounded(
 
     try:
         before = os.stat(fspath)
-    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
-        if isinstance(err, ValueError):
-            raise refuse(f"{what} {shown} cannot be read: the path holds a NUL byte") from None
+    except ValueError:  # no path holds a NUL byte
+        raise refuse(f"{what} {shown} cannot be read: the path holds a NUL byte") from None
+    except OSError as err:
         raise refuse(_os_error(err, what, shown, fspath)) from None
     if not stat.S_ISREG(before.st_mode):
         raise refuse(_refuse_kind(before.st_mode, what, shown))
@@ -175,6 +175,7 @@ def read_bounded(
             raise refuse(_refuse_kind(opened.st_mode, what, shown))
         if opened.st_size > limit:
             raise too_large()
+        os.set_blocking(fd, True)  # a regular file: O_NONBLOCK only guarded the open
         chunks: list[bytes] = []
         left = limit + 1
         while left > 0:
@@ -198,3 +199,19 @@ def _shown(path: str) -> str:
     from keadb_cli.text import shown
 
     return shown(path, 200) if not path.isprintable() or len(path) > 200 else path
+
+
+def refuse_special(path: str, *, what: str, allow_directory: bool = False) -> str | None:
+    """Why a file a client library will read itself (a TLS file, a server key) is not
+    usable without reading it: a FIFO, device or socket could block that library forever.
+    None when it is a regular file, when it does not exist (the library says so in its
+    own words), or when it is a directory and ``allow_directory``."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or (allow_directory and stat.S_ISDIR(mode)):
+        return None
+    if stat.S_ISDIR(mode):
+        return None  # the library's own error names it (PostgreSQL: a file is needed)
+    return _refuse_kind(mode, what, _shown(path))

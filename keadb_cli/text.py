@@ -25,8 +25,10 @@ def shown(value: object, limit: int = DEFAULT_LIMIT) -> str:
     """``value`` as one printable line: runs of white space become one space, every other
     control or format character is escaped (ESC becomes ``\\x1b``), and a value longer than
     ``limit`` characters is cut, with its length said."""
-    text = " ".join(str(value).split())
-    length = len(text)
+    raw = str(value)
+    # Only a bounded prefix is examined: a 10 MB value costs no more than a short one.
+    text = " ".join(raw[: limit * 4 + 64].split())
+    length = len(text) if len(raw) <= limit * 4 + 64 else len(raw)
     if length > limit:
         text = text[:limit]
     out = "".join(_escape(c) if _unsafe(c) else c for c in text)

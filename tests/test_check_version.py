@@ -115,7 +115,8 @@ def test_empty_database(fresh_db: FreshDatabase) -> None:
 
 
 def test_check_version_writes_nothing(fresh_db: FreshDatabase) -> None:
-    run_cli(fresh_db, "--kea-version", "2.2")
+    proc = run_cli(fresh_db, "--kea-version", "2.2")
+    assert proc.returncode == ExitCode.EMPTY, proc.stderr
     if fresh_db.type == "postgresql":
         rows = fresh_db.server.sql(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

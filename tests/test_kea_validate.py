@@ -311,7 +311,7 @@ def test_password_file_reading(tmp_path: Path) -> None:
     assert read_password_file("crlf", cwd=tmp_path) == "with-cr\r"
     assert read_password_file("empty", cwd=tmp_path) == ""
     with pytest.raises(ConfigError, match=re.escape(
-            "k.conf:1:2: cannot read password-file nope: No such file or directory")):
+            "k.conf:1:2: password-file nope does not exist")):
         read_password_file("nope", cwd=tmp_path, where="k.conf:1:2")
     with pytest.raises(ConfigError, match="is a directory"):
         read_password_file(".", cwd=tmp_path)

@@ -575,7 +575,11 @@ def test_kea_plan(
     assert kea.plan.tls.verify_chain is verify
     assert kea.ignored_keys == ignored
     assert kea.notes
-    assert json.dumps(kea.to_json())
+    doc = json.loads(json.dumps(kea.to_json()))
+    assert doc["mode"] == mode
+    assert doc["verifies_chain"] is verify
+    assert doc["ignored_keys"] == list(ignored)
+    assert doc["kea_version"] == (None if release is None else "{}.{}.{}".format(*release))
 
 
 def test_kea_plan_notes() -> None:

@@ -44,7 +44,7 @@ def db_options(func: F) -> F:
         click.option("--user", envvar=_env("user"), help="Database user."),
         click.option("--name", envvar=_env("name"), help="Database name."),
         click.option("--password-file", envvar=_env("password_file"),
-                     type=click.Path(dir_okay=True),
+                     type=click.Path(dir_okay=True, readable=False),
                      help="Read the password from this file (first line). "
                           "Default: KEA_DB_PASSWORD."),
         click.option("--password-prompt", "-W", is_flag=True,

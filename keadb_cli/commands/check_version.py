@@ -90,7 +90,7 @@ def default_port(db_type: str | None) -> int | None:
     return backend.default_port if backend else None
 
 
-_INT_RE = re.compile(r"^-?\d+$")
+_INT_RE = re.compile(r"-?[0-9]+\Z")  # ASCII only: \d takes other scripts' digits too
 _INT32_MAX = 2**31 - 1
 
 
@@ -112,18 +112,26 @@ def _version_from_rows(rows: list[tuple[str | None, ...]]) -> Schema | str:
         return "schema_version.version is NULL"
     if minor is None:
         return "schema_version.minor is NULL: Kea cannot read this version"
-    if not (_INT_RE.match(version.strip()) and _INT_RE.match(minor.strip())):
-        return (f"schema_version holds '{shown(version, 40)}'.'{shown(minor, 40)}', "
-                "not two integers")
-    if len(version.strip()) > 11 or len(minor.strip()) > 11:  # digits before int(): bounded
-        return (f"schema_version holds {shown(version.strip(), 20)}.{shown(minor.strip(), 20)}, "
-                "beyond the 32-bit integers Kea reads")
-    v, m = int(version), int(minor)
+    v_text, m_text = version.strip(), minor.strip()
+    if not (_INT_RE.match(v_text) and _INT_RE.match(m_text)):
+        return f"schema_version holds '{shown(v_text, 40)}'.'{shown(m_text, 40)}', not two integers"
+    v, m = _int32(v_text), _int32(m_text)
+    if v is None or m is None:
+        return (f"schema_version holds {shown(v_text, 20)}.{shown(m_text, 20)}, beyond the "
+                "32-bit integers Kea reads")
     if v < 0 or m < 0:
         return f"schema_version holds a negative version {v}.{m}"
-    if v > _INT32_MAX or m > _INT32_MAX:
-        return f"schema_version holds {v}.{m}, beyond the 32-bit integers Kea reads"
     return Schema(v, m)
+
+
+def _int32(text: str) -> int | None:
+    """The value of a decimal integer Kea could read (32 bits), without ever converting a
+    huge digit string."""
+    digits = text.lstrip("-").lstrip("0")
+    if len(digits) > 10:
+        return None
+    value = int(digits or "0") * (-1 if text.startswith("-") else 1)
+    return value if -_INT32_MAX - 1 <= value <= _INT32_MAX else None
 
 
 def _names(rows: list[tuple[str | None, ...]]) -> tuple[str, ...]:

@@ -33,8 +33,8 @@ def read_password_file(path: str) -> str:
     regular file of at most :data:`~keadb_cli.files.MAX_PASSWORD_FILE` bytes.
 
     Raises:
-        SettingsError: the file cannot be read, is not a regular file, is too large or is
-            not UTF-8 text.
+        SettingsError: the file cannot be read, is not a regular file, is too large, is
+            not UTF-8 text or its first line holds a NUL byte.
     """
     data = read_bounded(path, what="password file", limit=MAX_PASSWORD_FILE,
                         error=SettingsError)
@@ -42,7 +42,11 @@ def read_password_file(path: str) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise SettingsError(f"password file {path} is not UTF-8 text") from None
-    return text.splitlines()[0] if text else ""
+    password = text.splitlines()[0] if text else ""
+    if "\x00" in password:
+        raise SettingsError(f"password file {path} holds a NUL byte in its first line: the "
+                            "client library would cut the password short there")
+    return password
 
 
 def access_from_options(values: dict[str, Any]) -> DbAccess:

@@ -18,7 +18,13 @@ from typing import Any
 from keadb_cli.db import classify
 from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.db.session import GRACE, Budget, Row, timed_out
-from keadb_cli.errors import InsecureAuthError, KeaDbError, TlsError, UnreachableError
+from keadb_cli.errors import (
+    InsecureAuthError,
+    KeaDbError,
+    SettingsError,
+    TlsError,
+    UnreachableError,
+)
 
 _NO_TLS_AT_SERVER = ("ssl is required but the server doesn't support it", "doesn't support ssl")
 _CLEARTEXT_PLUGINS = (b"mysql_clear_password", b"dialog")
@@ -206,8 +212,11 @@ def _pymysql_connect(plan: ConnectPlan) -> Any:
     else:
         kwargs["ssl_disabled"] = True
     if plan.server_public_key:
-        with open(plan.server_public_key, "rb") as fh:
-            kwargs["server_public_key"] = fh.read(64 * 1024)
+        from keadb_cli.files import MAX_TLS_FILE, read_bounded
+
+        kwargs["server_public_key"] = read_bounded(
+            plan.server_public_key, what="--server-public-key", limit=MAX_TLS_FILE,
+            error=SettingsError)
     elif not plan.unix_socket and not plan.tls.required:
         kwargs["server_public_key"] = b"not a key: no RSA exchange over cleartext"
     try:

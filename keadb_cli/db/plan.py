@@ -252,6 +252,22 @@ def _mysql_tls(access: DbAccess) -> TlsSettings:
     )
 
 
+def _refuse_special_files(access: DbAccess) -> None:
+    """The client libraries read these files themselves: a FIFO or a device would block
+    them past every timeout, so such a path is refused before connecting."""
+    from keadb_cli.files import refuse_special
+
+    for what, path, directory in (
+        ("trust-anchor", access.trust_anchor, True),
+        ("cert-file", access.cert_file, False),
+        ("key-file", access.key_file, False),
+        ("--server-public-key", access.server_public_key, False),
+    ):
+        problem = refuse_special(path, what=what, allow_directory=directory) if path else None
+        if problem:
+            raise SettingsError(problem)
+
+
 def plan_for(
     access: DbAccess, env: dict[str, str] | None = None, *, allow_ca_directory: bool = False
 ) -> ConnectPlan:
@@ -275,6 +291,7 @@ def plan_for(
     _check_timeout("read-timeout", access.read_timeout, minimum=0)
     _check_timeout("write-timeout", access.write_timeout, minimum=0)
     _check_timeout("tcp-user-timeout", access.tcp_user_timeout, minimum=0)
+    _refuse_special_files(access)
     port = access.port or backend.default_port  # Kea: 0 means the library default
     host: str | None = access.effective_host
     unix_socket = None

@@ -25,7 +25,9 @@ extra comma, accepts ``[1,,2]`` or gives file and line across includes.
 Deliberate differences from Kea: files must be UTF-8 (Kea passes other bytes through inside
 strings), ``\\u0080``..``\\u00ff`` become the code points U+0080..U+00FF (Kea stores the raw
 byte), nesting deeper than :data:`MAX_NESTING` is refused (Kea's parser stack has no limit),
-and columns count characters (Kea counts bytes).
+columns count characters (Kea counts bytes), and every file must be a regular file of at most
+16 MiB, 64 MiB with everything it includes (:mod:`keadb_cli.files`: a FIFO or ``/dev/zero``
+is refused, never waited on or read without end).
 
 The core never prints: errors are :class:`~keadb_cli.errors.ConfigError` with one line that
 starts with ``file:line:column``; warnings are collected in :attr:`KeaConfig.warnings`.
@@ -43,6 +45,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from keadb_cli.errors import ConfigError
+from keadb_cli.files import (
+    MAX_CONFIG_FILE,
+    MAX_CONFIG_INCLUDES,
+    MAX_CONFIG_TOTAL,
+    describe_size,
+    read_bounded,
+)
+from keadb_cli.text import shown
 
 __all__ = [
     "MAX_INCLUDE_DEPTH",
@@ -62,6 +72,8 @@ MAX_NESTING = 256
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+_INT64_DIGITS = len(str(_INT64_MAX))  # 19: more significant digits never fit
+_SHORT_TOKEN = 40  # characters of a number token quoted in a message
 _BINARY_PROBE = 8192
 
 # Whitespace and comments between tokens. Kea's blanks are space, tab, CR and LF only.
@@ -113,6 +125,7 @@ _ESCAPE = re.compile(r"\\(?:([\"\\/bfnrt])|u([0-9A-Fa-f]{4}))")
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n",
                    "r": "\r", "t": "\t"}
 _LEADING_ZERO = re.compile(r"-?0[0-9]")
+_INTEGER = re.compile(r"-?[0-9]+\Z")
 _BAD_LITERAL = re.compile(r"(?i:true|false|null)")
 _LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
 
@@ -385,6 +398,13 @@ def _locate(sources: list[_Source], offset: int) -> Position:
     return source.position(offset - source.base)
 
 
+def _short_token(token: str) -> str:
+    """A number token for a message: a hostile one may have megabytes of digits."""
+    if len(token) <= _SHORT_TOKEN:
+        return token
+    return f"{token[:_SHORT_TOKEN // 2]}...{token[-8:]} ({len(token)} characters)"
+
+
 def _describe_char(ch: str) -> str:
     if ch == "\ufeff":
         return "U+FEFF (a byte order mark; Kea does not accept one)"
@@ -403,6 +423,8 @@ class _Reader:
         self.next_base = 0
         self.warnings: list[tuple[int, str]] = []
         self.includes: dict[int, _Source] = {}  # directive position -> the file it read
+        self.total_bytes = 0  # read so far, every file (an include read twice counts twice)
+        self.include_count = 0
 
     # -- sources ---------------------------------------------------------------------
 
@@ -417,16 +439,27 @@ class _Reader:
         return self.add_source(name, path, self._read(name, path, None))
 
     def _read(self, name: str, path: Path, at: int | None) -> str:
-        """The text of a file; errors cite ``at`` (the include directive) when given."""
-        where = str(self.position(at)) + ": " if at is not None else ""
-        what = "include file" if at is not None else "Kea configuration"
-        try:
-            data = path.read_bytes()
-        except IsADirectoryError:
-            raise ConfigError(f"{where}cannot read {what} {name}: it is a directory") from None
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise ConfigError(f"{where}cannot read {what} {name}: {reason}") from None
+        """The text of a file; errors cite ``at`` (the include directive) when given.
+
+        Every file is hostile input (:func:`~keadb_cli.files.read_bounded`): a regular
+        file of at most :data:`~keadb_cli.files.MAX_CONFIG_FILE` bytes, and all files of
+        one load together at most :data:`~keadb_cli.files.MAX_CONFIG_TOTAL`.
+        """
+        where = str(self.position(at)) if at is not None else ""
+        what = "include file" if at is not None else "Kea configuration file"
+        if at is not None:
+            self.include_count += 1
+            if self.include_count > MAX_CONFIG_INCLUDES:
+                self.error(at, f"more than {MAX_CONFIG_INCLUDES} include directives: "
+                               "kea-db refuses to follow more")
+        data = read_bounded(path, what=what, limit=MAX_CONFIG_FILE, error=ConfigError,
+                            name=name, where=where)
+        self.total_bytes += len(data)
+        if self.total_bytes > MAX_CONFIG_TOTAL:
+            assert at is not None  # one file alone is at most MAX_CONFIG_FILE
+            self.error(at, f"the configuration and its included files are larger than "
+                           f"{describe_size(MAX_CONFIG_TOTAL)} together, more than any Kea "
+                           "configuration needs: check the include directives")
         nul = data.find(b"\x00", 0, _BINARY_PROBE)
         if nul >= 0:
             line, col = _byte_position(data, nul)
@@ -523,24 +556,32 @@ class _Reader:
         return _ESCAPE.sub(replace, raw[1:-1])
 
     def number(self, token: str, at: int) -> int | float:
+        """The value of a number token. An integer is read from its significant digits
+        only (Python's ``int()`` refuses more than 4300 digits, and leading zeros do not
+        make a number larger); a token is quoted shortened in messages."""
+        quoted = _short_token(token)
         if token[0] == "+":
-            self.error(at, f"number {token} has a plus sign, which Kea refuses")
-        try:
-            value: int | float = int(token)
-        except ValueError:
-            try:
-                value = float(token)
-            except ValueError:
-                self.error(at, f"'{token}' is not a number")
-            if value in (float("inf"), float("-inf")):
-                self.error(at, f"number {token} is too large")
+            self.error(at, f"number {quoted} has a plus sign, which Kea refuses")
+        if _INTEGER.match(token):
+            digits = token.lstrip("-").lstrip("0")
+            if len(digits) > _INT64_DIGITS:
+                self.error(at, f"integer {quoted} does not fit in 64 bits")
+            value: int | float = int(digits) if digits else 0
+            if token[0] == "-":
+                value = -value
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                self.error(at, f"integer {quoted} does not fit in 64 bits")
             if _LEADING_ZERO.match(token):
-                self.warnings.append((at, "leading zeros in numbers will be deprecated"))
+                self.warnings.append((at, "leading zeros in integers will be deprecated"))
             return value
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            self.error(at, f"integer {token} does not fit in 64 bits")
+        try:
+            value = float(token)
+        except ValueError:
+            self.error(at, f"'{quoted}' is not a number")
+        if value in (float("inf"), float("-inf")):
+            self.error(at, f"number {quoted} is too large")
         if _LEADING_ZERO.match(token):
-            self.warnings.append((at, "leading zeros in integers will be deprecated"))
+            self.warnings.append((at, "leading zeros in numbers will be deprecated"))
         return value
 
     # -- includes --------------------------------------------------------------------
@@ -553,11 +594,13 @@ class _Reader:
         if m is None:
             self.bad_directive(source, pos)
         name = m.group(1)
+        if "\x00" in name:  # past the binary probe: no path can hold one
+            self.error(at, "include file name holds a NUL byte: not a file name")
         path = Path(name) if os.path.isabs(name) else self.cwd / name
         real = os.path.realpath(path)
         for opened in open_files:
             if os.path.realpath(opened.path) == real:
-                chain = " -> ".join([s.name for s in open_files] + [name])
+                chain = " -> ".join(shown(n, 80) for n in [*(s.name for s in open_files), name])
                 self.error(at, f"include cycle: {chain}")
         if len(open_files) - 1 >= MAX_INCLUDE_DEPTH:
             self.error(at, f"too many nested includes: Kea allows {MAX_INCLUDE_DEPTH}")
@@ -808,7 +851,7 @@ class _Reader:
         where = f"line {first.line}, column {first.column}"
         if first.file != self.position(at).file:
             where = f"{first.file}:{first.line}:{first.column}"
-        self.error(at, f'duplicate key "{key}" in one map (first at {where})')
+        self.error(at, f'duplicate key "{shown(key, 80)}" in one map (first at {where})')
 
     def unexpected(self, at: int, what: str, state: int) -> NoReturn:
         self.error(at, f"unexpected {what}: expected {_EXPECTED[state]}")

@@ -29,6 +29,7 @@ from keadb_cli.kea.validate import (
     to_access,
     validate,
 )
+from keadb_cli.text import shown
 
 __all__ = ["ROLES", "SERVERS", "ConfigEntry", "extract", "select"]
 
@@ -209,7 +210,7 @@ def select(entries: Iterable[ConfigEntry], spec: str | None = None) -> list[Conf
     else:
         chosen = [e for e in entries if e.path == spec]
     if not chosen:
-        raise ConfigError(f"no backend '{spec}' in the configuration; use lease, hosts, "
+        raise ConfigError(f"no backend '{shown(spec, 80)}' in the configuration; use lease, hosts, "
                           f"config or one of: {_listing(entries)}")
     return chosen
 
@@ -217,4 +218,5 @@ def select(entries: Iterable[ConfigEntry], spec: str | None = None) -> list[Conf
 def _listing(entries: list[ConfigEntry]) -> str:
     if not entries:
         return "no database entries at all"
-    return ", ".join(f"{e.path} ({e.type or 'no type'})" for e in entries)
+    return ", ".join(f"{e.path} ({shown(e.type, 40) if e.type else 'no type'})"
+                     for e in entries)

@@ -17,8 +17,10 @@ and from what the MySQL/PostgreSQL connection code refuses when it opens the con
 * when the connection opens: ``name`` is required, ``connect-timeout`` must be
   1..2147483647 and the other timeouts at most 2147483647, and since 2.7.6 the built-in
   default passwords ``keatest``, ``1234`` and ``*****`` are refused;
-* kea-db's own addition: a ``host`` that is a name must fit DNS's limits (at most 253
-  characters, labels of at most 63), since no resolver can look a longer one up.
+* kea-db's own additions: a ``host`` that is a name must fit DNS's limits (at most 253
+  characters, labels of at most 63), since no resolver can look a longer one up; a string
+  the client library takes as a C string (name, user, password, host, TLS files) must not
+  hold a NUL character, which would cut it short.
 
 Warnings: a keyword Kea accepts but ignores on that backend (``cipher-list`` on PostgreSQL,
 ``ssl-mode`` on MySQL, the TLS file keys on PostgreSQL before 3.1.0, memfile-only keys on an
@@ -41,6 +43,7 @@ from keadb_cli.files import MAX_PASSWORD_FILE, read_bounded
 from keadb_cli.kea.access import KEYWORDS, ON_FAIL_VALUES, SQL_TYPES, SSL_MODES, DbAccess
 from keadb_cli.kea.config import KeaConfig
 from keadb_cli.kea.hostname import host_problem
+from keadb_cli.text import shown
 
 __all__ = [
     "DEFAULT_PASSWORDS",
@@ -129,6 +132,10 @@ _RANGE_ORDER = (
 _ONLY_FOR = {"read-timeout": "mysql", "write-timeout": "mysql", "tcp-user-timeout": "postgresql"}
 _MEMFILE_ONLY = ("persist", "lfc-interval", "max-row-errors")
 _BACKEND_NAMES = {"mysql": "MySQL", "postgresql": "PostgreSQL", "memfile": "memfile"}
+# String values Kea passes to libpq / libmysqlclient as C strings (NUL-terminated); 'host'
+# is one too, checked with the other host name rules.
+_C_STRINGS = ("name", "user", "password", "trust-anchor", "cert-file", "key-file",
+              "cipher-list")
 # Values that may be quoted in a message (never user, password, password-file, host...).
 _SHOWN_VALUES = frozenset({"type", "on-fail", "ssl-mode"})
 
@@ -225,7 +232,7 @@ def validate(
         if spec is None:
             hint = (": Kea does not accept comments or user context in database maps"
                     if key in ("comment", "user-context") else "")
-            error(key, f"unknown keyword '{key}' in a database map{hint}", value=False)
+            error(key, f"unknown keyword '{shown(key, 80)}' in a database map{hint}", value=False)
             continue
         if not _available(spec, release):
             if spec.until is not None and (release is None or release > spec.until):
@@ -238,7 +245,8 @@ def validate(
             error(key, f"'{key}' must be {_EXPECTED_TYPE[spec.kind]}, not {_type_name(value)}")
             continue
         if spec.values and value not in spec.values:
-            error(key, f"'{key}' must be one of {', '.join(spec.values)}, not '{value}'")
+            error(key, f"'{key}' must be one of {', '.join(spec.values)}, "
+                       f"not '{shown(value, 80)}'")
             continue
         good[key] = value
 
@@ -251,7 +259,7 @@ def validate(
         if release is not None and release <= _CQL_UNTIL:
             allowed.append("cql")
         if db_type not in allowed:
-            error("type", f"unknown database type '{db_type}': expected "
+            error("type", f"unknown database type '{shown(db_type, 80)}': expected "
                           f"{', '.join(allowed[:-1])} or {allowed[-1]}")
             db_type = None
 
@@ -291,6 +299,11 @@ def _open_checks(good: dict[str, Any], db_type: str, release: Release | None,
     problem = host_problem(host) if isinstance(host, str) else None
     if problem:
         error("host", f"'host' {problem}")
+    for key in _C_STRINGS:
+        value = good.get(key)
+        if isinstance(value, str) and "\x00" in value:
+            error(key, f"'{key}' holds a NUL character (\\u0000): Kea hands it to the "
+                       f"{backend} client library as a C string, which would end there")
     timeout = good.get("connect-timeout")
     if timeout is not None and 0 <= timeout <= U32 and not 1 <= timeout <= INT_MAX:
         error("connect-timeout", f"'connect-timeout' must be 1..{INT_MAX} when Kea opens "
@@ -361,8 +374,9 @@ def read_password_file(name: str, *, cwd: Path | None = None, where: str = "") -
     bytes (:func:`~keadb_cli.files.read_bounded`).
 
     Raises:
-        ConfigError: the file cannot be read, is not a regular file or is too large. The
-            message never holds its content.
+        ConfigError: the file cannot be read, is not a regular file, is too large, or its
+            first line is not UTF-8 or holds a NUL byte. The message never holds its
+            content.
     """
     path = Path(name)
     if not path.is_absolute():
@@ -370,10 +384,13 @@ def read_password_file(name: str, *, cwd: Path | None = None, where: str = "") -
     data = read_bounded(path, what="password-file", limit=MAX_PASSWORD_FILE,
                         error=ConfigError, name=name, where=where)
     first = data.split(b"\n", 1)[0]
+    prefix = f"{where}: " if where else ""
+    if b"\x00" in first:
+        raise ConfigError(f"{prefix}password-file {name} holds a NUL byte in its first line: "
+                          "the client library would cut the password short there")
     try:
         return first.decode("utf-8")
     except UnicodeDecodeError:
-        prefix = f"{where}: " if where else ""
         raise ConfigError(f"{prefix}password-file {name} is not UTF-8 text") from None
 
 

@@ -20,6 +20,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from keadb_cli.errors import KeaDbError
+from keadb_cli.files import (
+    MAX_CA_DIR_ENTRIES,
+    MAX_CA_DIR_FILES,
+    MAX_TLS_FILE,
+    read_bounded,
+)
 from keadb_cli.kea.access import DbAccess
 
 if TYPE_CHECKING:
@@ -154,21 +161,21 @@ def validity_findings(
     return []
 
 
+class _FileRefused(KeaDbError):
+    """A TLS file that cannot be read; it becomes a finding, never leaves this module."""
+
+
 def _read(path: str, key: str, findings: list[Finding]) -> bytes | None:
-    """The file's bytes, or None with an error finding saying why not."""
+    """The file's bytes, or None with an error finding saying why not.
+
+    A TLS file is hostile input (:func:`keadb_cli.files.read_bounded`): a regular file of
+    at most :data:`~keadb_cli.files.MAX_TLS_FILE` bytes; a FIFO, a device or a huge file
+    is a finding, never a wait or a memory error.
+    """
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        findings.append(Finding(Severity.ERROR, key, f"{key} {path} does not exist"))
-    except IsADirectoryError:
-        findings.append(Finding(Severity.ERROR, key, f"{key} {path} is a directory, not a file"))
-    except PermissionError:
-        findings.append(Finding(Severity.ERROR, key, f"{key} {path} is not readable by this user"))
-    except OSError as err:
-        findings.append(
-            Finding(Severity.ERROR, key, f"{key} {path} cannot be read: {err.strerror}")
-        )
+        return read_bounded(path, what=key, limit=MAX_TLS_FILE, error=_FileRefused)
+    except _FileRefused as err:
+        findings.append(Finding(Severity.ERROR, key, err.message))
     return None
 
 
@@ -300,7 +307,7 @@ def _check_anchor_dir(
         )
         return
     try:
-        names = sorted(os.listdir(path))
+        names, complete = _list_dir(path)
     except PermissionError:
         findings.append(Finding(Severity.ERROR, key, f"{key} {path} is not readable by this user"))
         return
@@ -309,6 +316,15 @@ def _check_anchor_dir(
             Finding(Severity.ERROR, key, f"{key} {path} cannot be read: {err.strerror}")
         )
         return
+    if not complete:
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                key,
+                f"{key} {path} holds more than {MAX_CA_DIR_ENTRIES} entries; only the first "
+                f"{MAX_CA_DIR_ENTRIES} listed were looked at",
+            )
+        )
     hashed = [n for n in names if _HASHED_CERT.match(n)]
     if not hashed:
         pem = [n for n in names if n.endswith((".pem", ".crt"))]
@@ -322,6 +338,16 @@ def _check_anchor_dir(
             )
         )
         return
+    if len(hashed) > MAX_CA_DIR_FILES:
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                key,
+                f"{key} {path} holds {len(hashed)} hash-named certificates; only the first "
+                f"{MAX_CA_DIR_FILES} were checked",
+            )
+        )
+        hashed = hashed[:MAX_CA_DIR_FILES]
     infos: list[CertInfo] = []
     for name in hashed:
         full = os.path.join(path, name)
@@ -344,6 +370,22 @@ def _check_anchor_dir(
                 "so they are not consulted",
             )
         )
+
+
+def _list_dir(path: str) -> tuple[list[str], bool]:
+    """The sorted names in a directory, at most :data:`MAX_CA_DIR_ENTRIES` of them, and
+    whether that is all of them.
+
+    Raises:
+        OSError: the directory cannot be listed.
+    """
+    names: list[str] = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if len(names) >= MAX_CA_DIR_ENTRIES:
+                return sorted(names), False
+            names.append(entry.name)
+    return sorted(names), True
 
 
 def _key_mode_findings(path: str, backend: str, findings: list[Finding]) -> None:
