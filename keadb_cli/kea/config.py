@@ -392,6 +392,10 @@ def loads(text: str, *, name: str = "<string>", cwd: Path | None = None) -> KeaC
     return reader.parse(source)
 
 
+# A "password" key followed by the opening quote of its value (a string never spans lines).
+_PASSWORD_VALUE_RE = re.compile(r'"password"\s*:\s*"')
+
+
 def _locate(sources: list[_Source], offset: int) -> Position:
     bases = [s.base for s in sources]
     source = sources[bisect.bisect_right(bases, offset) - 1]
@@ -478,7 +482,24 @@ class _Reader:
         return _locate(self.sources, offset)
 
     def error(self, offset: int, message: str) -> NoReturn:
-        raise ConfigError(f"{self.position(offset)}: {message}")
+        where = self.position(offset)
+        if self._after_password_value(offset):
+            # Structural redaction: the column, and any quoted text, would tell the
+            # password's length or part of it. The line is enough to find the mistake.
+            raise ConfigError(
+                f"{where.file}:{where.line}: syntax error in or after the value of "
+                '"password" on this line (neither the value nor the position in the line '
+                "is shown)"
+            )
+        raise ConfigError(f"{where}: {message}")
+
+    def _after_password_value(self, offset: int) -> bool:
+        """Does a ``"password"`` key's string value start on the error's line, before it?"""
+        bases = [s.base for s in self.sources]
+        source = self.sources[bisect.bisect_right(bases, offset) - 1]
+        local = offset - source.base
+        start = source.text.rfind("\n", 0, local) + 1
+        return _PASSWORD_VALUE_RE.search(source.text, start, max(start, local + 1)) is not None
 
     # -- tokens that do not match ----------------------------------------------------
 
