@@ -39,8 +39,6 @@ import bisect
 import gc
 import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -51,6 +49,65 @@ from keadb_cli.files import (
     MAX_CONFIG_TOTAL,
     describe_size,
     read_bounded,
+)
+from keadb_cli.kea.config_explain import _Explainer
+from keadb_cli.kea.config_lexer import (
+    _BINARY_PROBE,
+    _CLOSERS,
+    _COMMA_STATES,
+    _DIRECTIVE,
+    _DIRECTIVE_END,
+    _ELEMENT_STATES,
+    _ESCAPE,
+    _EXPECTED,
+    _INTEGER,
+    _K_CLOSE,
+    _K_CLOSE_COMMA,
+    _K_COLON,
+    _K_COMMA,
+    _K_DIRECTIVE,
+    _K_KEY,
+    _K_KEY_OPEN,
+    _K_LITERAL,
+    _K_LITERAL_COMMA,
+    _K_MEMBER_FIRST,
+    _K_MEMBER_LAST,
+    _K_NUMBER,
+    _K_NUMBER_COMMA,
+    _K_OPEN,
+    _K_STRING,
+    _K_STRING_COMMA,
+    _KEY_STATES,
+    _LEADING_ZERO,
+    _LITERAL_KINDS,
+    _LITERALS,
+    _NEXT_STATES,
+    _NUMBERS,
+    _OPENERS,
+    _PASSWORD_VALUE_RE,
+    _S_DONE,
+    _S_LCOMMA,
+    _S_LFIRST,
+    _S_LNEXT,
+    _S_MCOLON,
+    _S_MCOMMA,
+    _S_MFIRST,
+    _S_MNEXT,
+    _S_MVALUE,
+    _S_TOP,
+    _SIMPLE_ESCAPES,
+    _SKIP_RE,
+    _TOKEN,
+    _VALUE_STATES,
+    _byte_position,
+    _short_token,
+)
+from keadb_cli.kea.config_tree import (
+    KeaConfig,
+    Position,
+    _locate,
+    _scan_members,
+    _Source,
 )
 from keadb_cli.text import shown
 
@@ -73,296 +130,6 @@ MAX_NESTING = 256
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _INT64_DIGITS = len(str(_INT64_MAX))  # 19: more significant digits never fit
-_SHORT_TOKEN = 40  # characters of a number token quoted in a message
-_BINARY_PROBE = 8192
-
-# Whitespace and comments between tokens. Kea's blanks are space, tab, CR and LF only.
-_SKIP = r"(?:[ \t\r\n]++|\#[^\n]*+|//[^\n]*+|/\*(?s:.*?)\*/)*+"
-_STRING = r'"[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9A-Fa-f]{4})[^"\\\x00-\x1f]*+)*+"'
-_WS = r"[ \t\r\n]*+"
-_NUMBER = r"(?=[-+.0-9])[-+]?[0-9]*+\.?[0-9]*+(?:[eE][-+]?[0-9]+)?"
-_LITERAL = r"true|false|null"
-_COMMA = r"(?:" + _WS + r"(,))?"
-# One regular expression for the next token; the number of the last group that matched
-# tells the kind. To save Python work per token, a key, its colon, a scalar value and the
-# comma after it are matched at once ("name": "kea",), and so are a value and its comma.
-# Whitespace inside such a run may not hold comments; one that does is read token by
-# token instead, with the same result. A matched comma is always the match's last
-# character.
-_TOKEN = re.compile(
-    _SKIP
-    + r"(?:"
-    + r"(" + _STRING + r")"  # 1 string
-    + r"(?:" + _WS + r"(:)"  # 2 ':' after it: the string is a key
-    + r"(?:" + _WS + r"(?:"
-    + r"(" + _STRING + r")" + _COMMA  # 3 string value of the member, 4 ','
-    + r"|(" + _NUMBER + r")" + _COMMA  # 5 number value of the member, 6 ','
-    + r"|(" + _LITERAL + r")" + _COMMA  # 7 literal value of the member, 8 ','
-    + r"|([{\[])"  # 9 '{' or '[' opening the member's value
-    + r"))?"
-    + r"|" + _WS + r"(,))?"  # 10 ',' after a string value
-    + r"|(" + _NUMBER + r")" + _COMMA  # 11 number, 12 ','
-    + r"|(" + _LITERAL + r")" + _COMMA  # 13 literal, 14 ','
-    + r"|([{\[])"  # 15 '{' or '['
-    + r"|([}\]])" + _COMMA  # 16 '}' or ']', 17 ','
-    + r"|(,)"  # 18
-    + r"|(:)"  # 19
-    + r"|(<\?)"  # 20 directive
-    + r"|(\Z)"  # 21 end of this file
-    + r")"
-)
-_K_STRING, _K_KEY = 1, 2
-_K_MEMBER_FIRST, _K_MEMBER_LAST = 3, 8  # odd: no comma; even: with a comma
-_K_KEY_OPEN, _K_STRING_COMMA = 9, 10
-_K_NUMBER, _K_NUMBER_COMMA, _K_LITERAL, _K_LITERAL_COMMA = 11, 12, 13, 14
-_K_OPEN, _K_CLOSE, _K_CLOSE_COMMA, _K_COMMA, _K_COLON = 15, 16, 17, 18, 19
-_K_DIRECTIVE, _K_END = 20, 21
-
-_SKIP_RE = re.compile(_SKIP)
-_DIRECTIVE = re.compile(r'<\?[ \t\r\n]*+include[ \t\r\n]*+"([^"\n]+)"')
-_DIRECTIVE_END = re.compile(r"[ \t\r\n]*+\?>")
-_ESCAPE = re.compile(r"\\(?:([\"\\/bfnrt])|u([0-9A-Fa-f]{4}))")
-_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n",
-                   "r": "\r", "t": "\t"}
-_LEADING_ZERO = re.compile(r"-?0[0-9]")
-_INTEGER = re.compile(r"-?[0-9]+\Z")
-_BAD_LITERAL = re.compile(r"(?i:true|false|null)")
-_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
-
-# Parser states.
-_S_TOP = 0  # before the top-level '{'
-_S_MFIRST = 1  # after '{': a key or '}'
-_S_MCOLON = 2  # after a key: ':'
-_S_MVALUE = 3  # after ':': a value
-_S_MNEXT = 4  # after a member: ',' or '}'
-_S_MCOMMA = 5  # after ',' in a map: a key, or an extra ',' or '}' (warning)
-_S_LFIRST = 6  # after '[': a value or ']'
-_S_LNEXT = 7  # after an element: ',' or ']'
-_S_LCOMMA = 8  # after ',' in a list: a value, or an extra ',' or ']' (warning)
-_S_DONE = 9  # after the top-level '}'
-
-_EXPECTED = {
-    _S_TOP: "'{' to start the configuration",
-    _S_MFIRST: "a quoted key or '}'",
-    _S_MCOLON: "':' after the key",
-    _S_MVALUE: "a value",
-    _S_MNEXT: "',' or '}'",
-    _S_MCOMMA: "a quoted key or '}'",
-    _S_LFIRST: "a value or ']'",
-    _S_LNEXT: "',' or ']'",
-    _S_LCOMMA: "a value or ']'",
-    _S_DONE: "the end of the file after the closing '}'",
-}
-_VALUE_STATES = frozenset({_S_MVALUE, _S_LFIRST, _S_LCOMMA})
-_KEY_STATES = frozenset({_S_MFIRST, _S_MCOMMA})
-_COMMA_STATES = frozenset({_S_MCOMMA, _S_LCOMMA})
-_NEXT_STATES = frozenset({_S_MNEXT, _S_LNEXT})
-_ELEMENT_STATES = frozenset({_S_LFIRST, _S_LCOMMA})
-_OPENERS = frozenset({_K_OPEN, _K_KEY_OPEN})
-_CLOSERS = frozenset({_K_CLOSE, _K_CLOSE_COMMA})
-_KEY_ALONE = frozenset({_K_STRING, _K_KEY})
-_NUMBERS = frozenset({_K_NUMBER, _K_NUMBER_COMMA})
-_LITERAL_KINDS = frozenset({_K_LITERAL, _K_LITERAL_COMMA})
-
-
-@dataclass(frozen=True)
-class Position:
-    """A place in a configuration file; lines and columns count from 1."""
-
-    file: str
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
-
-    @property
-    def file_line(self) -> str:
-        return f"{self.file}:{self.line}"
-
-
-@dataclass
-class _Source:
-    name: str  # as Kea would name it: the path as given or as written in the directive
-    path: Path  # resolved, for reading and cycle detection
-    text: str
-    base: int  # virtual offset of text[0]; every position is one int across all files
-    newlines: list[int] | None = None
-    # For an included file: the including file, and where its directive's "?>" is sought.
-    resume: tuple[_Source, int] | None = None
-
-    def position(self, offset: int) -> Position:
-        if self.newlines is None:
-            self.newlines = [m.start() for m in re.finditer("\n", self.text)]
-        index = bisect.bisect_left(self.newlines, offset)
-        start = self.newlines[index - 1] + 1 if index else 0
-        return Position(self.name, index + 1, offset - start + 1)
-
-
-@dataclass
-class KeaConfig(Mapping[str, Any]):
-    """A parsed Kea configuration: the top-level map, where each part came from, warnings.
-
-    It is a read-only mapping over :attr:`root` (``config["Dhcp4"]``). Every map and list
-    of the tree remembers where it starts, keyed by the object's identity, so keep using
-    the objects found in :attr:`root` (not copies) when asking :meth:`position`. Where a
-    key or an element is, is worked out on demand by reading that part of the file again.
-    """
-
-    path: str
-    cwd: Path
-    root: dict[str, Any] = field(repr=False)  # it holds passwords
-    warnings: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)  # every file read, main file first
-    _sources: list[_Source] = field(default_factory=list, repr=False)
-    _opens: dict[int, int] = field(default_factory=dict, repr=False)
-    _includes: dict[int, _Source] = field(default_factory=dict, repr=False)
-    _members: dict[int, _Members] = field(default_factory=dict, repr=False)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.root[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.root)
-
-    def __len__(self) -> int:
-        return len(self.root)
-
-    def position(
-        self, container: object, key: str | int | None = None, *, value: bool = False
-    ) -> Position | None:
-        """Where ``container`` starts, or where its ``key`` (or that key's value) is.
-
-        ``container`` is a dict or list from this configuration; ``key`` a map key or a
-        list index (an index gives the element). None when unknown.
-        """
-        start = self._opens.get(id(container))
-        if start is None:
-            return None
-        offset: int | None = start
-        if key is not None:
-            members = self._members.get(start)
-            if members is None:
-                members = _scan_members(self._sources, self._includes, start)
-                self._members[start] = members
-            if isinstance(key, str) and isinstance(container, dict):
-                pair = members.keys.get(key)
-                offset = None if pair is None else pair[1 if value else 0]
-            elif isinstance(key, int) and isinstance(container, list):
-                items = members.items
-                offset = items[key] if -len(items) <= key < len(items) else None
-            else:
-                offset = None
-        if offset is None:
-            return None
-        return _locate(self._sources, offset)
-
-    def location(
-        self, container: object, key: str | int | None = None, *, value: bool = False
-    ) -> str:
-        """:meth:`position` as ``file:line:column``; the container's, or the main file's
-        name, when that is unknown."""
-        pos = self.position(container, key, value=value)
-        if pos is None and key is not None:
-            pos = self.position(container)
-        return str(pos) if pos is not None else self.path
-
-
-@dataclass
-class _Members:
-    """Where the members of one map or list are: key -> (key, value) offsets; elements."""
-
-    keys: dict[str, tuple[int, int]] = field(default_factory=dict)
-    items: list[int] = field(default_factory=list)
-
-
-def _scan_members(
-    sources: list[_Source], includes: dict[int, _Source], start: int, stop: str | None = None
-) -> _Members:
-    """Read the map or list that starts at virtual offset ``start`` again, token by token,
-    and note where its own keys, values and elements are. The text parsed before, so
-    nothing here can fail; with ``stop``, reading ends once that key has been seen (the
-    rest of the map may not be valid yet)."""
-    members = _Members()
-    keys = members.keys
-    bases = [s.base for s in sources]
-    source = sources[bisect.bisect_right(bases, start) - 1]
-    text, base, pos = source.text, source.base, start - source.base
-    match = _TOKEN.match
-    is_map = text[pos] == "{"
-    depth = 0
-    pending: str | None = None  # key whose value comes next
-    while True:
-        if stop is not None and stop in keys:
-            return members
-        m = match(text, pos)
-        assert m is not None
-        kind: int = m.lastindex  # type: ignore[assignment]
-        pos = m.end()
-        if kind == _K_DIRECTIVE:
-            source = includes[base + pos - 2]
-            text, base, pos = source.text, source.base, 0
-        elif kind == _K_END:
-            # A map or list may start in an included file and end in the including one.
-            assert source.resume is not None
-            source, pos = source.resume
-            text, base = source.text, source.base
-            pos = _DIRECTIVE_END.match(text, pos).end()  # type: ignore[union-attr]
-        elif kind in _CLOSERS:
-            depth -= 1
-            if depth == 0:
-                return members
-        elif kind == _K_COMMA:
-            pass
-        elif depth > 1:
-            if kind in _OPENERS:
-                depth += 1
-        elif kind == _K_OPEN:
-            depth += 1
-            if depth == 2:
-                vstart = base + pos - 1
-                if pending is not None:
-                    keys[pending] = (keys[pending][0], vstart)
-                    pending = None
-                elif not is_map:
-                    members.items.append(vstart)
-        elif kind == _K_COLON:
-            pass  # the key was noted when it was read
-        elif kind <= _K_STRING_COMMA:
-            raw = m.group(1)
-            tstart = base + m.start(1)
-            if is_map and pending is None:  # a key, maybe with its value
-                name = raw[1:-1] if "\\" not in raw else _decode_valid(raw)
-                if kind in _KEY_ALONE:
-                    keys[name] = (tstart, tstart)
-                    pending = name
-                elif kind == _K_KEY_OPEN:
-                    keys[name] = (tstart, base + pos - 1)
-                    depth += 1
-                else:
-                    keys[name] = (tstart, base + m.start((kind - 1) | 1))
-            elif pending is not None:
-                keys[pending] = (keys[pending][0], tstart)
-                pending = None
-            else:
-                members.items.append(tstart)
-        else:  # a number or a literal, maybe with its comma
-            vstart = base + m.start(kind if kind & 1 else kind - 1)
-            if pending is not None:
-                keys[pending] = (keys[pending][0], vstart)
-                pending = None
-            elif not is_map:
-                members.items.append(vstart)
-
-
-def _decode_valid(raw: str) -> str:
-    """A string token known to be valid, without its quotes and escapes."""
-
-    def replace(m: re.Match[str]) -> str:
-        simple = m.group(1)
-        return _SIMPLE_ESCAPES[simple] if simple is not None else chr(int(m.group(2), 16))
-
-    return _ESCAPE.sub(replace, raw[1:-1])
 
 
 def load(path: str | os.PathLike[str], *, cwd: Path | None = None) -> KeaConfig:
@@ -392,32 +159,11 @@ def loads(text: str, *, name: str = "<string>", cwd: Path | None = None) -> KeaC
     return reader.parse(source)
 
 
-# A "password" key followed by the opening quote of its value (a string never spans lines).
-_PASSWORD_VALUE_RE = re.compile(r'"password"\s*:\s*"')
 
 
-def _locate(sources: list[_Source], offset: int) -> Position:
-    bases = [s.base for s in sources]
-    source = sources[bisect.bisect_right(bases, offset) - 1]
-    return source.position(offset - source.base)
 
 
-def _short_token(token: str) -> str:
-    """A number token for a message: a hostile one may have megabytes of digits."""
-    if len(token) <= _SHORT_TOKEN:
-        return token
-    return f"{token[:_SHORT_TOKEN // 2]}...{token[-8:]} ({len(token)} characters)"
-
-
-def _describe_char(ch: str) -> str:
-    if ch == "\ufeff":
-        return "U+FEFF (a byte order mark; Kea does not accept one)"
-    if ch.isprintable() and not ch.isspace():
-        return f"'{ch}'"
-    return f"U+{ord(ch):04X}"
-
-
-class _Reader:
+class _Reader(_Explainer):
     """One load: the sources read so far and the parser."""
 
     def __init__(self, cwd: Path, main_name: str) -> None:
@@ -501,66 +247,6 @@ class _Reader:
         start = source.text.rfind("\n", 0, local) + 1
         return _PASSWORD_VALUE_RE.search(source.text, start, max(start, local + 1)) is not None
 
-    # -- tokens that do not match ----------------------------------------------------
-
-    def bad_token(self, source: _Source, pos: int) -> NoReturn:
-        """Explain why no token starts at ``pos`` (after whitespace and comments)."""
-        text = source.text
-        pos = _SKIP_RE.match(text, pos).end()  # type: ignore[union-attr]  # always matches
-        at = source.base + pos
-        if text.startswith("/*", pos):
-            line = source.position(pos).line
-            self.error(at, f"comment not closed: '/*' on line {line} has no '*/'")
-        ch = text[pos]
-        if ch == '"':
-            self.bad_string(source, pos)
-        bad = _BAD_LITERAL.match(text, pos)
-        if bad:
-            word = bad.group()
-            self.error(at, f"'{word}' must be written in lower case: {word.lower()}")
-        if ch.isalpha() or ch == "'":
-            self.error(at, f"invalid character {_describe_char(ch)}: keys and strings "
-                           "need double quotes")
-        self.error(at, f"invalid character {_describe_char(ch)}")
-
-    def bad_string(self, source: _Source, pos: int) -> NoReturn:
-        """A string starts at ``pos`` but is not a valid Kea string. Never quotes content."""
-        text = source.text
-        i = pos + 1
-        n = len(text)
-        while i < n:
-            ch = text[i]
-            if ch == '"':
-                break
-            if ch == "\n":
-                self.error(source.base + pos, "string not closed before the end of the line")
-            if ch < " ":
-                self.error(source.base + i,
-                           f"control character {_describe_char(ch)} in a string "
-                           "(write it as an escape such as \\t)")
-            if ch == "\\":
-                nxt = text[i + 1: i + 2]
-                if nxt == "u":
-                    digits = text[i + 2: i + 6]
-                    if len(digits) < 4 or not all(c in "0123456789abcdefABCDEF"
-                                                  for c in digits):
-                        self.error(source.base + i, "bad unicode escape in a string: "
-                                   "\\u needs four hexadecimal digits")
-                    i += 6
-                    continue
-                if nxt == "" or nxt == "\n":
-                    self.error(source.base + pos,
-                               "string not closed before the end of the line")
-                if nxt not in _SIMPLE_ESCAPES:
-                    shown = f"\\{nxt}" if nxt.isprintable() else _describe_char(nxt)
-                    self.error(source.base + i, f"bad escape {shown} in a string")
-                i += 2
-                continue
-            i += 1
-        else:
-            self.error(source.base + pos, "string not closed before the end of the file")
-        self.error(source.base + pos, "invalid string")
-
     def decode_string(self, raw: str, at: int) -> str:
         """The value of a string token with backslashes (``raw`` includes the quotes)."""
 
@@ -626,24 +312,6 @@ class _Reader:
         if len(open_files) - 1 >= MAX_INCLUDE_DEPTH:
             self.error(at, f"too many nested includes: Kea allows {MAX_INCLUDE_DEPTH}")
         return self.add_source(name, path, self._read(name, path, at))
-
-    def bad_directive(self, source: _Source, pos: int) -> NoReturn:
-        text = source.text
-        at = source.base + pos
-        rest = text[pos + 2:]
-        stripped = rest.lstrip(" \t\r\n")
-        if not stripped.startswith("include"):
-            if not stripped:
-                self.error(at, "directive not closed: expected <?include \"file\"?>")
-            self.error(at, "unknown directive: Kea knows only <?include \"file\"?>")
-        after = stripped[len("include"):].lstrip(" \t\r\n")
-        if not after:
-            self.error(at, "include directive not closed: expected a quoted file name and ?>")
-        if not after.startswith('"'):
-            self.error(at, "include directive needs a file name in double quotes")
-        if after.startswith('""'):
-            self.error(at, "include directive has an empty file name")
-        self.error(at, "include file name not closed before the end of the line")
 
     # -- the parser ------------------------------------------------------------------
 
@@ -881,8 +549,3 @@ class _Reader:
 _EXTRA_COMMA = "extra comma: a piece of configuration may have been left out"
 
 
-def _byte_position(data: bytes, index: int) -> tuple[int, int]:
-    line = data.count(b"\n", 0, index) + 1
-    start = data.rfind(b"\n", 0, index) + 1
-    column = len(data[start:index].decode("utf-8", errors="replace")) + 1
-    return line, column
