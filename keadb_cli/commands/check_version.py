@@ -65,10 +65,7 @@ class VersionResult:
             "verdict": self.verdict.value,
             "found": str(self.found) if self.found else None,
             "expected": str(self.expected) if self.expected else None,
-            "type": self.access.type,
-            "host": self.access.effective_host,
-            "port": self.access.port or default_port(self.access.type),
-            "name": self.access.name,
+            **access_json(self.access),
             "detail": self.detail,
             "tls": self.tls,
             "warnings": list(self.warnings),
@@ -81,6 +78,16 @@ class VersionResult:
         if self.tables:
             out["tables"] = list(self.tables)
         return out
+
+
+def access_json(access: DbAccess) -> dict[str, Any]:
+    """Where a result is from, for JSON: type, host, port and database name."""
+    return {
+        "type": access.type,
+        "host": access.effective_host,
+        "port": access.port or default_port(access.type),
+        "name": access.name,
+    }
 
 
 def default_port(db_type: str | None) -> int | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.commands.check_version import Verdict, default_port, judge, read_state
+from keadb_cli.commands.check_version import Verdict, access_json, judge, read_state
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import (
@@ -68,10 +68,7 @@ class InitResult:
             "verdict": self.verdict,
             "schema": str(self.schema) if self.schema else None,
             "expected": str(self.expected) if self.expected else None,
-            "type": self.access.type,
-            "host": self.access.effective_host,
-            "port": self.access.port or default_port(self.access.type),
-            "name": self.access.name,
+            **access_json(self.access),
             "detail": self.detail,
             "exit_code": int(self.exit_code),
             "seconds": round(self.seconds, 3),

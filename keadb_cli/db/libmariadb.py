@@ -24,6 +24,7 @@ from keadb_cli.db.session import (
     Budget,
     Deadline,
     Row,
+    load_library,
     login_error,
     query_error,
     run_bounded,
@@ -69,22 +70,7 @@ _state: dict[str, Any] = {}
 def load() -> Any:
     """libmariadb, declared, or None when it cannot be loaded (or lacks the async API)."""
     if "lib" not in _state:
-        lib = None
-        for name in (_SONAME, None):
-            path = name
-            if path is None:  # ctypes.util spawns processes: only when the soname is absent
-                from ctypes import util
-
-                path = util.find_library("mariadb")
-            if not path:
-                continue
-            try:
-                lib = ctypes.CDLL(path)
-                _declare(lib)
-                break
-            except (OSError, AttributeError):
-                lib = None
-        _state["lib"] = lib
+        _state["lib"] = load_library(_SONAME, "mariadb", _declare)
     return _state["lib"]
 
 

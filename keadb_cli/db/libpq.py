@@ -18,6 +18,7 @@ from keadb_cli.db.session import (
     Budget,
     Deadline,
     Row,
+    load_library,
     login_error,
     query_error,
     run_bounded,
@@ -42,22 +43,7 @@ _state: dict[str, Any] = {}
 def load() -> Any:
     """libpq, declared, or None when it cannot be loaded (or is too old)."""
     if "lib" not in _state:
-        lib = None
-        for name in (_SONAME, None):
-            path = name
-            if path is None:  # ctypes.util spawns processes: only when the soname is absent
-                from ctypes import util
-
-                path = util.find_library("pq")
-            if not path:
-                continue
-            try:
-                lib = ctypes.CDLL(path)
-                _declare(lib)
-                break
-            except (OSError, AttributeError):
-                lib = None
-        _state["lib"] = lib
+        _state["lib"] = load_library(_SONAME, "pq", _declare)
     return _state["lib"]
 
 

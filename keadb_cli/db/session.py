@@ -20,7 +20,7 @@ import selectors
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.errors import KeaDbError, UnreachableError
@@ -79,6 +79,28 @@ def open_session(plan: ConnectPlan) -> Session:
     from keadb_cli.db import drivers
 
     return drivers.connect(plan, reason)
+
+
+def load_library(soname: str, link_name: str, declare: Callable[[Any], None]) -> Any:
+    """A client library by soname (what Kea's packages link), else by what the linker finds
+    under ``link_name``; declared with ``declare``. None when neither loads."""
+    import ctypes
+
+    for name in (soname, None):
+        path = name
+        if path is None:  # ctypes.util spawns processes: only when the soname is absent
+            from ctypes import util
+
+            path = util.find_library(link_name)
+        if not path:
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+            declare(lib)
+            return lib
+        except (OSError, AttributeError):  # missing, or too old for a function kea-db uses
+            continue
+    return None
 
 
 class Deadline:
