@@ -295,7 +295,7 @@ def test_mysql_have_ssl_follows_the_mode(
     )
     assert rows == {**expected, "require_secure_transport": secure_transport}
     if tls == "off":  # really no TLS: a client that insists on it is refused
-        with pytest.raises(pymysql.err.OperationalError, match="SSL|TLS"):
+        with pytest.raises(pymysql.err.OperationalError, match=r"SSL|TLS"):
             pymysql.connect(host=HOST, port=server.port, user="root", password="",
                             ssl=_client_context(cafile=tls_material.ca_cert), connect_timeout=10)
     if tls != "required":
@@ -415,10 +415,10 @@ def test_mysql_users_get_the_flavors_default_plugin(
     with _my_connect(db) as conn, conn.cursor() as cur:
         cur.execute("SELECT CURRENT_USER()")
         assert cur.fetchone() == (f"{db.user}@%",)
-    with pymysql.connect(host=HOST, port=server.port, user="root", password="") as conn:
-        with conn.cursor() as cur:
-            cur.execute("SELECT VERSION()")
-            row = cur.fetchone()
+    root = pymysql.connect(host=HOST, port=server.port, user="root", password="")
+    with root, root.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        row = cur.fetchone()
     assert row is not None and ("MariaDB" in row[0]) is (mysql_flavor == "mariadb")
 
 
