@@ -9,7 +9,7 @@ from the sid chroot of ``tests/tools/sid_chroot.sh``). Every test that uses ``my
 ``mysql_db`` or ``mysql_flavor`` runs once per flavour (ids ``[mariadb]`` / ``[mysql]``), and
 ``fresh_db`` runs on ``postgresql``, ``mariadb`` and ``mysql``. A test that starts its own
 server passes the flavour on: ``mysql_server_factory(tls="off", flavor=mysql_flavor)``.
-``--mysql-flavors=mariadb`` (or ``mysql``) narrows a run to one flavour.
+Run one flavour with ``-k mariadb`` or ``-k "not mariadb"``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TypeVar, cast
 import pytest
 from servers import (
     MYSQL_FLAVORS,
+    SERVER_FLAVORS,
     DatabaseServer,
     FreshDatabase,
     MySQLFamilyServer,
@@ -47,50 +48,6 @@ pytest_plugins = ["pytester"]
 S = TypeVar("S", bound=DatabaseServer)
 
 FLAVOR_NAMES: dict[str, str] = {"mariadb": "MariaDB", "mysql": "Oracle MySQL"}
-# fresh_db's backends: PostgreSQL and each MySQL flavour.
-FRESH_DB_BACKENDS = ("postgresql", *MYSQL_FLAVORS)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--mysql-flavors",
-        default=",".join(MYSQL_FLAVORS),
-        metavar="LIST",
-        help="comma-separated MySQL flavours that mysql_flavor, mysql_server, mysql_db and "
-        "fresh_db run on: mariadb, mysql (Oracle MySQL in the sid chroot); default: both",
-    )
-
-
-def selected_flavors(config: pytest.Config) -> list[MySQLFlavor]:
-    """The flavours of ``--mysql-flavors``, in MYSQL_FLAVORS order."""
-    wanted = {f.strip() for f in str(config.getoption("--mysql-flavors")).split(",") if f.strip()}
-    unknown = wanted - set(MYSQL_FLAVORS)
-    if unknown or not wanted:
-        raise pytest.UsageError(
-            f"--mysql-flavors: {', '.join(sorted(unknown)) or 'nothing'} given; "
-            f"use one or more of {', '.join(MYSQL_FLAVORS)}"
-        )
-    return [f for f in MYSQL_FLAVORS if f in wanted]
-
-
-def _parametrized_by_mark(metafunc: pytest.Metafunc, name: str) -> bool:
-    for mark in metafunc.definition.iter_markers("parametrize"):
-        argnames = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
-        names = argnames.split(",") if isinstance(argnames, str) else list(argnames)
-        if name in (n.strip() for n in names):
-            return True
-    return False
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run MySQL tests once per flavour, unless the test chose its own parameters."""
-    flavors = selected_flavors(metafunc.config)
-    if "mysql_flavor" in metafunc.fixturenames and not _parametrized_by_mark(
-        metafunc, "mysql_flavor"
-    ):
-        metafunc.parametrize("mysql_flavor", flavors, indirect=True, scope="session")
-    if "fresh_db" in metafunc.fixturenames and not _parametrized_by_mark(metafunc, "fresh_db"):
-        metafunc.parametrize("fresh_db", ["postgresql", *flavors], indirect=True)
 
 
 def _unavailable(config: pytest.Config, what: str, error: Exception) -> NoReturn:
@@ -223,12 +180,12 @@ def mysql_server_factory(
     return factory
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=MYSQL_FLAVORS)
 def mysql_flavor(request: pytest.FixtureRequest) -> MySQLFlavor:
     """``mariadb`` or ``mysql`` (Oracle MySQL): a test (or fixture) that uses it runs once
-    per flavour of ``--mysql-flavors`` (see ``pytest_generate_tests``). Choose for one test
-    with ``@pytest.mark.parametrize("mysql_flavor", ["mysql"], indirect=True)``."""
-    flavor: Any = getattr(request, "param", None)
+    per flavour. Choose for one test with
+    ``@pytest.mark.parametrize("mysql_flavor", ["mysql"], indirect=True)``."""
+    flavor: Any = request.param
     if flavor not in MYSQL_FLAVORS:
         raise ValueError(f"mysql_flavor: unknown flavor {flavor!r}; use one of {MYSQL_FLAVORS}")
     return cast(MySQLFlavor, flavor)
@@ -281,15 +238,15 @@ def mysql_db(
     return fresh_db_factory(mysql_server)
 
 
-@pytest.fixture
+@pytest.fixture(params=SERVER_FLAVORS)
 def fresh_db(
     request: pytest.FixtureRequest, fresh_db_factory: Callable[..., FreshDatabase]
 ) -> FreshDatabase:
     """A fresh database on each backend in turn: ``postgresql``, ``mariadb`` and ``mysql``
-    (Oracle MySQL), parametrised by ``pytest_generate_tests``. Select some with
+    (Oracle MySQL). Select some with
     ``@pytest.mark.parametrize("fresh_db", ["mariadb", "mysql"], indirect=True)``; both
     MySQL flavours have ``db.type == "mysql"`` (``db.server.flavor`` tells them apart)."""
-    backend: Any = getattr(request, "param", None)
+    backend: Any = request.param
     server: DatabaseServer
     if backend == "postgresql":
         server = request.getfixturevalue("pg_server")
@@ -297,14 +254,14 @@ def fresh_db(
         server = request.getfixturevalue("mysql_server_factory")(tls="on", flavor=backend)
     else:
         raise ValueError(
-            f"fresh_db: unknown backend {backend!r}; use one of {', '.join(FRESH_DB_BACKENDS)}"
+            f"fresh_db: unknown backend {backend!r}; use one of {', '.join(SERVER_FLAVORS)}"
         )
     return fresh_db_factory(server)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     mode = "fail" if ci_requires_servers(os.environ) else "skip (CI unset)"
-    flavors = ", ".join(f"{f} ({FLAVOR_NAMES[f]})" for f in selected_flavors(config))
+    flavors = ", ".join(f"{f} ({FLAVOR_NAMES[f]})" for f in MYSQL_FLAVORS)
     return f"kea-db: throw-away servers from {Path(__file__).with_name('servers.py')}; " + (
         f"a server that cannot start makes its tests {mode}; MySQL flavours: {flavors}"
     )

@@ -1109,6 +1109,8 @@ def _mariadb_template(run_as_root: bool) -> Path:
 
 MySQLFlavor = Literal["mariadb", "mysql"]
 MYSQL_FLAVORS: tuple[MySQLFlavor, ...] = ("mariadb", "mysql")
+# Every kind of server: PostgreSQL and the MySQL flavours (ids of parametrised tests).
+SERVER_FLAVORS: tuple[str, ...] = ("postgresql", *MYSQL_FLAVORS)
 
 
 class MySQLFamilyServer(DatabaseServer):

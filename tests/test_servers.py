@@ -19,6 +19,7 @@ import pytest
 from cryptography import x509
 from servers import (
     HOST,
+    SERVER_FLAVORS,
     DatabaseServer,
     FreshDatabase,
     MySQLFamilyServer,
@@ -35,7 +36,7 @@ MyFactory = Callable[..., MySQLFamilyServer]
 DbFactory = Callable[..., FreshDatabase]
 
 # PostgreSQL and the two MySQL flavours (MariaDB, Oracle MySQL).
-BACKENDS = ["postgresql", "mariadb", "mysql"]
+BACKENDS = list(SERVER_FLAVORS)
 
 # Oracle MySQL's answer to a cleartext login when require_secure_transport is ON.
 ER_SECURE_TRANSPORT_REQUIRED = 3159
