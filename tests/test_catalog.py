@@ -10,7 +10,7 @@ import psycopg
 import pymysql
 import pytest
 from kea_admin import kea_admin_init
-from servers import FreshDatabase
+from servers import MYSQL_FLAVORS, FreshDatabase
 
 from keadb_cli.catalog import (
     TIMESTAMP_MARK,
@@ -334,18 +334,21 @@ def test_read_postgresql_catalog(pg_conn: psycopg.Connection[Any]) -> None:
 @pytest.mark.parametrize(
     ("fresh_db", "expected"),
     [
-        pytest.param(
-            "mysql",
-            {
-                "tables": 54,
-                "indexes": 162,
-                "foreign_keys": 65,
-                "triggers": 55,
-                "procedures": 32,
-                "functions": 4,
-                "sequences": 0,
-            },
-            id="mysql",
+        *(
+            pytest.param(
+                flavor,  # MariaDB and Oracle MySQL: the same schema
+                {
+                    "tables": 54,
+                    "indexes": 162,
+                    "foreign_keys": 65,
+                    "triggers": 55,
+                    "procedures": 32,
+                    "functions": 4,
+                    "sequences": 0,
+                },
+                id=flavor,
+            )
+            for flavor in MYSQL_FLAVORS
         ),
         pytest.param(
             "postgresql",

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from servers import FreshDatabase, MariaDBServer, PostgresServer, TlsMaterial
+from servers import (
+    MYSQL_FLAVORS,
+    SERVER_FLAVORS,
+    FreshDatabase,
+    MySQLFamilyServer,
+    PostgresServer,
+    TlsMaterial,
+)
 
 from keadb_cli.access import DbAccess
 from keadb_cli.errors import ExitCode
@@ -237,7 +244,7 @@ CASES = [
         R.CHAIN_VERIFIED,
         warnings=("cipher-list is ignored for PostgreSQL",),
     ),
-    # -- MySQL (MariaDB) ---------------------------------------------------------------------
+    # -- MySQL: each case runs on MariaDB and on Oracle MySQL (see MATRIX) --------------------
     Case(
         "my-off-trust-anchor",
         "mysql",
@@ -340,16 +347,24 @@ CASES = [
     Case("my-kea-2.0", "mysql", ON, _ca, V.CLEARTEXT, R.KEYS_IGNORED, (2, 0, 0)),
 ]
 
+# (case, server flavour): PostgreSQL cases once, MySQL cases once per MySQL flavour.
+MATRIX = [
+    pytest.param(c, flavor, id=c.id if flavor == "postgresql" else f"{c.id}-{flavor}")
+    for c in CASES
+    for flavor in (("postgresql",) if c.backend == "postgresql" else MYSQL_FLAVORS)
+]
+
 
 @pytest.fixture
 def server_for(
     pg_server_factory: Callable[..., PostgresServer],
-    mysql_server_factory: Callable[..., MariaDBServer],
-) -> Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer]:
-    def get(backend: str, config: dict[str, Any]) -> PostgresServer | MariaDBServer:
-        if backend == "postgresql":
+    mysql_server_factory: Callable[..., MySQLFamilyServer],
+) -> Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer]:
+    def get(flavor: str, config: dict[str, Any]) -> PostgresServer | MySQLFamilyServer:
+        """A server of ``flavor``: postgresql, mariadb or mysql (Oracle MySQL)."""
+        if flavor == "postgresql":
             return pg_server_factory(**config)
-        return mysql_server_factory(**config)
+        return mysql_server_factory(**config, flavor=flavor)
 
     return get
 
@@ -377,15 +392,16 @@ def assert_no_password(result: TlsResult, password: str) -> None:
 
 @pytest.mark.db
 @pytest.mark.parametrize("via", ["library", "driver"])
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize(("case", "flavor"), MATRIX)
 def test_matrix(
     case: Case,
+    flavor: str,
     via: str,
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
     tls_material: TlsMaterial,
 ) -> None:
-    server = server_for(case.backend, case.server)
+    server = server_for(flavor, case.server)
     db = fresh_db_factory(server, require_x509=case.x509_user)
     access = access_for(db, **case.files(tls_material))
     result = run(access, case.release, Policy(), 30, env={}, via=via)
@@ -409,10 +425,10 @@ def test_matrix(
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+@pytest.mark.parametrize("backend", SERVER_FLAVORS)
 def test_wire_probe_facts(
     backend: str,
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
     tls_material: TlsMaterial,
 ) -> None:
@@ -470,10 +486,10 @@ def test_unreachable(backend: str) -> None:
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+@pytest.mark.parametrize("backend", SERVER_FLAVORS)
 def test_wrong_password_is_denied(
     backend: str,
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
     tls_material: TlsMaterial,
 ) -> None:
@@ -487,7 +503,7 @@ def test_wrong_password_is_denied(
 
 @pytest.mark.db
 def test_pgsslmode_applies_without_keys(
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
 ) -> None:
     db = fresh_db_factory(server_for("postgresql", OFF))
@@ -498,7 +514,7 @@ def test_pgsslmode_applies_without_keys(
 
 @pytest.mark.db
 def test_policy_flags(
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
     tls_material: TlsMaterial,
 ) -> None:
