@@ -611,6 +611,8 @@ class DatabaseServer:
     """A running throw-away server. Subclasses fill in the backend specifics."""
 
     type: ClassVar[BackendType]
+    # postgresql, mariadb or mysql (Oracle MySQL): one of SERVER_FLAVORS.
+    flavor: ClassVar[str]
     superuser: ClassVar[str]
     # Signal for a quick clean shutdown.
     _stop_signal: ClassVar[signal.Signals]
@@ -830,6 +832,7 @@ def _postgres_template(bindir: Path, run_as: _RunAs) -> Path:
 
 class PostgresServer(DatabaseServer):
     type = "postgresql"
+    flavor = "postgresql"
     superuser = "postgres"
     _stop_signal = signal.SIGINT  # "fast" shutdown
 
