@@ -1293,14 +1293,16 @@ SID_CHROOT_SCRIPT = Path(__file__).resolve().parent / "tools" / "sid_chroot.sh"
 _MYSQLD = "/usr/sbin/mysqld"  # inside the chroot
 _SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the NUL
 
-# Shared by --initialize-insecure and the servers: a small, non-durable InnoDB. The redo log
-# is larger than MariaDB's because MySQL stalls DDL-heavy scripts (Kea's schema) on a
-# smaller one.
+# Shared by --initialize-insecure and the servers: a small, non-durable InnoDB. (With 8 MB
+# of redo log, --initialize logs that its redo log writer waits for space.)
 _ORACLE_MYSQL_COMMON = (
     "--innodb-buffer-pool-size=32M",
     "--innodb-redo-log-capacity=32M",
     "--innodb-log-buffer-size=8M",
     "--innodb-flush-log-at-trx-commit=0",
+    # No fsync at all (a value meant for testing): kea-admin db-init, all DDL, took a median
+    # 5.3 s instead of 8.9 s with the default O_DIRECT (the chroot's /tmp is on disk).
+    "--innodb-flush-method=nosync",
     "--innodb-doublewrite=OFF",
     "--innodb-use-native-aio=0",
     "--skip-name-resolve",
