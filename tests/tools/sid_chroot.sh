@@ -26,6 +26,24 @@ TIMEOUT=${KEADB_SID_CHROOT_TIMEOUT:-900}   # seconds for debootstrap and for apt
 log() { echo "sid_chroot: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# Run "$@" for at most $TIMEOUT seconds. timeout(1) puts it in a process group of its own,
+# so a signal to this script would not reach it: the traps below end that group too.
+bounded_pid=""
+bounded() {
+    timeout "$TIMEOUT" "$@" &
+    bounded_pid=$!
+    local rc=0
+    wait "$bounded_pid" || rc=$?
+    bounded_pid=""
+    return "$rc"
+}
+stop_bounded() {
+    if [ -n "$bounded_pid" ]; then
+        kill -TERM -- "-$bounded_pid" 2>/dev/null || true
+        wait "$bounded_pid" 2>/dev/null || true
+    fi
+}
+
 complete() {
     [ -f "$1/$STAMP_NAME" ] && [ "$(head -n1 "$1/$STAMP_NAME")" = "$STAMP_WANT" ] \
         && [ -x "$1/usr/sbin/mysqld" ]
@@ -91,10 +109,12 @@ unmount_all() {
 }
 unmount_all
 rm -rf --one-file-system "$WORK"
-trap 'unmount_all' EXIT
+trap 'stop_bounded; unmount_all' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 log "debootstrap --variant=minbase sid from $URL into $WORK"
-timeout "$TIMEOUT" debootstrap --variant=minbase sid "$WORK" "$URL" >"$DIR.debootstrap.log" 2>&1 \
+bounded debootstrap --variant=minbase sid "$WORK" "$URL" >"$DIR.debootstrap.log" 2>&1 \
     || { tail -n 30 "$DIR.debootstrap.log" >&2; die "debootstrap failed (log: $DIR.debootstrap.log)"; }
 
 # No service may start from a package script (there is no init in the chroot anyway).
@@ -118,13 +138,13 @@ CONF
 mount -t proc proc "$WORK/proc"
 
 log "installing ${PACKAGES[*]} in the chroot"
-timeout "$TIMEOUT" chroot "$WORK" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+bounded chroot "$WORK" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
     sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends ${PACKAGES[*]} \
            && apt-get clean" >"$DIR.apt.log" 2>&1 \
     || { tail -n 30 "$DIR.apt.log" >&2; die "installing ${PACKAGES[*]} failed (log: $DIR.apt.log)"; }
 unmount_all
-trap - EXIT
+trap - EXIT INT TERM HUP
 # Package lists, and the data directory the package's script initialised (the tests make
 # their own): some 200 MB.
 rm -rf "$WORK/var/lib/apt/lists/"* "$WORK/var/cache/apt/"*.bin
