@@ -3,6 +3,13 @@
 The servers come from ``tests/servers.py``; each distinct server configuration is started
 once per session and stopped at its end. A server that cannot start fails the test when
 ``CI`` is set and skips it (saying why) otherwise.
+
+MySQL comes in two flavours, MariaDB (``mariadb``, the host's) and Oracle MySQL (``mysql``,
+from the sid chroot of ``tests/tools/sid_chroot.sh``). Every test that uses ``mysql_server``,
+``mysql_db`` or ``mysql_flavor`` runs once per flavour (ids ``[mariadb]`` / ``[mysql]``), and
+``fresh_db`` runs on ``postgresql``, ``mariadb`` and ``mysql``. A test that starts its own
+server passes the flavour on: ``mysql_server_factory(tls="off", flavor=mysql_flavor)``.
+Run one flavour with ``-k mariadb`` or ``-k "not mariadb"``.
 """
 
 from __future__ import annotations
@@ -10,13 +17,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import pytest
 from servers import (
+    MYSQL_FLAVORS,
+    SERVER_FLAVORS,
     DatabaseServer,
     FreshDatabase,
-    MariaDBServer,
+    MySQLFamilyServer,
+    MySQLFlavor,
     PostgresServer,
     ServerCert,
     ServerStartError,
@@ -27,7 +37,7 @@ from servers import (
     drop_fresh_database,
     env_names_to_scrub,
     make_tls_material,
-    start_mariadb,
+    start_mysql_family,
     start_postgres,
     stop_servers,
 )
@@ -36,6 +46,8 @@ from servers import (
 pytest_plugins = ["pytester"]
 
 S = TypeVar("S", bound=DatabaseServer)
+
+FLAVOR_NAMES: dict[str, str] = {"mariadb": "MariaDB", "mysql": "Oracle MySQL"}
 
 
 def _unavailable(config: pytest.Config, what: str, error: Exception) -> NoReturn:
@@ -131,10 +143,12 @@ def pg_server_factory(
 @pytest.fixture(scope="session")
 def mysql_server_factory(
     tls_material: TlsMaterial, _server_cache: _ServerCache
-) -> Callable[..., MariaDBServer]:
+) -> Callable[..., MySQLFamilyServer]:
     """``factory(tls="on", server_cert="valid", ssl_cipher=None, tls_version=None,
-    extra_args=()) -> MariaDBServer``, one server per distinct configuration and session.
-    Client certificates are required per user: ``create_user(..., require_x509=True)``."""
+    extra_args=(), flavor="mariadb") -> MariaDBServer | OracleMySQLServer``, one server per
+    distinct configuration and session. ``flavor`` is ``mariadb`` or ``mysql`` (Oracle MySQL);
+    pass ``mysql_flavor`` to run on both. Client certificates are required per user:
+    ``create_user(..., require_x509=True)``."""
 
     def factory(
         tls: TlsMode = "on",
@@ -142,14 +156,18 @@ def mysql_server_factory(
         ssl_cipher: str | None = None,
         tls_version: str | None = None,
         extra_args: Sequence[str] = (),
-    ) -> MariaDBServer:
+        flavor: MySQLFlavor = "mariadb",
+    ) -> MySQLFamilyServer:
+        if flavor not in MYSQL_FLAVORS:
+            raise ValueError(f"unknown MySQL flavor {flavor!r}; use one of {MYSQL_FLAVORS}")
         args = tuple(extra_args)
-        key = ("mysql", tls, server_cert, ssl_cipher, tls_version, args)
-        what = f"MariaDB (tls={tls}, server_cert={server_cert})"
+        key = ("mysql", flavor, tls, server_cert, ssl_cipher, tls_version, args)
+        what = f"{FLAVOR_NAMES[flavor]} (tls={tls}, server_cert={server_cert})"
         return _server_cache.get(
             key,
             what,
-            lambda: start_mariadb(
+            lambda: start_mysql_family(
+                flavor,
                 tls=tls,
                 material=tls_material,
                 server_cert=server_cert,
@@ -162,6 +180,17 @@ def mysql_server_factory(
     return factory
 
 
+@pytest.fixture(scope="session", params=MYSQL_FLAVORS)
+def mysql_flavor(request: pytest.FixtureRequest) -> MySQLFlavor:
+    """``mariadb`` or ``mysql`` (Oracle MySQL): a test (or fixture) that uses it runs once
+    per flavour. Choose for one test with
+    ``@pytest.mark.parametrize("mysql_flavor", ["mysql"], indirect=True)``."""
+    flavor: Any = request.param
+    if flavor not in MYSQL_FLAVORS:
+        raise ValueError(f"mysql_flavor: unknown flavor {flavor!r}; use one of {MYSQL_FLAVORS}")
+    return cast(MySQLFlavor, flavor)
+
+
 @pytest.fixture(scope="session")
 def pg_server(pg_server_factory: Callable[..., PostgresServer]) -> PostgresServer:
     """The session's PostgreSQL server with TLS on (cleartext TCP still allowed)."""
@@ -169,9 +198,12 @@ def pg_server(pg_server_factory: Callable[..., PostgresServer]) -> PostgresServe
 
 
 @pytest.fixture(scope="session")
-def mysql_server(mysql_server_factory: Callable[..., MariaDBServer]) -> MariaDBServer:
-    """The session's MariaDB server with TLS on (cleartext TCP still allowed)."""
-    return mysql_server_factory(tls="on")
+def mysql_server(
+    mysql_server_factory: Callable[..., MySQLFamilyServer], mysql_flavor: MySQLFlavor
+) -> MySQLFamilyServer:
+    """The session's MariaDB or Oracle MySQL server (one per flavour) with TLS on
+    (cleartext TCP still allowed)."""
+    return mysql_server_factory(tls="on", flavor=mysql_flavor)
 
 
 @pytest.fixture
@@ -200,30 +232,38 @@ def pg_db(
 
 @pytest.fixture
 def mysql_db(
-    mysql_server: MariaDBServer, fresh_db_factory: Callable[..., FreshDatabase]
+    mysql_server: MySQLFamilyServer, fresh_db_factory: Callable[..., FreshDatabase]
 ) -> FreshDatabase:
     """A fresh empty database on ``mysql_server`` with a new password user granted ALL."""
     return fresh_db_factory(mysql_server)
 
 
-@pytest.fixture(params=["postgresql", "mysql"])
+@pytest.fixture(params=SERVER_FLAVORS)
 def fresh_db(
     request: pytest.FixtureRequest, fresh_db_factory: Callable[..., FreshDatabase]
 ) -> FreshDatabase:
-    """A fresh database on each backend in turn (select one with
-    ``@pytest.mark.parametrize("fresh_db", ["mysql"], indirect=True)``)."""
+    """A fresh database on each backend in turn: ``postgresql``, ``mariadb`` and ``mysql``
+    (Oracle MySQL). Select some with
+    ``@pytest.mark.parametrize("fresh_db", ["mariadb", "mysql"], indirect=True)``; both
+    MySQL flavours have ``db.type == "mysql"`` (``db.server.flavor`` tells them apart)."""
     backend: Any = request.param
-    fixture = {"postgresql": "pg_server", "mysql": "mysql_server"}.get(backend)
-    if fixture is None:
-        raise ValueError(f"fresh_db: unknown backend {backend!r}; use 'postgresql' or 'mysql'")
-    server: DatabaseServer = request.getfixturevalue(fixture)
+    server: DatabaseServer
+    if backend == "postgresql":
+        server = request.getfixturevalue("pg_server")
+    elif backend in MYSQL_FLAVORS:
+        server = request.getfixturevalue("mysql_server_factory")(tls="on", flavor=backend)
+    else:
+        raise ValueError(
+            f"fresh_db: unknown backend {backend!r}; use one of {', '.join(SERVER_FLAVORS)}"
+        )
     return fresh_db_factory(server)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     mode = "fail" if ci_requires_servers(os.environ) else "skip (CI unset)"
+    flavors = ", ".join(f"{f} ({FLAVOR_NAMES[f]})" for f in MYSQL_FLAVORS)
     return f"kea-db: throw-away servers from {Path(__file__).with_name('servers.py')}; " + (
-        f"a server that cannot start makes its tests {mode}"
+        f"a server that cannot start makes its tests {mode}; MySQL flavours: {flavors}"
     )
 
 

@@ -1,4 +1,4 @@
-"""Throw-away PostgreSQL and MariaDB servers (and TLS material) for the test suite.
+"""Throw-away PostgreSQL, MariaDB and Oracle MySQL servers (and TLS material) for the tests.
 
 A plain module: it does not import pytest, so it can be used from a REPL or a benchmark too::
 
@@ -13,7 +13,13 @@ Each server runs in its own temporary directory, listens on a free port of 127.0
 a Unix socket in that directory), and is started with durability switched off, because its
 data lives only as long as the test session. The superuser (``postgres`` / ``root``) needs no
 password over the socket and over 127.0.0.1 (with TLS when the mode is ``required``); every
-other user needs a password (SCRAM on PostgreSQL, mysql_native_password on MariaDB).
+other user needs a password (SCRAM on PostgreSQL, mysql_native_password on MariaDB,
+caching_sha2_password on Oracle MySQL).
+
+Oracle MySQL (Debian sid's ``mysql-server``, 8.4 or later) needs a newer C library than the
+host's, so it runs from a Debian sid chroot that ``tests/tools/sid_chroot.sh`` builds and
+caches (``$KEADB_SID_CHROOT``, default ``/var/cache/kea-db-tests/sid``); running it needs root.
+Its directories live in the chroot's ``/tmp``, where the server and the host both reach them.
 
 Processes are started in their own session and are stopped by :meth:`DatabaseServer.stop`;
 an ``atexit`` hook stops whatever is still running, and the kernel sends SIGTERM to a server
@@ -546,15 +552,20 @@ def _sweep_stale(base: str) -> None:
         owner = _pid_in(path / _OWNER_FILE)
         if owner is None or _pid_alive(owner):
             continue
-        pids = [_pid_in(path / "data" / "postmaster.pid"), _pid_in(path / "mariadbd.pid")]
+        pids = [
+            _pid_in(path / "data" / "postmaster.pid"),
+            _pid_in(path / "mariadbd.pid"),
+            _pid_in(path / "mysqld.pid"),
+        ]
         if any(pid is not None and _pid_alive(pid) for pid in pids):
             continue
         _remove_dir(path)
 
 
-def _make_dir(prefix: str, run_as: _RunAs) -> Path:
-    """A new private temporary directory, marked with our pid, owned by the server's user."""
-    base = _base_tmpdir(run_as)
+def _make_dir(prefix: str, run_as: _RunAs, base: str | None = None) -> Path:
+    """A new private temporary directory, marked with our pid, owned by the server's user
+    (in ``base`` when given, else where :func:`_base_tmpdir` says)."""
+    base = base or _base_tmpdir(run_as)
     with _LOCK:
         _sweep_stale(base)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
@@ -600,6 +611,8 @@ class DatabaseServer:
     """A running throw-away server. Subclasses fill in the backend specifics."""
 
     type: ClassVar[BackendType]
+    # postgresql, mariadb or mysql (Oracle MySQL): one of SERVER_FLAVORS.
+    flavor: ClassVar[str]
     superuser: ClassVar[str]
     # Signal for a quick clean shutdown.
     _stop_signal: ClassVar[signal.Signals]
@@ -819,6 +832,7 @@ def _postgres_template(bindir: Path, run_as: _RunAs) -> Path:
 
 class PostgresServer(DatabaseServer):
     type = "postgresql"
+    flavor = "postgresql"
     superuser = "postgres"
     _stop_signal = signal.SIGINT  # "fast" shutdown
 
@@ -1096,19 +1110,79 @@ def _mariadb_template(run_as_root: bool) -> Path:
         return data
 
 
-class MariaDBServer(DatabaseServer):
+MySQLFlavor = Literal["mariadb", "mysql"]
+MYSQL_FLAVORS: tuple[MySQLFlavor, ...] = ("mariadb", "mysql")
+# Every kind of server: PostgreSQL and the MySQL flavours (ids of parametrised tests).
+SERVER_FLAVORS: tuple[str, ...] = ("postgresql", *MYSQL_FLAVORS)
+
+
+class MySQLFamilyServer(DatabaseServer):
+    """What MariaDB and Oracle MySQL servers share: the superuser's SQL over the socket,
+    databases and users. ``type`` is ``mysql`` for both; ``flavor`` tells them apart."""
+
     type = "mysql"
     superuser = "root"
+    flavor: ClassVar[MySQLFlavor]
     _stop_signal = signal.SIGTERM
+
+    @property
+    def version(self) -> str:
+        return str(self.sql("SELECT VERSION()")[0][0])
+
+    def sql(
+        self, query: str, database: str | None = None, params: Sequence[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        conn = pymysql.connect(
+            unix_socket=self.socket,
+            user="root",
+            password="",
+            database=database,
+            autocommit=True,
+            connect_timeout=10,
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, params)
+                return [tuple(row) for row in cur.fetchall()] if cur.description else []
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _ident(name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def create_database(self, name: str) -> None:
+        self.sql(f"CREATE DATABASE {self._ident(name)}")
+
+    def drop_database(self, name: str) -> None:
+        self.sql(f"DROP DATABASE IF EXISTS {self._ident(name)}")
+
+    def create_user(
+        self, name: str, password: str, *, database: str | None = None, require_x509: bool = False
+    ) -> None:
+        """Create ``name@'%'`` with ALL on ``database``.
+
+        The password uses the server's default plugin: mysql_native_password on MariaDB
+        10.11, caching_sha2_password on Oracle MySQL.
+        """
+        require = " REQUIRE X509" if require_x509 else ""
+        self.sql(f"CREATE USER %s@'%%' IDENTIFIED BY %s{require}", params=(name, password))
+        if database:
+            self.sql(
+                f"GRANT ALL PRIVILEGES ON {self._ident(database)}.* TO %s@'%%'", params=(name,)
+            )
+
+    def drop_user(self, name: str) -> None:
+        self.sql("DROP USER IF EXISTS %s@'%%'", params=(name,))
+
+
+class MariaDBServer(MySQLFamilyServer):
+    flavor = "mariadb"
 
     def __init__(self, *, mariadbd: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mariadbd = mariadbd
         self.data = self.directory / "data"
-
-    @property
-    def version(self) -> str:
-        return str(self.sql("SELECT VERSION()")[0][0])
 
     def _command(self) -> list[str]:
         cmd = [
@@ -1156,51 +1230,6 @@ class MariaDBServer(DatabaseServer):
             shutil.copyfile(material.ca_cert, self.directory / "ca.crt")
             shutil.copyfile(key, self.directory / "server.key")
             os.chmod(self.directory / "server.key", 0o600)
-
-    def sql(
-        self, query: str, database: str | None = None, params: Sequence[Any] | None = None
-    ) -> list[tuple[Any, ...]]:
-        conn = pymysql.connect(
-            unix_socket=self.socket,
-            user="root",
-            password="",
-            database=database,
-            autocommit=True,
-            connect_timeout=10,
-        )
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query, params)
-                return [tuple(row) for row in cur.fetchall()] if cur.description else []
-        finally:
-            conn.close()
-
-    @staticmethod
-    def _ident(name: str) -> str:
-        return "`" + name.replace("`", "``") + "`"
-
-    def create_database(self, name: str) -> None:
-        self.sql(f"CREATE DATABASE {self._ident(name)}")
-
-    def drop_database(self, name: str) -> None:
-        self.sql(f"DROP DATABASE IF EXISTS {self._ident(name)}")
-
-    def create_user(
-        self, name: str, password: str, *, database: str | None = None, require_x509: bool = False
-    ) -> None:
-        """Create ``name@'%'`` with ALL on ``database``.
-
-        The password uses mysql_native_password, MariaDB 10.11's default plugin.
-        """
-        require = " REQUIRE X509" if require_x509 else ""
-        self.sql(f"CREATE USER %s@'%%' IDENTIFIED BY %s{require}", params=(name, password))
-        if database:
-            self.sql(
-                f"GRANT ALL PRIVILEGES ON {self._ident(database)}.* TO %s@'%%'", params=(name,)
-            )
-
-    def drop_user(self, name: str) -> None:
-        self.sql("DROP USER IF EXISTS %s@'%%'", params=(name,))
 
 
 def start_mariadb(
@@ -1252,6 +1281,236 @@ def start_mariadb(
         return server
 
     return cast(MariaDBServer, _start(make, timeout=timeout))
+
+
+# ---- Oracle MySQL, from a Debian sid chroot -------------------------------------------------
+
+# The chroot that tests/tools/sid_chroot.sh builds; its stamp file is written last.
+SID_CHROOT_ENV = "KEADB_SID_CHROOT"
+DEFAULT_SID_CHROOT = "/var/cache/kea-db-tests/sid"
+SID_CHROOT_STAMP = ".keadb-sid-chroot-complete"
+SID_CHROOT_SCRIPT = Path(__file__).resolve().parent / "tools" / "sid_chroot.sh"
+_MYSQLD = "/usr/sbin/mysqld"  # inside the chroot
+_SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the NUL
+
+# Shared by --initialize-insecure and the servers: a small, non-durable InnoDB. (With 8 MB
+# of redo log, --initialize logs that its redo log writer waits for space.)
+_ORACLE_MYSQL_COMMON = (
+    "--innodb-buffer-pool-size=32M",
+    "--innodb-redo-log-capacity=32M",
+    "--innodb-log-buffer-size=8M",
+    "--innodb-flush-log-at-trx-commit=0",
+    # No fsync at all (a value meant for testing): kea-admin db-init, all DDL, took a median
+    # 5.3 s instead of 8.9 s with the default O_DIRECT (the chroot's /tmp is on disk).
+    "--innodb-flush-method=nosync",
+    "--innodb-doublewrite=OFF",
+    "--innodb-use-native-aio=0",
+    "--skip-name-resolve",
+    "--skip-log-bin",
+    "--mysqlx=OFF",  # the X plugin would listen on 33060 on every address
+    "--performance-schema=OFF",
+)
+
+# mysqld --initialize-insecure makes root@localhost (socket) only: add the TCP superusers
+# MariaDB's installer makes, with no password either (the default plugin,
+# caching_sha2_password, whose empty password needs neither TLS nor RSA).
+_ORACLE_MYSQL_INIT_SQL = "".join(
+    f"CREATE USER 'root'@'{host}' IDENTIFIED BY '';\n"
+    f"GRANT ALL PRIVILEGES ON *.* TO 'root'@'{host}' WITH GRANT OPTION;\n"
+    f"GRANT PROXY ON ''@'' TO 'root'@'{host}' WITH GRANT OPTION;\n"
+    for host in ("127.0.0.1", "::1")
+)
+
+
+def find_sid_chroot() -> Path:
+    """The complete sid chroot with Oracle MySQL (``$KEADB_SID_CHROOT`` or the default)."""
+    root = Path(os.environ.get(SID_CHROOT_ENV) or DEFAULT_SID_CHROOT)
+    if not (root / SID_CHROOT_STAMP).is_file() or not os.access(
+        root / _MYSQLD.lstrip("/"), os.X_OK
+    ):
+        raise ServerStartError(
+            f"no complete Debian sid chroot with Oracle MySQL at {root} (no "
+            f"{SID_CHROOT_STAMP} or {_MYSQLD}); build it, as root, with {SID_CHROOT_SCRIPT} "
+            f"(set {SID_CHROOT_ENV} for another place)"
+        )
+    if os.geteuid() != 0:
+        raise ServerStartError(f"Oracle MySQL runs in the chroot {root}: that needs root")
+    return root
+
+
+def _in_chroot(root: Path, path: Path) -> str:
+    """``path`` (on the host, inside ``root``) as a program in the chroot sees it."""
+    return "/" + str(Path(path).relative_to(root))
+
+
+def _oracle_mysql_template(root: Path) -> Path:
+    """An initialised data directory in the chroot, made once per process and copied."""
+    with _LOCK:
+        key = f"oracle-mysql:{root}"
+        if key in _TEMPLATES:
+            return _TEMPLATES[key]
+        base = _make_dir("keadb-mysql-template-", _RunAs(), base=str(root / "tmp"))
+        _TEMPLATE_DIRS.append(base)
+        data = base / "data"
+        init = base / "init.sql"
+        init.write_text(_ORACLE_MYSQL_INIT_SQL)
+        _run(
+            [
+                "chroot",
+                str(root),
+                _MYSQLD,
+                "--no-defaults",
+                "--initialize-insecure",
+                "--user=root",
+                f"--datadir={_in_chroot(root, data)}",
+                f"--init-file={_in_chroot(root, init)}",
+                *_ORACLE_MYSQL_COMMON,
+            ],
+            what="mysqld --initialize-insecure (Oracle MySQL, in the sid chroot)",
+            run_as=_RunAs(),
+            cwd=base,
+        )
+        # Each copy makes its own server UUID.
+        (data / "auto.cnf").unlink(missing_ok=True)
+        _TEMPLATES[key] = data
+        return data
+
+
+class OracleMySQLServer(MySQLFamilyServer):
+    """Oracle MySQL's mysqld, run as ``chroot <sid chroot> /usr/sbin/mysqld`` as root.
+
+    ``directory``, ``socket`` and ``log`` are host paths (inside the chroot's ``/tmp``);
+    :meth:`inside` gives the path the server sees.
+    """
+
+    flavor = "mysql"
+
+    def __init__(self, *, chroot: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.chroot = chroot
+        self.data = self.directory / "data"
+
+    def inside(self, path: Path | str) -> str:
+        """A host path under the chroot as the server sees it."""
+        return _in_chroot(self.chroot, Path(path))
+
+    def _command(self) -> list[str]:
+        d = self.inside(self.directory)
+        cmd = [
+            "chroot",
+            str(self.chroot),
+            _MYSQLD,
+            "--no-defaults",
+            "--user=root",  # mysqld refuses to run as root without it
+            f"--datadir={d}/data",
+            f"--socket={self.inside(self.socket)}",
+            f"--port={self.port}",
+            f"--bind-address={HOST}",
+            f"--pid-file={d}/mysqld.pid",
+            f"--tmpdir={d}/tmp",
+            "--max-connections=100",
+            *_ORACLE_MYSQL_COMMON,
+        ]
+        if self.tls == "off":
+            # --ssl / --skip-ssl are gone (8.4): an empty TLS version list disables TLS (the
+            # server logs a warning that it could not set up TLS). No auto-generated
+            # certificates either.
+            cmd += ["--tls-version=", "--auto-generate-certs=OFF"]
+        else:
+            cmd += [
+                f"--ssl-ca={d}/ca.crt",
+                f"--ssl-cert={d}/server.crt",
+                f"--ssl-key={d}/server.key",
+            ]
+            if self.tls == "required":
+                cmd.append("--require-secure-transport=ON")
+            if self.options.get("ssl_cipher"):
+                cmd.append(f"--ssl-cipher={self.options['ssl_cipher']}")
+            if self.options.get("tls_version"):
+                cmd.append(f"--tls-version={self.options['tls_version']}")
+        cmd += list(self.options.get("extra_args") or ())
+        return cmd
+
+    def prepare(self, material: TlsMaterial | None) -> None:
+        if len(self.socket.encode()) > _SOCKET_PATH_MAX:
+            raise ServerStartError(
+                f"socket path {self.socket} is too long for a Unix socket; put the chroot "
+                f"somewhere shorter ({SID_CHROOT_ENV})"
+            )
+        _copy_tree(_oracle_mysql_template(self.chroot), self.data)
+        (self.directory / "tmp").mkdir()
+        if self.tls != "off":
+            assert material is not None
+            cert, key = material.server_pair(self.server_cert)
+            shutil.copyfile(cert, self.directory / "server.crt")
+            shutil.copyfile(material.ca_cert, self.directory / "ca.crt")
+            shutil.copyfile(key, self.directory / "server.key")
+            os.chmod(self.directory / "server.key", 0o600)
+
+
+def start_oracle_mysql(
+    *,
+    tls: TlsMode = "off",
+    material: TlsMaterial | None = None,
+    server_cert: ServerCert = "valid",
+    ssl_cipher: str | None = None,
+    tls_version: str | None = None,
+    extra_args: Sequence[str] = (),
+    timeout: float = STARTUP_TIMEOUT,
+) -> OracleMySQLServer:
+    """Start a throw-away Oracle MySQL server (sid chroot) on 127.0.0.1:<free port>.
+
+    The same interface and TLS modes as :func:`start_mariadb`:
+
+    :param tls: ``off`` (``--tls-version=''``: no TLS at all), ``on`` (ssl_ca/ssl_cert/ssl_key
+        set), ``required`` (plus ``require_secure_transport=ON``; the socket still counts as
+        secure).
+    :param material: needed unless ``tls`` is ``off``.
+    :param server_cert: which server certificate of ``material`` to present.
+    :param ssl_cipher: the server's ``--ssl-cipher`` list (TLS 1.2).
+    :param tls_version: the server's ``--tls-version`` (e.g. ``TLSv1.2``).
+    :param extra_args: more ``mysqld`` options (appended last, so they win; paths in them are
+        the chroot's).
+
+    Users are created with MySQL's default plugin, caching_sha2_password. Needs root and the
+    chroot of ``tests/tools/sid_chroot.sh`` (:func:`find_sid_chroot`).
+    """
+    _check_tls_args(tls, material, server_cert)
+    if tls == "off" and (ssl_cipher or tls_version):
+        raise ValueError("ssl_cipher / tls_version need tls='on' or 'required'")
+    root = find_sid_chroot()
+    options = {"ssl_cipher": ssl_cipher, "tls_version": tls_version, "extra_args": extra_args}
+
+    def make() -> OracleMySQLServer:
+        directory = _make_dir("keadb-mysql-", _RunAs(), base=str(root / "tmp"))
+        server = OracleMySQLServer(
+            directory=directory,
+            port=_free_port(),
+            socket=directory / "mysqld.sock",
+            log=directory / "server.log",
+            tls=tls,
+            server_cert=server_cert,
+            options=options,
+            chroot=root,
+        )
+        try:
+            server.prepare(material)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    return cast(OracleMySQLServer, _start(make, timeout=timeout))
+
+
+def start_mysql_family(flavor: MySQLFlavor, **kwargs: Any) -> MySQLFamilyServer:
+    """:func:`start_mariadb` (``flavor="mariadb"``) or :func:`start_oracle_mysql`
+    (``"mysql"``) with the same keyword arguments."""
+    if flavor == "mariadb":
+        return start_mariadb(**kwargs)
+    if flavor == "mysql":
+        return start_oracle_mysql(**kwargs)
+    raise ValueError(f"unknown MySQL flavor {flavor!r}; use one of {MYSQL_FLAVORS}")
 
 
 def _check_tls_args(tls: str, material: TlsMaterial | None, server_cert: str) -> None:

@@ -10,7 +10,7 @@ import psycopg
 import pymysql
 import pytest
 from kea_admin import kea_admin_init
-from servers import FreshDatabase
+from servers import MYSQL_FLAVORS, FreshDatabase
 
 from keadb_cli.schema.catalog import (
     TIMESTAMP_MARK,
@@ -113,7 +113,7 @@ def test_assert_same_catalog_reports_every_difference() -> None:
     assert_same_catalog(a, b, ignore={"body_hash"})
 
 
-# --- MariaDB ------------------------------------------------------------------------------
+# --- MariaDB and Oracle MySQL ---------------------------------------------------------------
 
 MYSQL_SCHEMA = [
     "CREATE TABLE kind (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, name VARCHAR(16) NOT NULL,"
@@ -132,6 +132,30 @@ MYSQL_SCHEMA = [
     " BEGIN UPDATE item SET note = 'y' WHERE id = which; SET done = 1; END",
     "CREATE FUNCTION twice(n INT) RETURNS INT DETERMINISTIC RETURN n * 2",
 ]
+
+
+# How each flavour spells the same definitions in information_schema: MariaDB keeps integer
+# display widths, lower-case current_timestamp() and a "NULL" default, and reports RESTRICT
+# for an unspecified referential action; Oracle MySQL (8.0.19+) drops display widths, says
+# CURRENT_TIMESTAMP (marked DEFAULT_GENERATED), no default, and NO ACTION.
+MYSQL_SPELLING: dict[str, dict[str, Any]] = {
+    "mariadb": {
+        "bigint unsigned": "bigint(20) unsigned",
+        "int": "int(11)",
+        "now default": "current_timestamp()",
+        "now on update": "on update current_timestamp()",
+        "null default": "NULL",
+        "unspecified rule": "RESTRICT",
+    },
+    "mysql": {
+        "bigint unsigned": "bigint unsigned",
+        "int": "int",
+        "now default": "CURRENT_TIMESTAMP",
+        "now on update": "DEFAULT_GENERATED on update CURRENT_TIMESTAMP",
+        "null default": None,
+        "unspecified rule": "NO ACTION",
+    },
+}
 
 
 def _mysql_catalog(db: FreshDatabase, **kwargs: Any) -> Catalog:
@@ -153,18 +177,19 @@ def mysql_schema(mysql_db: FreshDatabase) -> FreshDatabase:
 
 @pytest.mark.db
 def test_read_mysql_catalog(mysql_schema: FreshDatabase) -> None:
+    spelling = MYSQL_SPELLING[mysql_schema.server.flavor]
     catalog = _mysql_catalog(mysql_schema)
     assert catalog.backend == "mysql"
     assert [t.name for t in catalog.tables] == ["item", "kind"]
     item = catalog.table("item")
     columns = {c.name: c for c in item.columns}
     assert [c.name for c in item.columns] == ["id", "kind", "other", "label", "note", "changed"]
-    assert columns["id"].type == "bigint(20) unsigned"
+    assert columns["id"].type == spelling["bigint unsigned"]
     assert columns["id"].extra == "auto_increment" and not columns["id"].nullable
     assert (columns["label"].charset, columns["label"].collation) == ("latin1", "latin1_bin")
-    assert columns["changed"].default == "current_timestamp()"
-    assert columns["changed"].extra == "on update current_timestamp()"
-    assert columns["note"].default == "NULL" and columns["note"].nullable
+    assert columns["changed"].default == spelling["now default"]
+    assert columns["changed"].extra == spelling["now on update"]
+    assert columns["note"].default == spelling["null default"] and columns["note"].nullable
 
     constraints = {c.name: c for c in item.constraints}
     assert constraints["PRIMARY"].kind == "PRIMARY KEY"
@@ -172,7 +197,13 @@ def test_read_mysql_catalog(mysql_schema: FreshDatabase) -> None:
         "item_label", "UNIQUE", ("label", "kind"), on_delete=None, on_update=None
     )
     assert constraints["fk_item_kind"] == Constraint(
-        "fk_item_kind", "FOREIGN KEY", ("kind",), "kind", ("id",), "CASCADE", "RESTRICT"
+        "fk_item_kind",
+        "FOREIGN KEY",
+        ("kind",),
+        "kind",
+        ("id",),
+        "CASCADE",
+        spelling["unspecified rule"],
     )
     assert (constraints["fk_item_other"].on_delete, constraints["fk_item_other"].on_update) == (
         "NO ACTION",
@@ -183,7 +214,7 @@ def test_read_mysql_catalog(mysql_schema: FreshDatabase) -> None:
     assert indexes["item_changed"].columns == ("changed DESC",)
     assert indexes["item_label"].unique and not indexes["item_note"].unique
     assert indexes["PRIMARY"].primary
-    # MariaDB adds an index for a foreign key without one.
+    # InnoDB (MariaDB and MySQL) adds an index for a foreign key without one.
     assert indexes["fk_item_other"].columns == ("other",)
     assert dict(item.options)["comment"] == "things"
     assert dict(item.options)["engine"] == "InnoDB"
@@ -198,8 +229,11 @@ def test_read_mysql_catalog(mysql_schema: FreshDatabase) -> None:
     assert trigger.body_hash == body_hash("SET NEW.note = 'x'")
     routines = {r.name: r for r in catalog.routines}
     assert routines["touch"].kind == "PROCEDURE"
-    assert routines["touch"].arguments == ("IN which bigint(20) unsigned", "OUT done int(11)")
-    assert routines["twice"].returns == "int(11)"
+    assert routines["touch"].arguments == (
+        f"IN which {spelling['bigint unsigned']}",
+        f"OUT done {spelling['int']}",
+    )
+    assert routines["twice"].returns == spelling["int"]
     assert dict(routines["twice"].options)["deterministic"] == "YES"
 
     (rows,) = catalog.rows
@@ -334,18 +368,21 @@ def test_read_postgresql_catalog(pg_conn: psycopg.Connection[Any]) -> None:
 @pytest.mark.parametrize(
     ("fresh_db", "expected"),
     [
-        pytest.param(
-            "mysql",
-            {
-                "tables": 54,
-                "indexes": 162,
-                "foreign_keys": 65,
-                "triggers": 55,
-                "procedures": 32,
-                "functions": 4,
-                "sequences": 0,
-            },
-            id="mysql",
+        *(
+            pytest.param(
+                flavor,  # MariaDB and Oracle MySQL: the same schema
+                {
+                    "tables": 54,
+                    "indexes": 162,
+                    "foreign_keys": 65,
+                    "triggers": 55,
+                    "procedures": 32,
+                    "functions": 4,
+                    "sequences": 0,
+                },
+                id=flavor,
+            )
+            for flavor in MYSQL_FLAVORS
         ),
         pytest.param(
             "postgresql",

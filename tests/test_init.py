@@ -415,11 +415,11 @@ def test_init_builds_what_alembic_online_mode_builds(
 
 
 def test_refuses_binary_logging_without_trust_function_creators(
-    mysql_server_factory: Any, fresh_db_factory: Any
+    mysql_server_factory: Any, fresh_db_factory: Any, mysql_flavor: str
 ) -> None:
     """With binary logging on, a user without SUPER cannot create Kea's triggers and
     routines: init says so before creating anything (kea-admin finds out half-way)."""
-    server = mysql_server_factory(tls="off", extra_args=(
+    server = mysql_server_factory(tls="off", flavor=mysql_flavor, extra_args=(
         "--log-bin=binlog", "--log-bin-trust-function-creators=0", "--server-id=1"))
     db = fresh_db_factory(server)
     assert server.sql("SELECT @@log_bin, @@log_bin_trust_function_creators")[0] == (1, 0)

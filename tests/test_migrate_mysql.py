@@ -20,7 +20,7 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 from kea_admin import kea_admin_init
-from servers import FreshDatabase, MariaDBServer, create_fresh_database, drop_fresh_database
+from servers import FreshDatabase, MySQLFamilyServer, create_fresh_database, drop_fresh_database
 
 from keadb_cli.errors import KeaDbError
 from keadb_cli.schema import migrate
@@ -118,7 +118,7 @@ def _catalog(db: FreshDatabase) -> Catalog:
 
 
 @pytest.fixture(scope="module")
-def databases(mysql_server: MariaDBServer) -> Iterator[Callable[[], FreshDatabase]]:
+def databases(mysql_server: MySQLFamilyServer) -> Iterator[Callable[[], FreshDatabase]]:
     """Fresh databases that live for the whole module (each init takes seconds)."""
     made: list[FreshDatabase] = []
 

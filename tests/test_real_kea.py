@@ -50,9 +50,10 @@ from typing import Any, NoReturn
 
 import pytest
 from servers import (
+    MYSQL_FLAVORS,
     DatabaseServer,
     FreshDatabase,
-    MariaDBServer,
+    MySQLFamilyServer,
     PostgresServer,
     TlsMaterial,
     ci_requires_servers,
@@ -400,7 +401,7 @@ def check_version(backend: Backend, config: Path) -> tuple[int, dict[str, Any]]:
     return proc.returncode, result
 
 
-@pytest.fixture(params=["mysql", "postgresql"])
+@pytest.fixture(params=["mariadb", "mysql", "postgresql"])
 def backend(
     request: pytest.FixtureRequest,
     kea_tools: None,
@@ -410,9 +411,11 @@ def backend(
     """A kea-db-built Kea 2.2 database on a server that accepts TLS sessions only, owned by
     a user that must show the test client certificate."""
     server: DatabaseServer
-    if request.param == "mysql":
-        server = request.getfixturevalue("mysql_server_factory")(tls="required")
-        assert isinstance(server, MariaDBServer)
+    if request.param in MYSQL_FLAVORS:  # MariaDB or Oracle MySQL
+        server = request.getfixturevalue("mysql_server_factory")(
+            tls="required", flavor=request.param
+        )
+        assert isinstance(server, MySQLFamilyServer) and server.flavor == request.param
     else:
         server = request.getfixturevalue("pg_server_factory")(tls="required")
         assert isinstance(server, PostgresServer)

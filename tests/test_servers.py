@@ -19,19 +19,27 @@ import pytest
 from cryptography import x509
 from servers import (
     HOST,
+    SERVER_FLAVORS,
     DatabaseServer,
     FreshDatabase,
-    MariaDBServer,
+    MySQLFamilyServer,
     PostgresServer,
     ServerStartError,
     TlsMaterial,
     start_mariadb,
+    start_oracle_mysql,
     start_postgres,
 )
 
 PgFactory = Callable[..., PostgresServer]
-MyFactory = Callable[..., MariaDBServer]
+MyFactory = Callable[..., MySQLFamilyServer]
 DbFactory = Callable[..., FreshDatabase]
+
+# PostgreSQL and the two MySQL flavours (MariaDB, Oracle MySQL).
+BACKENDS = list(SERVER_FLAVORS)
+
+# Oracle MySQL's answer to a cleartext login when require_secure_transport is ON.
+ER_SECURE_TRANSPORT_REQUIRED = 3159
 
 # Inner pytest sessions (pytester, in-process): hypothesis' plugin would re-import hypothesis
 # (pytester restores sys.modules after each run), which costs seconds.
@@ -145,9 +153,13 @@ def test_certificates_have_the_promised_properties(tls_material: TlsMaterial) ->
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_hashed_ca_dir_verifies_the_live_server_certificate(
-    backend: str, tls_material: TlsMaterial, request: pytest.FixtureRequest
+    backend: str,
+    tls_material: TlsMaterial,
+    request: pytest.FixtureRequest,
+    mysql_server_factory: MyFactory,
+    fresh_db_factory: DbFactory,
 ) -> None:
     good = _client_context(capath=tls_material.ca_dir)
     wrong = _client_context(capath=tls_material.other_ca_dir)
@@ -162,14 +174,14 @@ def test_hashed_ca_dir_verifies_the_live_server_certificate(
             X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
         )
     else:
-        mysql_db: FreshDatabase = request.getfixturevalue("mysql_db")
+        mysql_db = fresh_db_factory(mysql_server_factory(tls="on", flavor=backend))
         with _my_connect(mysql_db, ssl=good) as conn:
             assert _my_tls_version(conn).startswith("TLS")
         with pytest.raises(pymysql.err.OperationalError, match="certificate verify failed"):
             _my_connect(mysql_db, ssl=wrong)
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     ("choice", "verify_code", "reason"),
     [
@@ -193,7 +205,7 @@ def test_server_presents_the_chosen_bad_certificate(
             _pg_handshake(pg_server_factory(server_cert=choice).port, ctx)
         assert err.value.verify_code == verify_code
     else:
-        db = fresh_db_factory(mysql_server_factory(server_cert=choice))
+        db = fresh_db_factory(mysql_server_factory(server_cert=choice, flavor=backend))
         with pytest.raises(pymysql.err.OperationalError, match=reason):
             _my_connect(db, ssl=ctx)
 
@@ -240,13 +252,18 @@ def test_prepended_hba_rule_is_in_force_on_return(
 
 
 def test_mysql_required_refuses_cleartext_tcp(
-    mysql_server_factory: MyFactory, fresh_db_factory: DbFactory, tls_material: TlsMaterial
+    mysql_flavor: str,
+    mysql_server_factory: MyFactory,
+    fresh_db_factory: DbFactory,
+    tls_material: TlsMaterial,
 ) -> None:
-    db = fresh_db_factory(mysql_server_factory(tls="required"))
-    # MariaDB 10.11 answers a cleartext login with "Access denied" (1045), not MySQL's 3159.
+    db = fresh_db_factory(mysql_server_factory(tls="required", flavor=mysql_flavor))
+    # MariaDB 10.11 answers a cleartext login with "Access denied" (1045), Oracle MySQL with
+    # ER_SECURE_TRANSPORT_REQUIRED (3159).
     with pytest.raises(pymysql.err.OperationalError) as err:
         _my_connect(db, ssl_disabled=True)
-    assert err.value.args[0] == 1045
+    expected = 1045 if mysql_flavor == "mariadb" else ER_SECURE_TRANSPORT_REQUIRED
+    assert err.value.args[0] == expected, err.value
     with _my_connect(db, ssl=_client_context(cafile=tls_material.ca_cert)) as conn:
         assert _my_tls_version(conn).startswith("TLSv1.")
 
@@ -259,16 +276,29 @@ def test_mysql_have_ssl_follows_the_mode(
     tls: str,
     have_ssl: str,
     secure_transport: str,
+    mysql_flavor: str,
     mysql_server_factory: MyFactory,
     fresh_db_factory: DbFactory,
+    tls_material: TlsMaterial,
 ) -> None:
-    server = mysql_server_factory(tls=tls)
+    """MariaDB's have_ssl, or on Oracle MySQL (which dropped have_ssl in 8.4) an empty
+    tls_version for "off", and require_secure_transport follow the mode."""
+    server = mysql_server_factory(tls=tls, flavor=mysql_flavor)
+    if mysql_flavor == "mariadb":
+        names, expected = "'have_ssl'", {"have_ssl": have_ssl}
+    else:
+        tls_version = "" if tls == "off" else "TLSv1.2,TLSv1.3"
+        names, expected = "'have_ssl', 'tls_version'", {"tls_version": tls_version}
     rows = dict(
         server.sql(
-            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('have_ssl', 'require_secure_transport')"
+            f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({names}, 'require_secure_transport')"
         )
     )
-    assert rows == {"have_ssl": have_ssl, "require_secure_transport": secure_transport}
+    assert rows == {**expected, "require_secure_transport": secure_transport}
+    if tls == "off":  # really no TLS: a client that insists on it is refused
+        with pytest.raises(pymysql.err.OperationalError, match=r"SSL|TLS"):
+            pymysql.connect(host=HOST, port=server.port, user="root", password="",
+                            ssl=_client_context(cafile=tls_material.ca_cert), connect_timeout=10)
     if tls != "required":
         db = fresh_db_factory(server)
         with _my_connect(db, ssl_disabled=True) as conn:
@@ -278,15 +308,19 @@ def test_mysql_have_ssl_follows_the_mode(
         assert err.value.args[0] == 1045  # ER_ACCESS_DENIED_ERROR
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_users_created_with_require_x509_need_a_client_certificate(
     backend: str,
     tls_material: TlsMaterial,
     request: pytest.FixtureRequest,
+    mysql_server_factory: MyFactory,
     fresh_db_factory: DbFactory,
 ) -> None:
-    fixture = "pg_server" if backend == "postgresql" else "mysql_server"
-    server: DatabaseServer = request.getfixturevalue(fixture)
+    server: DatabaseServer
+    if backend == "postgresql":
+        server = request.getfixturevalue("pg_server")
+    else:
+        server = mysql_server_factory(tls="on", flavor=backend)
     db = fresh_db_factory(server, require_x509=True)
     cert = {"cert": tls_material.client_cert, "key": tls_material.client_key}
     if backend == "postgresql":
@@ -330,10 +364,13 @@ def test_pg_client_cert_required_checks_the_issuing_ca(
 
 
 def test_mysql_cipher_restriction_is_enforced(
-    tls_material: TlsMaterial, mysql_server_factory: MyFactory, fresh_db_factory: DbFactory
+    mysql_flavor: str,
+    tls_material: TlsMaterial,
+    mysql_server_factory: MyFactory,
+    fresh_db_factory: DbFactory,
 ) -> None:
     allowed, other = "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384"
-    server = mysql_server_factory(ssl_cipher=allowed, tls_version="TLSv1.2")
+    server = mysql_server_factory(ssl_cipher=allowed, tls_version="TLSv1.2", flavor=mysql_flavor)
     assert dict(server.sql("SHOW GLOBAL VARIABLES LIKE 'ssl_cipher'")) == {"ssl_cipher": allowed}
     db = fresh_db_factory(server)
     ctx = _client_context(cafile=tls_material.ca_cert)
@@ -345,7 +382,9 @@ def test_mysql_cipher_restriction_is_enforced(
         _my_connect(db, ssl=ctx)
 
 
-@pytest.mark.parametrize("start", [start_postgres, start_mariadb], ids=["postgresql", "mysql"])
+@pytest.mark.parametrize(
+    "start", [start_postgres, start_mariadb, start_oracle_mysql], ids=BACKENDS
+)
 def test_stop_ends_every_process_and_removes_the_directory(
     start: Callable[..., DatabaseServer],
 ) -> None:
@@ -360,6 +399,59 @@ def test_stop_ends_every_process_and_removes_the_directory(
     assert _group_members(pid) == []
     assert not server.directory.exists()
     server.stop()  # idempotent
+
+
+def test_mysql_users_get_the_flavors_default_plugin(
+    mysql_flavor: str, mysql_server_factory: MyFactory, fresh_db_factory: DbFactory
+) -> None:
+    """mysql_native_password on MariaDB 10.11, caching_sha2_password on Oracle MySQL; either
+    logs in over cleartext TCP (PyMySQL fetches the RSA key for caching_sha2_password), and
+    root needs no password over 127.0.0.1."""
+    server = mysql_server_factory(tls="off", flavor=mysql_flavor)
+    assert server.flavor == mysql_flavor and server.type == "mysql"
+    db = fresh_db_factory(server)
+    plugin = server.sql("SELECT plugin FROM mysql.user WHERE user = %s", params=(db.user,))
+    expected = "mysql_native_password" if mysql_flavor == "mariadb" else "caching_sha2_password"
+    assert plugin == [(expected,)]
+    with _my_connect(db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT CURRENT_USER()")
+        assert cur.fetchone() == (f"{db.user}@%",)
+    root = pymysql.connect(host=HOST, port=server.port, user="root", password="")
+    with root, root.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        row = cur.fetchone()
+    assert row is not None and ("MariaDB" in row[0]) is (mysql_flavor == "mariadb")
+
+
+@pytest.mark.parametrize("mysql_flavor", ["mysql"], indirect=True)
+def test_oracle_mysql_runs_in_the_sid_chroot(mysql_flavor: str, mysql_server: Any) -> None:
+    server = mysql_server
+    assert server.flavor == "mysql"
+    major, minor = (int(p) for p in server.version.split("-")[0].split(".")[:2])
+    assert (major, minor) >= (8, 4), server.version
+    assert server.pid is not None
+    assert os.readlink(f"/proc/{server.pid}/root") == str(server.chroot)
+    # No X Protocol listener (it would take 33060 on every address), no binary log.
+    plugin = server.sql(
+        "SELECT PLUGIN_STATUS FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'mysqlx'"
+    )
+    assert plugin in ([], [("DISABLED",)])
+    assert server.sql("SELECT @@log_bin, @@skip_name_resolve") == [(0, 1)]
+    assert Path(server.socket).is_socket()
+    assert server.inside(server.socket) == f"/tmp/{server.directory.name}/mysqld.sock"
+
+
+def test_oracle_mysql_without_its_chroot_says_how_to_build_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEADB_SID_CHROOT", str(tmp_path / "none"))
+    with pytest.raises(ServerStartError, match=r"sid_chroot\.sh"):
+        start_oracle_mysql()
+
+
+def test_mysql_server_factory_refuses_an_unknown_flavor(mysql_server_factory: MyFactory) -> None:
+    with pytest.raises(ValueError, match="unknown MySQL flavor 'percona'"):
+        mysql_server_factory(flavor="percona")
 
 
 def test_a_server_that_cannot_start_reports_its_log() -> None:

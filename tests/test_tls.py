@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from servers import FreshDatabase, MariaDBServer, PostgresServer, TlsMaterial
+from servers import (
+    MYSQL_FLAVORS,
+    SERVER_FLAVORS,
+    FreshDatabase,
+    MySQLFamilyServer,
+    PostgresServer,
+    TlsMaterial,
+)
 
 from keadb_cli.commands.test_tls.check import (
     KeaPlan,
@@ -82,6 +89,13 @@ class Case:
     x509_user: bool = False
     warnings: tuple[str, ...] = ()  # substrings that must appear among the warnings
     session: dict[str, Any] = field(default_factory=dict)  # expected SessionReport fields
+    # (verdict, reason) on Oracle MySQL where its answer differs from MariaDB's.
+    oracle: tuple[Verdict, Reason] | None = None
+
+    def expected(self, flavor: str) -> tuple[Verdict, Reason]:
+        if flavor == "mysql" and self.oracle is not None:
+            return self.oracle
+        return self.verdict, self.reason
 
 
 OFF, ON, REQ = {"tls": "off"}, {"tls": "on"}, {"tls": "required"}
@@ -237,7 +251,7 @@ CASES = [
         R.CHAIN_VERIFIED,
         warnings=("cipher-list is ignored for PostgreSQL",),
     ),
-    # -- MySQL (MariaDB) ---------------------------------------------------------------------
+    # -- MySQL: each case runs on MariaDB and on Oracle MySQL (see MATRIX) --------------------
     Case(
         "my-off-trust-anchor",
         "mysql",
@@ -276,7 +290,17 @@ CASES = [
         R.CHAIN_VERIFIED,
         session={"ssl": True, "server_requires_tls": True},
     ),
-    Case("my-required-no-keys", "mysql", REQ, _none, V.DENIED, R.DENIED),
+    # MariaDB refuses a cleartext login with "Access denied" (1045); Oracle MySQL says why
+    # (3159, "Connections using insecure transport are prohibited").
+    Case(
+        "my-required-no-keys",
+        "mysql",
+        REQ,
+        _none,
+        V.DENIED,
+        R.DENIED,
+        oracle=(V.DENIED, R.SERVER_REQUIRES_TLS),
+    ),
     Case("my-other-ca", "mysql", ON, _other_ca, V.HANDSHAKE_FAILED, R.UNKNOWN_CA),
     Case("my-ca-directory", "mysql", ON, _ca_dir, V.VERIFIED, R.CHAIN_VERIFIED),
     Case("my-other-ca-directory", "mysql", ON, _other_ca_dir, V.HANDSHAKE_FAILED, R.UNKNOWN_CA),
@@ -340,16 +364,24 @@ CASES = [
     Case("my-kea-2.0", "mysql", ON, _ca, V.CLEARTEXT, R.KEYS_IGNORED, (2, 0, 0)),
 ]
 
+# (case, server flavour): PostgreSQL cases once, MySQL cases once per MySQL flavour.
+MATRIX = [
+    pytest.param(c, flavor, id=c.id if flavor == "postgresql" else f"{c.id}-{flavor}")
+    for c in CASES
+    for flavor in (("postgresql",) if c.backend == "postgresql" else MYSQL_FLAVORS)
+]
+
 
 @pytest.fixture
 def server_for(
     pg_server_factory: Callable[..., PostgresServer],
-    mysql_server_factory: Callable[..., MariaDBServer],
-) -> Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer]:
-    def get(backend: str, config: dict[str, Any]) -> PostgresServer | MariaDBServer:
-        if backend == "postgresql":
+    mysql_server_factory: Callable[..., MySQLFamilyServer],
+) -> Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer]:
+    def get(flavor: str, config: dict[str, Any]) -> PostgresServer | MySQLFamilyServer:
+        """A server of ``flavor``: postgresql, mariadb or mysql (Oracle MySQL)."""
+        if flavor == "postgresql":
             return pg_server_factory(**config)
-        return mysql_server_factory(**config)
+        return mysql_server_factory(**config, flavor=flavor)
 
     return get
 
@@ -377,21 +409,23 @@ def assert_no_password(result: TlsResult, password: str) -> None:
 
 @pytest.mark.db
 @pytest.mark.parametrize("via", ["library", "driver"])
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize(("case", "flavor"), MATRIX)
 def test_matrix(
     case: Case,
+    flavor: str,
     via: str,
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
     tls_material: TlsMaterial,
 ) -> None:
-    server = server_for(case.backend, case.server)
+    server = server_for(flavor, case.server)
     db = fresh_db_factory(server, require_x509=case.x509_user)
     access = access_for(db, **case.files(tls_material))
     result = run(access, case.release, Policy(), 30, env={}, via=via)
     summary = f"{result.verdict} {result.reason_code}: {result.reason} | {result.to_json()}"
-    assert (result.verdict, result.reason_code) == (case.verdict, case.reason), summary
-    assert result.exit_code == case.verdict.exit_code
+    verdict, reason = case.expected(flavor)
+    assert (result.verdict, result.reason_code) == (verdict, reason), summary
+    assert result.exit_code == verdict.exit_code
     assert result.agreement, result.disagreements
     for text in case.warnings:
         assert any(text in w for w in result.warnings), (text, result.warnings)
@@ -409,10 +443,10 @@ def test_matrix(
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+@pytest.mark.parametrize("backend", SERVER_FLAVORS)
 def test_wire_probe_facts(
     backend: str,
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
     tls_material: TlsMaterial,
 ) -> None:
@@ -470,10 +504,10 @@ def test_unreachable(backend: str) -> None:
 
 
 @pytest.mark.db
-@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+@pytest.mark.parametrize("backend", SERVER_FLAVORS)
 def test_wrong_password_is_denied(
     backend: str,
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
     tls_material: TlsMaterial,
 ) -> None:
@@ -487,7 +521,7 @@ def test_wrong_password_is_denied(
 
 @pytest.mark.db
 def test_pgsslmode_applies_without_keys(
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
 ) -> None:
     db = fresh_db_factory(server_for("postgresql", OFF))
@@ -498,7 +532,7 @@ def test_pgsslmode_applies_without_keys(
 
 @pytest.mark.db
 def test_policy_flags(
-    server_for: Callable[[str, dict[str, Any]], PostgresServer | MariaDBServer],
+    server_for: Callable[[str, dict[str, Any]], PostgresServer | MySQLFamilyServer],
     fresh_db_factory: Callable[..., FreshDatabase],
     tls_material: TlsMaterial,
 ) -> None:

@@ -82,14 +82,14 @@ def test_handshake_failed_with_another_ca(pg_tls_db: FreshDatabase, tls_material
 
 def test_tls_refused_and_cleartext_on_servers_without_tls(
     pg_server_factory: Any, mysql_server_factory: Any, fresh_db_factory: Any,
-    tls_material: Any,
+    tls_material: Any, mysql_flavor: str,
 ) -> None:
     pg = fresh_db_factory(pg_server_factory(tls="off"))
     proc = run(pg, "--trust-anchor", str(tls_material.ca_cert), "--kea-version", "3.2",
                "--json")
     assert result_of(proc)["verdict"] == "TLS-REFUSED"
     assert proc.returncode == ExitCode.TLS_REFUSED
-    my = fresh_db_factory(mysql_server_factory(tls="off"))
+    my = fresh_db_factory(mysql_server_factory(tls="off", flavor=mysql_flavor))
     proc = run(my, "--trust-anchor", str(tls_material.ca_cert), "--kea-version", "2.2",
                "--json")
     assert result_of(proc)["verdict"] == "CLEARTEXT"
@@ -121,9 +121,9 @@ def test_bad_min_tls_is_a_settings_error(pg_tls_db: FreshDatabase) -> None:
 
 def test_config_with_two_backends_gives_the_worst_exit_code(
     tmp_path: Path, pg_tls_db: FreshDatabase, mysql_server_factory: Any,
-    fresh_db_factory: Any, tls_material: Any,
+    fresh_db_factory: Any, tls_material: Any, mysql_flavor: str,
 ) -> None:
-    my = fresh_db_factory(mysql_server_factory(tls="off"))
+    my = fresh_db_factory(mysql_server_factory(tls="off", flavor=mysql_flavor))
     conf = tmp_path / "kea-dhcp4.conf"
     conf.write_text(json.dumps({"Dhcp4": {
         "lease-database": {"type": "postgresql", "host": pg_tls_db.host,
