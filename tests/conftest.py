@@ -87,11 +87,21 @@ class _ServerCache:
         self.servers.clear()
 
 
+@pytest.fixture(scope="session")
+def _test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A HOME of the test session's own: libpq's ~/.postgresql and ~/.pgpass, the mariadb
+    client's ~/.my.cnf and kea-db's render cache are never the developer's."""
+    return tmp_path_factory.mktemp("home")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's KEA_DB_*, PG*, MYSQL_* (client) or NO_COLOR variables."""
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, _test_home: Path) -> None:
+    """No test sees the developer's KEA_DB_*, PG*, MYSQL_* (client) or NO_COLOR variables,
+    nor their home directory."""
     for name in env_names_to_scrub(os.environ):
         monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(_test_home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -268,13 +278,16 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """In CI a skipped test is a failure: the database tests must really run."""
+    """In CI a skipped or an expected-to-fail test is a failure: every test must really run
+    and pass (xfail is strict, so an unexpected pass fails anyway)."""
     if not ci_requires_servers(os.environ):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
-    if skipped and session.exitstatus == 0:
-        session.exitstatus = 1
-        if reporter is not None:
-            reporter.write_line(f"kea-db: {skipped} test(s) skipped in CI: that is a failure",
+    stats = reporter.stats if reporter is not None else {}
+    for outcome, label in (("skipped", "skipped"), ("xfailed", "expected to fail")):
+        count = len(stats.get(outcome, []))
+        if count and session.exitstatus == 0:
+            session.exitstatus = 1
+        if count and reporter is not None:
+            reporter.write_line(f"kea-db: {count} test(s) {label} in CI: that is a failure",
                                 red=True)

@@ -483,6 +483,46 @@ def test_unstartable_server_fails_in_ci_and_skips_outside(
     result.stdout.fnmatch_lines(['*invalid value for parameter "shared_buffers"*'])
 
 
+@pytest.mark.parametrize(("ci", "status"), [("true", 1), (None, 0)])
+def test_ci_hook_counts_xfail_and_skip_as_failures(
+    ci: str | None, status: int, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    pytester.makeconftest(Path(__file__).with_name("conftest.py").read_text())
+    pytester.makeini("[pytest]\nxfail_strict = true\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.xfail(reason="known")
+        def test_known_failure():
+            assert False
+
+        def test_passes():
+            assert True
+        """
+    )
+    result = pytester.runpytest(*INNER_ARGS)
+    result.assert_outcomes(passed=1, xfailed=1)
+    assert result.ret == status
+    if ci:
+        result.stdout.fnmatch_lines(["*1 test(s) expected to fail in CI: that is a failure*"])
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.xfail(reason="known")
+        def test_unexpected_pass():
+            assert True
+        """
+    )
+    strict = pytester.runpytest(*INNER_ARGS)
+    strict.assert_outcomes(failed=1)  # xfail_strict: an unexpected pass is a failure
+
+
 def test_environment_is_isolated_for_each_test(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -490,6 +530,7 @@ def test_environment_is_isolated_for_each_test(
     for name in scrubbed:
         monkeypatch.setenv(name, "/leaked")
     monkeypatch.setenv("KEADB_KEEP", "kept")
+    monkeypatch.setenv("HOME", "/leaked-home")
     pytester.makeconftest(Path(__file__).with_name("conftest.py").read_text())
     pytester.makepyfile(
         f"""
@@ -497,6 +538,8 @@ def test_environment_is_isolated_for_each_test(
         def test_env():
             assert [n for n in {scrubbed!r} if n in os.environ] == []
             assert os.environ["KEADB_KEEP"] == "kept"
+            assert os.environ["HOME"] != "/leaked-home"
+            assert os.path.isdir(os.environ["HOME"])
         """
     )
     pytester.runpytest(*INNER_ARGS).assert_outcomes(passed=1)
