@@ -76,12 +76,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
     }
     checks = {
         (_text(t), _text(n)): _text(clause)
-        for t, n, clause in q(
-            dbapi_connection,
-            "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE "
-            "FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s",
-            p,
-        )
+        for t, n, clause in q(dbapi_connection, _checks_sql(dbapi_connection), p)
     }
     constraints: dict[str, list[Constraint]] = {}
     for table, cname, ctype in q(
@@ -245,3 +240,18 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
             ("events", ",".join(sorted(_text(e[0]) for e in events))),
         ),
     )
+
+
+def _checks_sql(dbapi_connection: Any) -> str:
+    """CHECK constraints with their table: MariaDB's CHECK_CONSTRAINTS has TABLE_NAME (and
+    names are per table); Oracle MySQL's has not, and its names are per schema."""
+    (version,) = _query(dbapi_connection, "SELECT VERSION()")[0]
+    if "mariadb" in _text(version).lower():
+        return ("SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE "
+                "FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s")
+    return ("SELECT tc.TABLE_NAME, cc.CONSTRAINT_NAME, cc.CHECK_CLAUSE "
+            "FROM information_schema.CHECK_CONSTRAINTS cc "
+            "JOIN information_schema.TABLE_CONSTRAINTS tc "
+            "ON tc.CONSTRAINT_SCHEMA = cc.CONSTRAINT_SCHEMA "
+            "AND tc.CONSTRAINT_NAME = cc.CONSTRAINT_NAME AND tc.CONSTRAINT_TYPE = 'CHECK' "
+            "WHERE cc.CONSTRAINT_SCHEMA = %s")
