@@ -18,13 +18,15 @@ from fakes import FakeServer
 
 PASSWORD = "s3cret-Kea-password"
 
-# Runs the CLI in-process and reports its own peak resident memory on the last stderr line.
+# Runs the CLI in-process and reports its own peak resident memory on the last stderr line:
+# VmHWM of its own address space (getrusage's maxrss would include the forking parent's).
 _MEASURED = (
-    "import resource, sys\n"
+    "import re, sys\n"
     "from keadb_cli.cli.main import main\n"
     "code = main(sys.argv[1:])\n"
     "sys.stdout.flush()\n"
-    "print(f'peak-kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
+    "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+    "print(f'peak-kib={hwm}', file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 

@@ -160,7 +160,7 @@ def _set_password(db: FreshDatabase, password: str) -> None:
         db.server.sql(pgsql.SQL("ALTER ROLE {} PASSWORD {}").format(
             pgsql.Identifier(db.user), pgsql.Literal(password)))
     else:
-        db.server.sql("ALTER USER %s@'%%' IDENTIFIED BY %s", params=(db.user, password))
+        db.server.set_password(db.user, password)  # type: ignore[attr-defined]
 
 
 def _kea_config(tmp: Path, db: FreshDatabase, password: str, *, broken: bool = False) -> Path:

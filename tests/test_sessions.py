@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers import FreshDatabase
@@ -296,3 +297,30 @@ def test_fallback_refuses_cleartext_plugin_too(monkeypatch: pytest.MonkeyPatch) 
         with pytest.raises(InsecureAuthError):
             open_session(plan_for(access, env={}))
         assert not server.received_any(b"fallback-secret")
+
+
+@db
+@pytest.mark.parametrize("mysql_flavor", ["mysql"], indirect=True)
+def test_oracle_mysql_rsa_exchange_needs_tls_or_a_given_key(
+    mysql_db: FreshDatabase, tls_material: Any, tmp_path: Path
+) -> None:
+    """A caching_sha2_password user the server has not cached yet: over TCP without TLS the
+    login needs an RSA key exchange. kea-db refuses to take the server's key (Kea would),
+    logs in once the user gives the key, and with TLS needs no key at all."""
+    server = mysql_db.server
+    server.sql("FLUSH PRIVILEGES")  # empties caching_sha2_password's cache
+    env = {"KEA_DB_PASSWORD": mysql_db.password}
+    refused = _result(_cli("check-version", *_target(mysql_db), env=env))
+    assert refused["verdict"] == "DENIED"
+    assert refused["reason_code"] == "insecure-rsa-key"
+    assert "--server-public-key" in str(refused["detail"])
+    key = tmp_path / "server-public-key.pem"
+    key.write_bytes((server.data / "public_key.pem").read_bytes())  # type: ignore[attr-defined]
+    given = _cli("check-version", *_target(mysql_db), "--server-public-key", str(key), env=env)
+    assert _result(given)["verdict"] == "EMPTY", given.stderr
+    server.sql("FLUSH PRIVILEGES")
+    over_tls = _cli("check-version", *_target(mysql_db), "--trust-anchor",
+                    str(tls_material.ca_cert), env=env)
+    result = _result(over_tls)
+    assert result["verdict"] == "EMPTY", over_tls.stderr
+    assert result["tls"]

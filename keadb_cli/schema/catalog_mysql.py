@@ -138,6 +138,11 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         p,
     ):
         name = _text(name)
+        if auto_inc is None and any("auto_increment" in c.extra.lower()
+                                    for c in columns.get(name, [])):
+            # Oracle MySQL shows NULL for a table that has never had a row until an ALTER
+            # TABLE; the next value is 1 either way (MariaDB always shows 1).
+            auto_inc = 1
         tables.append(
             Table(
                 name=name,

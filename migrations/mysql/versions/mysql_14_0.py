@@ -1132,8 +1132,11 @@ for v in "46":
             "NO ACTION",
         ),
     ]
-FOREIGN_KEYS += [
-    # The two option tables each carry a second, older key on host_id.
+# The two option tables each carry a second, older key on host_id. It comes first, as in
+# Kea's schema: Oracle MySQL checks a parent's foreign keys in the order they were made, so
+# deleting a host that still has options fails on this NO ACTION key before the CASCADE one
+# runs, exactly as on a kea-admin database.
+FOREIGN_KEYS[:0] = [
     foreign_key(
         "dhcp4_options", "fk_options_host1", "host_id", "hosts", "host_id", "NO ACTION", "NO ACTION"
     ),
@@ -1146,6 +1149,8 @@ FOREIGN_KEYS += [
         "NO ACTION",
         "NO ACTION",
     ),
+]
+FOREIGN_KEYS += [
     foreign_key(
         "dhcp6_options",
         "fk_dhcp6_options_pd_pool",
