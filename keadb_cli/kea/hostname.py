@@ -12,8 +12,6 @@ loading the configuration parser.
 
 from __future__ import annotations
 
-import ipaddress
-
 __all__ = ["MAX_HOST_NAME", "MAX_LABEL", "host_problem"]
 
 MAX_HOST_NAME = 253  # characters of a DNS name, without a final dot
@@ -35,6 +33,8 @@ def host_problem(host: str) -> str | None:
     if host.startswith("/"):
         return None
     if ":" in host:
+        import ipaddress  # only for a value with a colon: an IPv6 address
+
         try:
             ipaddress.ip_address(host)
         except ValueError:
