@@ -223,8 +223,7 @@ def test_lock_timeout(fresh_db: FreshDatabase) -> None:
     holder = open_session(plan)
     try:
         backend = backend_for(fresh_db.type)
-        rows = holder.query(backend.lock_sql % {"timeout": 5} if fresh_db.type == "mysql"
-                            else backend.lock_sql)
+        rows = holder.query(backend.lock_sql.format(seconds=5))
         if fresh_db.type == "mysql":
             assert rows == [("1",)]  # GET_LOCK got it (0 would be a failed lock)
         else:  # pg_advisory_lock returns nothing: ask the server who holds what

@@ -134,20 +134,20 @@ def _refuse_state(state: _State, expected: Schema, known: Callable[[], set[str]]
 
 def _lock(session: Session, plan: ConnectPlan, timeout: float) -> None:
     backend = plan.backend
+    lock = backend.lock_sql.format(seconds=max(0, int(timeout)))
     try:
-        if backend.type == "postgresql":
-            session.query(f"SET lock_timeout = {max(1, int(timeout * 1000))}")
+        if backend.lock_wait_sql:  # the lock statement waits as long as the session says
+            session.query(backend.lock_wait_sql.format(ms=max(1, int(timeout * 1000))))
             try:
-                session.query(backend.lock_sql)
+                session.query(lock)
             finally:
-                session.query("SET lock_timeout = 0")
+                session.query(backend.lock_wait_reset_sql or "")
             return
-        rows = session.query(backend.lock_sql % {"timeout": max(0, int(timeout))})
+        rows = session.query(lock)
     except QueryError as err:
-        if err.code == "55P03":
-            rows = [("0",)]
-        else:
+        if err.code != backend.lock_timeout_code:
             raise
+        rows = [("0",)]
     if not rows or rows[0][0] != "1":
         raise _Refusal(
             "EMPTY", ExitCode.LOCKED,
@@ -156,28 +156,28 @@ def _lock(session: Session, plan: ConnectPlan, timeout: float) -> None:
         )
 
 
-def _check_privileges(session: Session, plan: ConnectPlan) -> None:
-    """Refuse before any change when the user cannot create Kea's objects."""
-    if plan.backend.type == "postgresql":
-        rows = session.query(
-            "SELECT current_schema(), "
-            "COALESCE(has_schema_privilege(current_schema(), 'CREATE'), false), "
-            "EXISTS (SELECT 1 FROM pg_language WHERE lanname = 'plpgsql')"
+def _check_pg_privileges(session: Session, plan: ConnectPlan) -> None:
+    rows = session.query(
+        "SELECT current_schema(), "
+        "COALESCE(has_schema_privilege(current_schema(), 'CREATE'), false), "
+        "EXISTS (SELECT 1 FROM pg_language WHERE lanname = 'plpgsql')"
+    )
+    schema, can_create, plpgsql = rows[0]
+    if schema is None:
+        raise _Refusal("EMPTY", ExitCode.PRIVILEGES,
+                       "no schema on the search_path to create Kea's tables in")
+    if can_create != "True" and can_create != "t":
+        raise _Refusal(
+            "EMPTY", ExitCode.PRIVILEGES,
+            f"user {plan.user} may not create objects in schema {schema}: "
+            f"GRANT CREATE ON SCHEMA {schema} TO {plan.user} (or make it the database owner)",
         )
-        schema, can_create, plpgsql = rows[0]
-        if schema is None:
-            raise _Refusal("EMPTY", ExitCode.PRIVILEGES,
-                           "no schema on the search_path to create Kea's tables in")
-        if can_create != "True" and can_create != "t":
-            raise _Refusal(
-                "EMPTY", ExitCode.PRIVILEGES,
-                f"user {plan.user} may not create objects in schema {schema}: "
-                f"GRANT CREATE ON SCHEMA {schema} TO {plan.user} (or make it the database owner)",
-            )
-        if plpgsql not in ("True", "t"):
-            raise _Refusal("EMPTY", ExitCode.PRIVILEGES,
-                           "the plpgsql language is not installed in this database")
-        return
+    if plpgsql not in ("True", "t"):
+        raise _Refusal("EMPTY", ExitCode.PRIVILEGES,
+                       "the plpgsql language is not installed in this database")
+
+
+def _check_mysql_privileges(session: Session, plan: ConnectPlan) -> None:
     roles = session.query("SELECT CURRENT_ROLE()")
     granted = {
         (r[0] or "").upper()
@@ -206,6 +206,13 @@ def _check_privileges(session: Session, plan: ConnectPlan) -> None:
             "Kea's triggers and routines needs SUPER: SET GLOBAL "
             "log_bin_trust_function_creators = 1, or run init as a user with SUPER",
         )
+
+
+# Per backend: refuse before any change when the user cannot create Kea's objects.
+_PRIVILEGE_CHECKS: dict[str, Callable[[Session, ConnectPlan], None]] = {
+    "postgresql": _check_pg_privileges,
+    "mysql": _check_mysql_privileges,
+}
 
 
 def _build(session: Session, plan: ConnectPlan, revision: str,
@@ -286,7 +293,7 @@ def init_one(
                           "one waited for the lock: nothing to do", state.found)
         _refuse_state(state, expected, lambda: _kea_object_names(db_type, revision))
 
-        _check_privileges(session, plan)
+        _PRIVILEGE_CHECKS[plan.backend.type](session, plan)
         try:
             _build(session, plan, revision, progress)
         except KeaDbError as err:  # the database refused a statement, or went away

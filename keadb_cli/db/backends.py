@@ -36,6 +36,18 @@ class Backend:
     # The server-side statement timeout per server flavour, set after login ({seconds},
     # {ms}); PostgreSQL gets it with the login (libpq's options) instead.
     statement_timeout_sql: dict[str, str] = field(default_factory=dict)
+    # The client library Kea links (a module of keadb_cli.db, and its soname), and the
+    # stack's driver used only when that library cannot be loaded.
+    library: str = ""
+    library_module: str = ""
+    soname: str = ""
+    driver: str = ""
+    # A session setting that bounds the lock wait ({ms}) and its reset, when the lock
+    # statement itself takes no timeout (PostgreSQL); and the SQLSTATE of a lock wait that
+    # timed out.
+    lock_wait_sql: str | None = None
+    lock_wait_reset_sql: str | None = None
+    lock_timeout_code: str | None = None
 
 
 LOCK_NAME = "kea-db-init"
@@ -63,6 +75,13 @@ POSTGRESQL = Backend(
     sqlalchemy_driver="postgresql+psycopg",
     missing_table_codes=("42P01",),
     transactional_ddl=True,
+    library="libpq",
+    library_module="keadb_cli.db.libpq",
+    soname="libpq.so.5",
+    driver="psycopg",
+    lock_wait_sql="SET lock_timeout = {ms}",
+    lock_wait_reset_sql="SET lock_timeout = 0",
+    lock_timeout_code="55P03",
 )
 
 MYSQL = Backend(
@@ -80,7 +99,7 @@ MYSQL = Backend(
         "WHERE routine_schema = DATABASE() ORDER BY 1"
     ),
     read_only_begin="START TRANSACTION READ ONLY",
-    lock_sql="SELECT GET_LOCK('kea-db-init', %(timeout)s)",
+    lock_sql="SELECT GET_LOCK('kea-db-init', {seconds})",
     unlock_sql="SELECT RELEASE_LOCK('kea-db-init')",
     sqlalchemy_driver="mysql+pymysql",
     missing_table_codes=("1146",),
@@ -89,6 +108,10 @@ MYSQL = Backend(
         "mariadb": "SET SESSION max_statement_time = {seconds}",
         "mysql": "SET SESSION max_execution_time = {ms}",
     },
+    library="libmariadb",
+    library_module="keadb_cli.db.libmariadb",
+    soname="libmariadb.so.3",
+    driver="PyMySQL",
 )
 
 BACKENDS: dict[str, Backend] = {b.type: b for b in (MYSQL, POSTGRESQL)}

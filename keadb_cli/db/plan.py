@@ -8,6 +8,7 @@ Kea links (libpq, libmariadb), or with the fallback drivers.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -225,7 +226,9 @@ def _postgresql_tls(
     )
 
 
-def _mysql_tls(access: DbAccess) -> TlsSettings:
+def _mysql_tls(
+    access: DbAccess, env: dict[str, str], *, allow_ca_directory: bool = False
+) -> TlsSettings:
     """Kea's MySQL TLS: asked for when any key is set; the client library verifies the
     chain when a CA is given, never the host name, and keeps a cleartext session (Kea only
     logs it) when the server offers no TLS."""
@@ -268,6 +271,27 @@ def _refuse_special_files(access: DbAccess) -> None:
             raise SettingsError(problem)
 
 
+def _mysql_socket(host: str, _port: int, env: dict[str, str]) -> str | None:
+    """libmariadb (and libmysqlclient) take "localhost" as the Unix socket; port unused."""
+    return (env.get("MYSQL_UNIX_PORT") or DEFAULT_MYSQL_SOCKET) if host == "localhost" else None
+
+
+def _pg_socket(host: str, port: int, _env: dict[str, str]) -> str | None:
+    """libpq takes a host that is a path as the directory of the Unix socket."""
+    return f"{host.rstrip('/')}/.s.PGSQL.{port}" if host.startswith("/") else None
+
+
+# Per backend: how Kea's TLS keys map onto the library, and where its Unix socket is.
+_TLS_RULES: dict[str, Callable[..., TlsSettings]] = {
+    "mysql": _mysql_tls,
+    "postgresql": _postgresql_tls,
+}
+_SOCKETS: dict[str, Callable[[str, int, dict[str, str]], str | None]] = {
+    "mysql": _mysql_socket,
+    "postgresql": _pg_socket,
+}
+
+
 def plan_for(
     access: DbAccess, env: dict[str, str] | None = None, *, allow_ca_directory: bool = False
 ) -> ConnectPlan:
@@ -294,16 +318,8 @@ def plan_for(
     _refuse_special_files(access)
     port = access.port or backend.default_port  # Kea: 0 means the library default
     host: str | None = access.effective_host
-    unix_socket = None
-    if backend.type == "mysql":
-        tls = _mysql_tls(access)
-        if host == "localhost":
-            # libmariadb/libmysqlclient treat "localhost" as the Unix socket; port unused.
-            unix_socket, host = env.get("MYSQL_UNIX_PORT") or DEFAULT_MYSQL_SOCKET, None
-    else:
-        tls = _postgresql_tls(access, env, allow_ca_directory=allow_ca_directory)
-        if host and host.startswith("/"):
-            unix_socket = f"{host.rstrip('/')}/.s.PGSQL.{port}"
+    tls = _TLS_RULES[backend.type](access, env, allow_ca_directory=allow_ca_directory)
+    unix_socket = _SOCKETS[backend.type](host or "", port, env)
     return ConnectPlan(
         backend=backend,
         host=host if unix_socket is None else None,

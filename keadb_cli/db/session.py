@@ -64,21 +64,15 @@ def open_session(plan: ConnectPlan) -> Session:
         UnreachableError, DeniedError, TlsError, InsecureAuthError: with the library's
             words, made printable, never the password.
     """
-    if plan.backend.type == "postgresql":
-        from keadb_cli.db import libpq
+    import importlib
 
-        if libpq.load() is not None:
-            return libpq.connect(plan)
-        reason = "libpq.so.5 cannot be loaded"
-    else:
-        from keadb_cli.db import libmariadb
-
-        if libmariadb.load() is not None:
-            return libmariadb.connect(plan)
-        reason = "libmariadb.so.3 cannot be loaded"
+    library = importlib.import_module(plan.backend.library_module)
+    if library.load() is not None:
+        session: Session = library.connect(plan)
+        return session
     from keadb_cli.db import drivers
 
-    return drivers.connect(plan, reason)
+    return drivers.connect(plan, f"{plan.backend.soname} cannot be loaded")
 
 
 def load_library(soname: str, link_name: str, declare: Callable[[Any], None]) -> Any:

@@ -86,13 +86,10 @@ def _open(plan: ConnectPlan, via: str) -> Session:
         from keadb_cli.db import drivers
 
         return drivers.connect(plan, "asked for with via='driver'")
-    if plan.backend.type == "postgresql":
-        from keadb_cli.db import libpq
+    import importlib
 
-        return libpq.connect(plan)
-    from keadb_cli.db import libmariadb
-
-    return libmariadb.connect(plan)
+    session: Session = importlib.import_module(plan.backend.library_module).connect(plan)
+    return session
 
 
 def check_session(plan: ConnectPlan, *, via: str = "auto") -> SessionReport:
@@ -125,9 +122,7 @@ def check_session(plan: ConnectPlan, *, via: str = "auto") -> SessionReport:
 
 
 def _library_name(plan: ConnectPlan, via: str) -> str:
-    if via == "driver":
-        return "psycopg" if plan.backend.type == "postgresql" else "PyMySQL"
-    return "libpq" if plan.backend.type == "postgresql" else "libmariadb"
+    return plan.backend.driver if via == "driver" else plan.backend.library
 
 
 def _read_tls_state(session: Session, plan: ConnectPlan) -> SessionReport:
