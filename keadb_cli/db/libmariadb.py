@@ -23,6 +23,7 @@ from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.db.session import (
     Budget,
     Deadline,
+    LibrarySession,
     Row,
     load_library,
     login_error,
@@ -152,7 +153,7 @@ def _set(lib: Any, handle: int, option: int, value: Any) -> None:
         raise UnreachableError(f"libmariadb refused option {option}", reason_code="client")
 
 
-class MariadbSession:
+class MariadbSession(LibrarySession):
     """A logged-in libmariadb connection (see :class:`keadb_cli.db.session.Session`)."""
 
     fallback: str | None = None
@@ -161,7 +162,6 @@ class MariadbSession:
         self._lib, self._handle, self._plan = lib, handle, plan
         self.library = f"libmariadb {_text(lib.mysql_get_client_info())}"
         self.server = shown(_text(lib.mysql_get_server_info(handle)), 100)
-        self.closed = False
         self.tls_cipher = _text(lib.mysql_get_ssl_cipher(handle)) or None  # Kea's own check
         version = ctypes.c_char_p()
         self.tls_version = None
@@ -172,9 +172,7 @@ class MariadbSession:
         self.flavor = "mariadb" if "mariadb" in self.server.lower() else "mysql"
 
     def query(self, sql: str) -> list[Row]:
-        if self.closed:
-            raise UnreachableError(f"MySQL {self._plan.where}: the session is closed",
-                                   reason_code="connection-lost")
+        self._check_open()
         try:
             return self._query(sql)
         except KeyboardInterrupt:
@@ -275,16 +273,8 @@ class MariadbSession:
         self._shutdown()
         self.close()
 
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._lib.mysql_close(self._handle)
-
-    def __enter__(self) -> MariadbSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _release(self) -> None:
+        self._lib.mysql_close(self._handle)
 
 
 def _secure(plan: ConnectPlan) -> bool:

@@ -17,6 +17,7 @@ from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.db.session import (
     Budget,
     Deadline,
+    LibrarySession,
     Row,
     load_library,
     login_error,
@@ -94,7 +95,7 @@ def _text(value: bytes | None) -> str:
     return value.decode("utf-8", "replace") if value else ""
 
 
-class LibpqSession:
+class LibpqSession(LibrarySession):
     """A logged-in libpq connection (see :class:`keadb_cli.db.session.Session`)."""
 
     fallback: str | None = None
@@ -105,7 +106,6 @@ class LibpqSession:
         self._callback = callback  # the notice processor must outlive the connection
         self.notices = notices
         self.library = version_text(lib)
-        self.closed = False
         self.server = f"PostgreSQL {lib.PQserverVersion(conn)}"
         in_use = bool(lib.PQsslInUse(conn))
         self.tls_version = _text(lib.PQsslAttribute(conn, b"protocol")) or None if in_use else None
@@ -114,9 +114,7 @@ class LibpqSession:
         self.tls_bits = int(bits) if bits.isdigit() else None
 
     def query(self, sql: str) -> list[Row]:
-        if self.closed:
-            raise UnreachableError(f"PostgreSQL {self._plan.where}: the session is closed",
-                                   reason_code="connection-lost")
+        self._check_open()
         lib, conn = self._lib, self._conn
         seconds = self._plan.statement_timeout + 2.0
         deadline = Deadline(seconds)
@@ -233,16 +231,8 @@ class LibpqSession:
             run_bounded(send)
         self.close()  # the cancel object stays allocated if its thread still runs: tiny
 
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._lib.PQfinish(self._conn)
-
-    def __enter__(self) -> LibpqSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _release(self) -> None:
+        self._lib.PQfinish(self._conn)
 
 
 def connect(plan: ConnectPlan) -> LibpqSession:

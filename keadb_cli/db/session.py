@@ -20,7 +20,7 @@ import selectors
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.errors import KeaDbError, UnreachableError
@@ -55,6 +55,35 @@ class Session(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class LibrarySession:
+    """What the library sessions share: closing once, the context manager, and refusing
+    statements once closed (a broken, timed-out or interrupted session stays closed)."""
+
+    closed: bool = False
+    _plan: ConnectPlan
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._release()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise UnreachableError(
+                f"{self._plan.backend.display} {self._plan.where}: the session is closed",
+                reason_code="connection-lost",
+            )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def open_session(plan: ConnectPlan) -> Session:
