@@ -21,6 +21,7 @@ from typing import Any
 
 from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.db.session import (
+    GRACE,
     Budget,
     Deadline,
     LibrarySession,
@@ -186,7 +187,7 @@ class MariadbSession(LibrarySession):
 
     def _query(self, sql: str) -> list[Row]:
         lib, handle = self._lib, self._handle
-        deadline = Deadline(self._plan.statement_timeout + 2.0)
+        deadline = Deadline(self._plan.statement_timeout + GRACE)
         data = sql.encode()  # kept alive until the query is sent (libmariadb holds a pointer)
         err = ctypes.c_int()
         status = lib.mysql_real_query_start(ctypes.byref(err), handle, data, len(data))

@@ -15,6 +15,7 @@ from typing import Any
 
 from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.db.session import (
+    GRACE,
     Budget,
     Deadline,
     LibrarySession,
@@ -116,7 +117,7 @@ class LibpqSession(LibrarySession):
     def query(self, sql: str) -> list[Row]:
         self._check_open()
         lib, conn = self._lib, self._conn
-        seconds = self._plan.statement_timeout + 2.0
+        seconds = self._plan.statement_timeout + GRACE
         deadline = Deadline(seconds)
         try:
             if not lib.PQsendQuery(conn, sql.encode()):
