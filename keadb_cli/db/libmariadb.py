@@ -19,6 +19,7 @@ import os
 import selectors
 from typing import Any
 
+from keadb_cli.db.backends import MYSQL
 from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.db.session import (
     GRACE,
@@ -26,6 +27,7 @@ from keadb_cli.db.session import (
     Deadline,
     LibrarySession,
     Row,
+    Signature,
     load_library,
     login_error,
     query_error,
@@ -34,8 +36,6 @@ from keadb_cli.db.session import (
 )
 from keadb_cli.errors import InsecureAuthError, KeaDbError, QueryError, UnreachableError
 from keadb_cli.text import shown
-
-_SONAME = "libmariadb.so.3"
 
 # enum mysql_option (MariaDB Connector/C 3.x)
 _OPT_CONNECT_TIMEOUT = 0
@@ -72,14 +72,14 @@ _state: dict[str, Any] = {}
 def load() -> Any:
     """libmariadb, declared, or None when it cannot be loaded (or lacks the async API)."""
     if "lib" not in _state:
-        _state["lib"] = load_library(_SONAME, "mariadb", _declare)
+        _state["lib"] = load_library(MYSQL.soname, "mariadb", _signatures())
     return _state["lib"]
 
 
-def _declare(lib: Any) -> None:
+def _signatures() -> tuple[Signature, ...]:
     p, cp, u, ul, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint, ctypes.c_ulong, ctypes.c_int
     pp, pi = ctypes.POINTER(p), ctypes.POINTER(i)
-    for name, res, args in (
+    return (
         ("mysql_init", p, [p]),
         ("mysql_options", i, [p, i, p]),
         ("mysql_real_connect_start", i, [pp, p, cp, cp, cp, cp, u, cp, ul]),
@@ -104,9 +104,7 @@ def _declare(lib: Any) -> None:
         ("mysql_thread_id", ul, [p]),
         ("mysql_close", None, [p]),
         ("mysql_get_client_info", cp, []),
-    ):
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = res, args
+    )
 
 
 def _text(value: bytes | None) -> str:
@@ -201,30 +199,33 @@ class MariadbSession(LibrarySession):
         res = lib.mysql_use_result(handle)
         if not res:
             raise self._error()
-        budget = Budget("MySQL", self._plan.where)
+        budget = Budget("MySQL", self._plan.where, lib.mysql_get_socket(handle))
         width = lib.mysql_num_fields(res)
         rows: list[Row] = []
         done = False
-        try:
-            while True:
-                row = ctypes.c_void_p()
-                status = lib.mysql_fetch_row_start(ctypes.byref(row), res)
-                if not _drive(lib, handle, status, lambda ready, row=row: lib.mysql_fetch_row_cont(
-                        ctypes.byref(row), res, ready), deadline):
-                    raise timed_out("MySQL", self._plan.where, self._plan.statement_timeout)
-                if not row.value:
-                    if lib.mysql_errno(handle):
-                        raise self._error()
-                    done = True
-                    return rows
-                rows.append(self._row(row.value, res, width, budget))
-                budget.check_memory()
-        finally:
-            if done:
-                lib.mysql_free_result(res)  # every row was read: no I/O left
-            else:
-                self._shutdown()  # free_result would read the rest: cut the socket first
-                lib.mysql_free_result(res)
+        with budget:
+            try:
+                while True:
+                    row = ctypes.c_void_p()
+                    status = lib.mysql_fetch_row_start(ctypes.byref(row), res)
+                    if not _drive(lib, handle, status,
+                                  lambda ready, row=row: lib.mysql_fetch_row_cont(
+                                      ctypes.byref(row), res, ready), deadline):
+                        raise timed_out("MySQL", self._plan.where, self._plan.statement_timeout)
+                    if not row.value:
+                        if lib.mysql_errno(handle):
+                            budget.check_memory()  # a cut by the watcher is the cap
+                            raise self._error()
+                        done = True
+                        return rows
+                    rows.append(self._row(row.value, res, width, budget))
+                    budget.check_memory()
+            finally:
+                if done:
+                    lib.mysql_free_result(res)  # every row was read: no I/O left
+                else:
+                    self._shutdown()  # free_result would read the rest: cut the socket first
+                    lib.mysql_free_result(res)
 
     def _row(self, row: int, res: int, width: int, budget: Budget) -> Row:
         lengths = self._lib.mysql_fetch_lengths(res)

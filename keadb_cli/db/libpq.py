@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+from keadb_cli.db.backends import POSTGRESQL
 from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.db.session import (
     GRACE,
@@ -20,6 +21,7 @@ from keadb_cli.db.session import (
     Deadline,
     LibrarySession,
     Row,
+    Signature,
     load_library,
     login_error,
     query_error,
@@ -29,8 +31,6 @@ from keadb_cli.db.session import (
 )
 from keadb_cli.errors import KeaDbError, QueryError, UnreachableError
 from keadb_cli.text import shown
-
-_SONAME = "libpq.so.5"
 
 _CONNECTION_OK, _CONNECTION_BAD = 0, 1
 _POLLING_FAILED, _POLLING_READING, _POLLING_WRITING, _POLLING_OK = 0, 1, 2, 3
@@ -45,13 +45,13 @@ _state: dict[str, Any] = {}
 def load() -> Any:
     """libpq, declared, or None when it cannot be loaded (or is too old)."""
     if "lib" not in _state:
-        _state["lib"] = load_library(_SONAME, "pq", _declare)
+        _state["lib"] = load_library(POSTGRESQL.soname, "pq", _signatures())
     return _state["lib"]
 
 
-def _declare(lib: Any) -> None:
+def _signatures() -> tuple[Signature, ...]:
     p, cp, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
-    for name, res, args in (
+    return (
         ("PQconnectStartParams", p, [ctypes.POINTER(cp), ctypes.POINTER(cp), i]),
         ("PQconnectPoll", i, [p]),
         ("PQstatus", i, [p]),
@@ -82,9 +82,7 @@ def _declare(lib: Any) -> None:
         ("PQcancel", i, [p, cp, i]),
         ("PQfreeCancel", None, [p]),
         ("PQsetNoticeProcessor", p, [p, _NOTICE_PROCESSOR, p]),
-    ):
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = res, args
+    )
 
 
 def version_text(lib: Any) -> str:
@@ -150,8 +148,15 @@ class LibpqSession(LibrarySession):
                 raise self._broken()
 
     def _collect(self, deadline: Deadline) -> list[Row]:
+        with Budget("PostgreSQL", self._plan.where, self._lib.PQsocket(self._conn)) as budget:
+            try:
+                return self._collect_within(budget, deadline)
+            except KeaDbError:
+                budget.check_memory()  # a cut by the watcher is the cap, not a lost session
+                raise
+
+    def _collect_within(self, budget: Budget, deadline: Deadline) -> list[Row]:
         lib, conn = self._lib, self._conn
-        budget = Budget("PostgreSQL", self._plan.where)
         rows: list[Row] = []  # the last complete result set
         current: list[Row] = []
         error: tuple[str, str] | None = None
@@ -184,6 +189,7 @@ class LibpqSession(LibrarySession):
             budget.check_memory()
         if error is not None:
             code, message = error
+            budget.check_memory()
             if lib.PQstatus(conn) == _CONNECTION_BAD:
                 raise login_error("postgresql", self._plan.where, message, code=code)
             raise query_error("postgresql", message, code=code)

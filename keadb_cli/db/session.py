@@ -19,7 +19,7 @@ import os
 import selectors
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, Self
 
 from keadb_cli.db.plan import ConnectPlan
@@ -104,9 +104,12 @@ def open_session(plan: ConnectPlan) -> Session:
     return drivers.connect(plan, f"{plan.backend.soname} cannot be loaded")
 
 
-def load_library(soname: str, link_name: str, declare: Callable[[Any], None]) -> Any:
+Signature = tuple[str, Any, list[Any]]  # a C function: name, result type, argument types
+
+
+def load_library(soname: str, link_name: str, signatures: Iterable[Signature]) -> Any:
     """A client library by soname (what Kea's packages link), else by what the linker finds
-    under ``link_name``; declared with ``declare``. None when neither loads."""
+    under ``link_name``, with ``signatures`` declared. None when neither loads."""
     import ctypes
 
     for name in (soname, None):
@@ -119,7 +122,9 @@ def load_library(soname: str, link_name: str, declare: Callable[[Any], None]) ->
             continue
         try:
             lib = ctypes.CDLL(path)
-            declare(lib)
+            for function, result, arguments in signatures:
+                declared = getattr(lib, function)
+                declared.restype, declared.argtypes = result, arguments
             return lib
         except (OSError, AttributeError):  # missing, or too old for a function kea-db uses
             continue
@@ -161,14 +166,49 @@ def resident_bytes() -> int:
         return 0
 
 
-class Budget:
-    """What one statement may return: rows, bytes of values, and memory growth."""
+WATCH_INTERVAL = 0.005  # seconds between two looks at memory while a statement runs
 
-    def __init__(self, backend: str, where: str) -> None:
+
+class Budget:
+    """What one statement may return: rows, bytes of values, and memory growth.
+
+    Used as a context manager around the reading of an answer, with the session's socket:
+    a watcher thread then looks at memory every few milliseconds while the client library
+    reads (libpq reads as long as data arrives, and buffers a whole message however large
+    its length says it is), and shuts the socket down past :data:`MAX_GROWTH`, so the
+    library's read ends and the next check reports the cap.
+    """
+
+    def __init__(self, backend: str, where: str, fd: int = -1) -> None:
         self.rows = 0
         self.bytes = 0
         self.base = resident_bytes()
         self.prefix = f"{backend} {where}"
+        self.fd = fd
+        self.exceeded = False
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        if self.base and self.fd >= 0:
+            self._watcher = threading.Thread(target=self._watch, daemon=True)
+            self._watcher.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(1.0)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL):
+            if resident_bytes() - self.base > MAX_GROWTH:
+                self.exceeded = True
+                import socket
+
+                with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self.fd)) as s:
+                    s.shutdown(socket.SHUT_RDWR)
+                return
 
     def add_row(self, size: int) -> None:
         self.rows += 1
@@ -179,7 +219,7 @@ class Budget:
             raise self._over(f"more than {MAX_BYTES // (1024 * 1024)} MiB")
 
     def check_memory(self) -> None:
-        if self.base and resident_bytes() - self.base > MAX_GROWTH:
+        if self.exceeded or (self.base and resident_bytes() - self.base > MAX_GROWTH):
             raise self._over(f"more than {MAX_GROWTH // (1024 * 1024)} MiB in one answer")
 
     def _over(self, what: str) -> KeaDbError:
