@@ -1174,6 +1174,17 @@ class MySQLFamilyServer(DatabaseServer):
         if not require_x509:
             self.warm_auth_cache(name, password)
 
+    def _install_tls(self, material: TlsMaterial | None) -> None:
+        """The server's certificate, key and CA into its directory (TLS on or required)."""
+        if self.tls == "off":
+            return
+        assert material is not None
+        cert, key = material.server_pair(self.server_cert)
+        shutil.copyfile(cert, self.directory / "server.crt")
+        shutil.copyfile(material.ca_cert, self.directory / "ca.crt")
+        shutil.copyfile(key, self.directory / "server.key")
+        os.chmod(self.directory / "server.key", 0o600)
+
     def set_password(self, name: str, password: str) -> None:
         """ALTER USER ... IDENTIFIED BY (which empties Oracle MySQL's cache for the user)."""
         self.sql("ALTER USER %s@'%%' IDENTIFIED BY %s", params=(name, password))
@@ -1243,13 +1254,7 @@ class MariaDBServer(MySQLFamilyServer):
     def prepare(self, material: TlsMaterial | None) -> None:
         _copy_tree(_mariadb_template(os.geteuid() == 0), self.data)
         (self.directory / "tmp").mkdir()
-        if self.tls != "off":
-            assert material is not None
-            cert, key = material.server_pair(self.server_cert)
-            shutil.copyfile(cert, self.directory / "server.crt")
-            shutil.copyfile(material.ca_cert, self.directory / "ca.crt")
-            shutil.copyfile(key, self.directory / "server.key")
-            os.chmod(self.directory / "server.key", 0o600)
+        self._install_tls(material)
 
 
 def start_mariadb(
@@ -1459,13 +1464,7 @@ class OracleMySQLServer(MySQLFamilyServer):
             )
         _copy_tree(_oracle_mysql_template(self.chroot), self.data)
         (self.directory / "tmp").mkdir()
-        if self.tls != "off":
-            assert material is not None
-            cert, key = material.server_pair(self.server_cert)
-            shutil.copyfile(cert, self.directory / "server.crt")
-            shutil.copyfile(material.ca_cert, self.directory / "ca.crt")
-            shutil.copyfile(key, self.directory / "server.key")
-            os.chmod(self.directory / "server.key", 0o600)
+        self._install_tls(material)
 
 
 def start_oracle_mysql(
