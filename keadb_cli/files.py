@@ -12,9 +12,11 @@ A core module: it never prints and never exits; it raises the
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from pathlib import Path
 
 from keadb_cli.errors import KeaDbError
 
@@ -215,3 +217,35 @@ def refuse_special(path: str, *, what: str, allow_directory: bool = False) -> st
     if stat.S_ISDIR(mode):
         return None  # the library's own error names it (PostgreSQL: a file is needed)
     return _refuse_kind(mode, what, _shown(path))
+
+
+def write_report(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a temporary file in the same
+    directory, flushed to disk, then renamed over ``path``.
+
+    Raises:
+        SettingsError: the directory is not writable, or ``path`` is a directory.
+    """
+    import tempfile
+
+    from keadb_cli.errors import SettingsError  # errors imports nothing from here
+
+    target = Path(path)
+    if target.is_dir():
+        raise SettingsError(f"{_shown(path)} is a directory: give a file name for the report")
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    except OSError as err:
+        raise SettingsError(f"cannot write {_shown(path)}: {err.strerror or err}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise SettingsError(f"cannot write {_shown(path)}: {err.strerror or err}") from None

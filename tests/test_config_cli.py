@@ -136,7 +136,7 @@ def test_memfile_only_is_nothing_to_check(tmp_path: Path) -> None:
         "path": "Dhcp6.lease-database", "role": "lease", "server": "Dhcp6", "type": "memfile",
         "location": f"{conf}:1", "check": False, "host": None, "port": None, "name": None,
         "user": None, "password": None, "readonly": None, "tls": {}, "timeouts": {},
-        "retry": {}, "warnings": []}]
+        "retry": {}, "warnings": [], "errors": []}]
     proc = run("check-version", "--config", str(conf), "--kea-version", "2.2")
     assert proc.returncode == ExitCode.CONFIG
     assert "no MySQL or PostgreSQL backend" in proc.stderr

@@ -153,12 +153,14 @@ def test_commented_out_blocks_do_not_appear(tmp_path: Path) -> None:
 
 
 def test_examples_for_the_newest_kea(tmp_path: Path) -> None:
-    """Kea since 2.7.6 refuses the examples' passwords keatest and 1234."""
+    """Kea since 2.7.6 refuses the examples' passwords keatest and 1234 when it connects:
+    the file loads, the entry fails (a finding of the connect stage, not of the file)."""
     entries = extract(load(example("kea4/all-keys.json", tmp_path)))
     by_path = {e.path: e for e in entries}
     refused = by_path["Dhcp4.hosts-databases[0]"]
-    assert refused.access is None
-    assert [f.keyword for f in refused.errors] == ["password"]
+    assert refused.file_errors == []
+    assert [(f.keyword, f.stage) for f in refused.errors] == [("password", "connect")]
+    assert refused.connect_errors == refused.errors
     assert "refuses Kea's built-in default passwords" in refused.errors[0].message
     with pytest.raises(ConfigError) as info:
         refused.require_access()
@@ -298,7 +300,8 @@ def test_password_file(tmp_path: Path) -> None:
         f"{tmp_path / 'kea.conf'}:4:58: password-file secrets/missing does not exist"]
     assert [f.message for f in entries[2].errors] == [
         "password-file secrets/default holds a built-in default password, which the newest "
-        "Kea refuses"]
+        "Kea refuses when it connects"]
+    assert [f.stage for f in entries[2].errors] == ["connect"]
     assert [f.message for f in entries[3].errors] == [
         "'password' and 'password-file' cannot both be given"]
     # No released Kea (3.3.0 and older) knows the keyword.

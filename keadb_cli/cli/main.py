@@ -28,10 +28,26 @@ def _env(key: str) -> str:
 
 def db_options(func: F) -> F:
     """The database access options, named after Kea's keywords, each also KEA_DB_*."""
-    options = [
+    return _db_options(func, several_configs=False)
+
+
+def several_db_options(func: F) -> F:
+    """The database access options, with --config repeatable (and no KEA_DB_CONFIG)."""
+    return _db_options(func, several_configs=True)
+
+
+def _db_options(func: F, *, several_configs: bool) -> F:
+    config = (
+        click.option("--config", "configs", multiple=True, metavar="FILE",
+                     help="Kea configuration file (kea-dhcp4.conf, kea-dhcp6.conf); repeat "
+                          "for several. Options override the files' values.")
+        if several_configs else
         click.option("--config", "config", envvar=_env("config"), metavar="FILE",
                      help="Kea configuration file (kea-dhcp4.conf, kea-dhcp6.conf): act on "
-                          "its database entries; options override its values."),
+                          "its database entries; options override its values.")
+    )
+    options = [
+        config,
         click.option("--backend", envvar=_env("backend"), metavar="ROLE|PATH",
                      help="With --config: lease, hosts, config, Dhcp4, Dhcp6 or a path "
                           "such as Dhcp4.hosts-databases[1]. Default: every SQL backend."),
@@ -281,6 +297,66 @@ def test_tls_cmd(
     return int(worst_exit(results))
 
 
+@cli.command("preflight")
+@several_db_options
+@target_options
+@click.option("--wait", is_flag=True,
+              help="Wait for a database that is still starting (refused, timed out, not yet "
+                   "in DNS); never for a wrong password, a TLS failure or a schema verdict.")
+@click.option("--wait-timeout", type=click.FloatRange(0, 86400), default=None,
+              envvar=_env("wait_timeout"), metavar="SECONDS",
+              help="How long --wait waits (default 60; giving it implies --wait).")
+@click.option("--require-tls", is_flag=True,
+              help="Fail when Kea's session could be cleartext.")
+@click.option("--require-verify", is_flag=True,
+              help="Fail unless the server's chain verifies and its name matches.")
+@click.option("--junit", "junit_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write a JUnit XML report (one testcase per entry and check).")
+@json_option
+def preflight_cmd(
+    kea_version: str | None, expect: str | None, wait: bool, wait_timeout: float | None,
+    require_tls: bool, require_verify: bool, junit_file: str | None, as_json: bool,
+    **opts: Any,
+) -> int:
+    """Say whether Kea will start and serve on its databases. Read-only, always.
+
+    For every MySQL and PostgreSQL entry of every --config file, in parallel: the entry as
+    the release reads it, login as Kea logs in, the schema verdict and what Kea does about
+    it (an EMPTY database Kea 2.5.6+ initialises itself is a warning), the privileges Kea
+    needs at run time, and test-tls's verdict. Entries naming the same database are checked
+    once. Each check passes, warns or fails; the exit code is that of the worst failure.
+    Under GitHub Actions (GITHUB_ACTIONS=true) failures and warnings also become
+    annotations.
+
+    \b
+    Example:
+      kea-db preflight --config /etc/kea/kea-dhcp4.conf \\
+          --config /etc/kea/kea-dhcp6.conf --kea-version 3.0 --wait --junit preflight.xml
+    """
+    from keadb_cli.cli import render
+    from keadb_cli.commands.preflight.formats import github_annotations, junit
+    from keadb_cli.commands.preflight.run import Options, preflight
+    from keadb_cli.commands.settings import access_from_options, resolve_target
+    from keadb_cli.files import write_report
+
+    target = resolve_target(kea_version, expect)
+    password = _password(opts)
+    configs = list(opts.pop("configs", ()) or ())
+    backend = opts.pop("backend", None)
+    values = {("type" if k == "type_" else k): v for k, v in opts.items()}
+    options = Options(wait=(wait_timeout if wait_timeout is not None else 60.0)
+                      if wait or wait_timeout is not None else None,
+                      require_tls=require_tls, require_verify=require_verify)
+    report = preflight(configs, access_from_options(values), password, target, options,
+                       backend=backend)
+    if junit_file:
+        write_report(junit_file, junit(report))
+    render.preflight_report(report, as_json=as_json)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        (sys.stderr if as_json else sys.stdout).write(github_annotations(report))
+    return int(report.exit_code)
+
+
 @cli.command("backends")
 @click.option("--config", "config", required=True, envvar=_env("config"), metavar="FILE",
               help="Kea configuration file (kea-dhcp4.conf, kea-dhcp6.conf).")
@@ -296,7 +372,9 @@ def backends_cmd(config: str, backend: str | None, kea_version: str | None,
 
     Each entry keeps its path (Dhcp4.hosts-databases[1]) and role (lease, hosts, config),
     validated as Kea validates it; memfile entries are listed as nothing to check.
-    Passwords are shown as ***. An invalid file exits with the CONFIG code.
+    Passwords are shown as ***. An invalid file exits with the CONFIG code; so does a file
+    Kea loads but one of whose entries it refuses when it connects (a built-in default
+    password since 2.7.6): every entry is listed, with that error.
 
     \b
     Example:
@@ -310,7 +388,8 @@ def backends_cmd(config: str, backend: str | None, kea_version: str | None,
     for line in warnings:
         render.warning(line)
     render.backend_list(chosen, release, as_json=as_json)
-    return int(ExitCode.OK)
+    refused = any(entry.connect_errors for entry in chosen)
+    return int(ExitCode.CONFIG if refused else ExitCode.OK)
 
 
 @cli.command("versions")

@@ -38,6 +38,10 @@ VERDICT_STYLE = {
     "refused": "bold red",
     "DENIED": "bold red",
     "UNREACHABLE": "bold red",
+    "pass": "green",
+    "warn": "bold yellow",
+    "fail": "bold red",
+    "skip": "dim",
 }
 
 
@@ -265,6 +269,8 @@ def _entry_json(entry: Any) -> dict[str, Any]:
         "timeouts": {k: keywords[k] for k in timeouts if k in keywords},
         "retry": {k: keywords[k] for k in retry if k in keywords},
         "warnings": [f.message for f in entry.warnings],
+        "errors": [{"message": f.message, "location": f.location, "stage": f.stage}
+                   for f in entry.errors],
     }
 
 
@@ -288,6 +294,10 @@ def backend_list(entries: Sequence[Any], release: Release | None, *, as_json: bo
                      item["user"] or "-", " ".join(extras) or "-"])
     table(["PATH", "ROLE", "TYPE", "SERVER", "NAME", "USER", "SETTINGS"], rows,
           title=f"Validated for Kea {rules}")
+    for item in items:
+        for err in item["errors"]:
+            error(f"{item['path']}: {err['message']} (the file loads; Kea fails on this entry "
+                  "when it connects)")
 
 
 def tls_results(results: Sequence[Any], release: Release | None, *, as_json: bool) -> None:
@@ -315,3 +325,35 @@ def tls_results(results: Sequence[Any], release: Release | None, *, as_json: boo
             error(f"{label}: policy: {f}")
         for d in r.disagreements:
             warning(f"{label}: the two signals disagree: {d}")
+
+
+def preflight_report(report: Any, *, as_json: bool) -> None:
+    """Grouped by file, then entry: one row per check. Warnings of the files go to stderr."""
+    from keadb_cli.errors import ExitCode
+
+    for line in report.warnings:
+        warning(line)
+    if as_json:
+        doc = report.to_json()
+        emit_json(json_document("entries", doc.pop("entries"), **doc))
+        return
+    files: dict[str, list[Any]] = {}
+    for entry in report.entries:
+        files.setdefault(entry.file or "command line", []).append(entry)
+    for name, entries in files.items():
+        rows = []
+        for entry in entries:
+            labels = [entry.path or "(file)", entry.target]
+            if entry.checked_with:
+                labels.append(f"same database as {entry.checked_with}")
+            for i, check in enumerate(entry.checks):
+                rows.append([check.status.value, labels[i] if i < len(labels) else "",
+                             check.name, check.detail])
+        table(["STATUS", "ENTRY", "CHECK", "DETAIL"], rows, title=name)
+    counts = report.to_json()["counts"]
+    code = report.exit_code
+    sys.stdout.write(
+        f"{len(report.entries)} entries, {report.databases} database(s) checked in "
+        f"{report.elapsed:.2f} s: {counts['fail']} failed, {counts['warn']} warnings; "
+        f"exit {int(code)} ({ExitCode(code).name})\n"
+    )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from keadb_cli.errors import SettingsError
+from keadb_cli.errors import ConfigError, SettingsError
 from keadb_cli.files import MAX_PASSWORD_FILE, read_bounded
 from keadb_cli.kea.access import DB_TYPES, KEYWORDS, SQL_TYPES, DbAccess
 from keadb_cli.kea.hostname import host_problem
@@ -194,8 +194,6 @@ def select_accesses(
         ConfigError: the file is invalid, or the selection names no SQL backend.
         SettingsError: an option value Kea would not accept.
     """
-    from keadb_cli.errors import ConfigError
-
     cli = access_from_options(values)
     if config is None:
         if backend is not None:
@@ -228,15 +226,20 @@ def list_entries(
 ) -> tuple[list[Any], list[str]]:
     """The entries ``backends`` lists: every entry (memfile too) or ``--backend``'s.
 
+    Errors Kea meets only when it connects (a built-in default password since 2.7.6, a
+    missing name) stay findings of their entry: the file itself is one Kea loads.
+
     Raises:
-        ConfigError: the file is invalid, an entry has an error, or nothing matches.
+        ConfigError: the file is invalid (an entry has an error Kea refuses the file for),
+            or nothing matches.
     """
     from keadb_cli.kea import entries as kea_entries
 
     entries, warnings = load_entries(config, release)
     chosen = kea_entries.select(entries, backend) if backend else entries
     for entry in chosen:
-        if entry.errors:
-            entry.require_access()  # raises the first error as a one-line ConfigError
+        for finding in entry.file_errors:
+            where = f"{finding.location}: " if finding.location else ""
+            raise ConfigError(f"{where}{entry.path}: {finding.message}")
     return chosen, warnings
 

@@ -25,6 +25,7 @@ from keadb_cli.kea.validate import (
     HOSTS_DATABASE_STRICT_SINCE,
     Finding,
     Release,
+    is_default_password,
     release_text,
     to_access,
     validate,
@@ -58,7 +59,19 @@ class ConfigEntry:
 
     @property
     def errors(self) -> list[Finding]:
+        """Every error: the file's (Kea refuses the file) and the connection's."""
         return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def file_errors(self) -> list[Finding]:
+        """Errors that make Kea refuse the whole configuration file."""
+        return [f for f in self.errors if f.stage == "parse"]
+
+    @property
+    def connect_errors(self) -> list[Finding]:
+        """Errors Kea meets only when it opens this entry's connection (a missing name, a
+        built-in default password since 2.7.6): the file loads, this entry fails."""
+        return [f for f in self.errors if f.stage == "connect"]
 
     @property
     def warnings(self) -> list[Finding]:
@@ -169,19 +182,28 @@ def _entry(config: KeaConfig, server: str, role: str, path: str, raw: dict[str, 
     pos = config.position(raw)
     location = pos.file_line if pos is not None else config.path
     findings = extra + validate(raw, release=release, config=config)
-    findings.sort(key=lambda f: f.severity != "error")  # errors first, order kept
     db_type = raw.get("type") if isinstance(raw.get("type"), str) else None
     sql = db_type in SQL_TYPES
     access = None
-    if sql and not any(f.severity == "error" for f in findings):
+    if sql and not any(f.severity == "error" and f.stage == "parse" for f in findings):
         where = config.location(raw, "password-file", value=True)
         try:
-            access = to_access(raw, path=path, role=role, cwd=config.cwd, release=release,
-                               where=where)
+            access = to_access(raw, path=path, role=role, cwd=config.cwd, where=where)
         except ConfigError as exc:
             # Only password-file problems get here; the message has the location.
             message = exc.message.removeprefix(f"{where}: ")
-            findings.insert(0, Finding("error", "password-file", message, where))
+            findings.append(Finding("error", "password-file", message, where))
+        else:
+            if "password-file" in raw and access.password is not None \
+                    and is_default_password(access.password, release):
+                findings.append(Finding(
+                    "error", "password-file",
+                    f"password-file {shown(str(raw['password-file']), 200)} holds a "
+                    f"built-in default password, which {release_text(release)} refuses "
+                    "when it connects",
+                    where, stage="connect"))
+    # Errors first (the file's, then the connection's), order kept within each.
+    findings.sort(key=lambda f: (f.severity != "error", f.stage != "parse"))
     return ConfigEntry(path=path, role=role, server=server, raw=raw, type=db_type,
                        location=location, sql=sql, access=access, findings=tuple(findings))
 

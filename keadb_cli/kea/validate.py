@@ -60,6 +60,7 @@ __all__ = [
 
 Release = tuple[int, int, int]
 Severity = Literal["error", "warning"]
+Stage = Literal["parse", "connect"]
 
 U32 = 2**32 - 1
 INT_MAX = 2**31 - 1
@@ -148,6 +149,9 @@ class Finding:
     keyword: str | None
     message: str
     location: str = ""
+    # "parse": Kea refuses the file when it reads it; "connect": Kea reads the file, and
+    # refuses (or ignores) the entry only when it opens the connection.
+    stage: Stage = "parse"
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}" if self.location else self.message
@@ -225,6 +229,9 @@ def validate(
     def warn(key: str | None, message: str) -> None:
         warnings.append(Finding("warning", key, message, where(key, False)))
 
+    def open_error(key: str | None, message: str) -> None:
+        errors.append(Finding("error", key, message, where(key, True), stage="connect"))
+
     rel = release_text(release)
     good: dict[str, Any] = {}  # keywords this release knows, with values of the right type
     for key, value in entry_map.items():
@@ -284,25 +291,31 @@ def validate(
 
     if db_type in SQL_TYPES:
         assert db_type is not None
-        _open_checks(good, db_type, release, error, warn)
+        _open_checks(good, db_type, release, open_error, warn, error)
     return errors + warnings
 
 
 def _open_checks(good: dict[str, Any], db_type: str, release: Release | None,
                  error: Callable[[str | None, str], None],
-                 warn: Callable[[str, str], None]) -> None:
-    """What the MySQL/PostgreSQL connection code refuses or ignores when it opens."""
+                 warn: Callable[[str, str], None],
+                 unusable: Callable[[str | None, str], None]) -> None:
+    """What the MySQL/PostgreSQL connection code refuses or ignores when it opens.
+
+    ``error`` reports what Kea refuses only when it connects (the ``connect`` stage: Kea
+    reads such a file, then fails on that entry). ``unusable`` reports kea-db's own checks
+    (a host name no resolver can take, a NUL in a C string): values no client can use as
+    written, which stay errors of the file, as Kea's grammar errors are."""
     backend = _BACKEND_NAMES[db_type]
     if "name" not in good:
         error(None, f"missing 'name': Kea needs the {backend} database name to connect")
     host = good.get("host")
     problem = host_problem(host) if isinstance(host, str) else None
     if problem:
-        error("host", f"'host' {problem}")
+        unusable("host", f"'host' {problem}")
     for key in _C_STRINGS:
         value = good.get(key)
         if isinstance(value, str) and "\x00" in value:
-            error(key, f"'{key}' holds a NUL character (\\u0000): Kea hands it to the "
+            unusable(key, f"'{key}' holds a NUL character (\\u0000): Kea hands it to the "
                        f"{backend} client library as a C string, which would end there")
     timeout = good.get("connect-timeout")
     if timeout is not None and 0 <= timeout <= U32 and not 1 <= timeout <= INT_MAX:
@@ -400,7 +413,6 @@ def to_access(
     path: str | None = None,
     role: str | None = None,
     cwd: Path | None = None,
-    release: Release | None = None,
     where: str = "",
 ) -> DbAccess:
     """A :class:`DbAccess` from a map that :func:`validate` passed.
@@ -410,7 +422,8 @@ def to_access(
 
     Raises:
         ConfigError: a value has the wrong type (the map was not validated), or the
-            password file cannot be read or holds a default password ``release`` refuses.
+            password file cannot be read. (A default password in the file is a finding of
+            :func:`keadb_cli.kea.entries.extract`, not an error here.)
     """
     values: dict[str, Any] = {}
     for keyword, attr in KEYWORDS.items():
@@ -424,10 +437,5 @@ def to_access(
         values[attr] = value
     password_file = entry_map.get("password-file")
     if isinstance(password_file, str) and "password" not in values:
-        password = read_password_file(password_file, cwd=cwd, where=where)
-        if entry_map.get("type") in SQL_TYPES and is_default_password(password, release):
-            raise ConfigError(f"{where + ': ' if where else ''}password-file {password_file} "
-                              f"holds a built-in default password, which "
-                              f"{release_text(release)} refuses")
-        values["password"] = password
+        values["password"] = read_password_file(password_file, cwd=cwd, where=where)
     return DbAccess(path=path, role=role, **values)

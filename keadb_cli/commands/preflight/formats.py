@@ -1,0 +1,106 @@
+"""preflight's machine formats beside JSON: a JUnit XML report (one testcase per entry and
+check, for GitLab and Jenkins) and GitHub Actions workflow commands (annotations).
+
+Both are built as strings here; the CLI writes them. Every text from a file or a server is
+made printable first (:func:`keadb_cli.text.shown`), so neither format carries control
+characters.
+"""
+
+from __future__ import annotations
+
+import re
+from xml.sax.saxutils import escape, quoteattr
+
+from keadb_cli.commands.preflight.model import EntryReport, Report, Status
+from keadb_cli.text import shown
+
+_TEXT_LIMIT = 4000
+
+
+def _t(text: str) -> str:
+    return shown(text, _TEXT_LIMIT)
+
+
+def _suite_name(entry: EntryReport) -> str:
+    return entry.file or "command line"
+
+
+def junit(report: Report) -> str:
+    """The report as JUnit XML: a testsuite per file, a testcase per entry and check.
+
+    A failed check is a ``<failure>``, a skipped one ``<skipped>``, a warning a passing
+    testcase whose ``<system-out>`` says why. The failures counted here are exactly the
+    failed checks that make the run's exit code non-zero.
+    """
+    suites: dict[str, list[EntryReport]] = {}
+    for entry in report.entries:
+        suites.setdefault(_suite_name(entry), []).append(entry)
+    total = sum(len(e.checks) for e in report.entries)
+    failures = sum(1 for e in report.entries for c in e.checks if c.status is Status.FAIL)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             f'<testsuites name="kea-db preflight" tests="{total}" failures="{failures}" '
+             f'errors="0" time="{report.elapsed:.3f}">']
+    for name, entries in suites.items():
+        checks = [c for e in entries for c in e.checks]
+        lines.append(
+            f'  <testsuite name={quoteattr(_t(name))} tests="{len(checks)}" '
+            f'failures="{sum(c.status is Status.FAIL for c in checks)}" errors="0" '
+            f'skipped="{sum(c.status is Status.SKIP for c in checks)}">'
+        )
+        for entry in entries:
+            classname = quoteattr(_t(f"{name}:{entry.path or 'file'}"))
+            for check in entry.checks:
+                head = f'    <testcase classname={classname} name={quoteattr(check.name)}'
+                detail = _t(check.detail)
+                if check.status is Status.FAIL:
+                    lines.append(f"{head}>")
+                    lines.append(f'      <failure type={quoteattr(check.reason_code or "fail")}'
+                                 f' message={quoteattr(detail)}>'
+                                 f'{escape(_t(f"{entry.target}: {check.detail}"))}</failure>')
+                    lines.append("    </testcase>")
+                elif check.status is Status.SKIP:
+                    lines.append(f"{head}>")
+                    lines.append(f"      <skipped message={quoteattr(detail)}/>")
+                    lines.append("    </testcase>")
+                else:
+                    lines.append(f"{head}>")
+                    prefix = "warning: " if check.status is Status.WARN else ""
+                    lines.append(f"      <system-out>{escape(prefix + detail)}</system-out>")
+                    lines.append("    </testcase>")
+        lines.append("  </testsuite>")
+    lines.append("</testsuites>")
+    return "\n".join(lines) + "\n"
+
+
+def _data(text: str) -> str:
+    """A workflow command's message: %, CR and LF escaped (GitHub's escapeData)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _prop(text: str) -> str:
+    """A workflow command's property value (escapeProperty): also ':' and ','."""
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+_LINE_RE = re.compile(r"^(?P<file>.+?):(?P<line>[0-9]+)(?::[0-9]+)?$")
+
+
+def github_annotations(report: Report) -> str:
+    """One ``::error`` per failed check and one ``::warning`` per warning, pointing at the
+    entry's line in its file when known."""
+    out = []
+    for entry in report.entries:
+        where = ""
+        match = _LINE_RE.match(entry.location or "")
+        if match:
+            where = f"file={_prop(match['file'])},line={match['line']},"
+        elif entry.file:
+            where = f"file={_prop(entry.file)},"
+        for check in entry.checks:
+            if check.status not in (Status.FAIL, Status.WARN):
+                continue
+            level = "error" if check.status is Status.FAIL else "warning"
+            title = _prop(shown(f"kea-db preflight {check.name}: {entry.path or 'file'}", 200))
+            message = _data(shown(f"{entry.target}: {check.detail}", _TEXT_LIMIT))
+            out.append(f"::{level} {where}title={title}::{message}")
+    return "".join(line + "\n" for line in out)

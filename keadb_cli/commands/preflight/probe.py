@@ -1,0 +1,349 @@
+"""One database, checked once: log in as Kea would (waiting for a server that is still
+starting when asked), read its schema state, check the privileges each role that uses it
+needs, and ask test-tls what its session really is. Read-only: every statement runs in a
+read-only transaction that is rolled back, and privileges are asked of the server's own
+privilege functions and views.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from keadb_cli.commands.preflight.model import Check, fail, passed, skipped, warn
+from keadb_cli.db.plan import ConnectPlan, plan_for
+from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.kea.releases import Release, Schema
+
+if TYPE_CHECKING:
+    from keadb_cli.commands.test_tls.check import TlsResult
+    from keadb_cli.db.session import Session
+
+# Login failures that can heal while a server starts (refused, timed out, name not yet in
+# DNS, socket not there yet, starting up, busy). Never retried: DENIED, a TLS failure, a
+# version verdict, bad settings.
+HEALING = frozenset({
+    "refused", "timeout", "dns", "network", "no-socket", "server-starting",
+    "server-shutdown", "connection-lost", "too-many-connections", "unreachable",
+})
+
+FIRST_RETRY = 0.2  # seconds; doubled after each attempt up to MAX_RETRY
+MAX_RETRY = 2.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How an entry uses a database: its role and whether Kea only reads it."""
+
+    role: str  # lease, hosts, config
+    readonly: bool
+
+    @property
+    def writes(self) -> bool:
+        return not self.readonly
+
+
+@dataclass(frozen=True)
+class State:
+    """The schema state a session found."""
+
+    found: Schema | None
+    reason: str  # why there is no usable version ("" for an empty database)
+    objects: tuple[str, ...] = ()
+
+
+@dataclass
+class Probe:
+    """What one database said, for every entry that names it."""
+
+    login: Check
+    attempts: int = 1
+    state: State | None = None
+    state_error: Check | None = None
+    privileges: dict[Usage, Check] = field(default_factory=dict)
+    tls: Check | None = None
+    library: str = ""
+
+
+def login(
+    plan: ConnectPlan,
+    wait: float | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Session | None, Check, int]:
+    """Open a session as Kea would; with ``wait`` seconds, retry what can heal until then.
+
+    Returns the session (None on failure), the ``login`` check and the number of attempts.
+    """
+    from keadb_cli.db.session import open_session
+
+    deadline = clock() + (wait or 0.0)
+    delay = FIRST_RETRY
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            session = open_session(plan)
+        except DeniedError as err:
+            return None, fail("login", ExitCode.DENIED, err.message,
+                              err.reason_code or "denied"), attempts
+        except KeaDbError as err:
+            left = deadline - clock()
+            if wait and err.reason_code in HEALING and left > 0:
+                sleep(min(delay, left))
+                delay = min(delay * 2, MAX_RETRY)
+                continue
+            code = err.exit_code if err.exit_code is not ExitCode.INTERNAL else (
+                ExitCode.UNREACHABLE)
+            after = f" (after {attempts} attempts, --wait-timeout {wait:g} s)" if wait else ""
+            return None, fail("login", code, err.message + after,
+                              err.reason_code or "unreachable"), attempts
+        how = f"logged in with {session.library}"
+        if session.fallback:
+            return session, warn("login", f"{how}, not Kea's client library: "
+                                          f"{session.fallback}", "fallback"), attempts
+        waited = f" after {attempts} attempts" if attempts > 1 else ""
+        return session, passed("login", how + waited), attempts
+
+
+def read_state(session: Session, plan: ConnectPlan) -> State:
+    """``schema_version`` as Kea reads it (check-version's reader).
+
+    Raises:
+        QueryError, KeaDbError: as :func:`keadb_cli.commands.check_version.read_state`.
+    """
+    from keadb_cli.commands.check_version import read_state as read
+
+    found, reason, objects = read(session, plan)
+    return State(found, reason, objects)
+
+
+# -- privileges --------------------------------------------------------------------------
+
+_PG_TABLES = (
+    "SELECT c.relname, c.relkind, "
+    "has_table_privilege(c.oid, 'SELECT'), has_table_privilege(c.oid, 'INSERT'), "
+    "has_table_privilege(c.oid, 'UPDATE'), has_table_privilege(c.oid, 'DELETE'), "
+    "CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'USAGE') END "
+    "FROM pg_class c WHERE c.relnamespace = "
+    "(SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+    "AND c.relkind IN ('r', 'p', 'S') ORDER BY c.relname"
+)
+_PG_ROUTINES = (
+    "SELECT DISTINCT p.proname, has_function_privilege(p.oid, 'EXECUTE') FROM pg_proc p "
+    "WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+    "ORDER BY 1"
+)
+_MYSQL_GRANTEE = (
+    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+)
+_MYSQL_BROAD = (
+    f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
+    f"WHERE GRANTEE = {_MYSQL_GRANTEE} "
+    f"UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
+    f"WHERE GRANTEE = {_MYSQL_GRANTEE} AND DATABASE() LIKE TABLE_SCHEMA"
+)
+_MYSQL_TABLE_GRANTS = (
+    f"SELECT TABLE_NAME, PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES "
+    f"WHERE GRANTEE = {_MYSQL_GRANTEE} AND TABLE_SCHEMA = DATABASE()"
+)
+_MYSQL_TABLES = (
+    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+    "AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME"
+)
+
+_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+
+def _true(value: str | None) -> bool:
+    return value in ("t", "true", "True", "1")
+
+
+# The tables a role's own statements use, listed first when something is missing.
+_ROLE_PREFIX = {"lease": "lease", "hosts": "host", "config": "dhcp"}
+
+
+def _listed(names: list[str], usage: Usage, limit: int = 6) -> str:
+    prefix = _ROLE_PREFIX.get(usage.role, "")
+    names = sorted(names, key=lambda n: (not n.startswith(prefix), n))
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _pg_missing(session: Session, usage: Usage) -> list[str]:
+    """What the session's user lacks for ``usage``, as "INSERT on lease4" texts."""
+    wanted = _WRITE if usage.writes else ("SELECT",)
+    missing: dict[str, list[str]] = {}
+    for name, kind, *flags in session.query(_PG_TABLES):
+        sequence_usage = flags[4]
+        if kind == "S":
+            if usage.writes and not _true(sequence_usage):
+                missing.setdefault("USAGE", []).append(name or "")
+            continue
+        for privilege, flag in zip(_WRITE, flags[:4], strict=True):
+            if privilege in wanted and not _true(flag):
+                missing.setdefault(privilege, []).append(name or "")
+    if usage.writes:
+        for name, flag in session.query(_PG_ROUTINES):
+            if not _true(flag):
+                missing.setdefault("EXECUTE", []).append(name or "")
+    return [f"{p} on {_listed(names, usage)}" for p, names in missing.items()]
+
+
+def _mysql_missing(session: Session, usage: Usage) -> list[str]:
+    wanted = (*_WRITE, "EXECUTE") if usage.writes else ("SELECT",)
+    broad = {(r[0] or "").upper() for r in session.query(_MYSQL_BROAD)}
+    need = [p for p in wanted if p not in broad]
+    if not need:
+        return []
+    per_table: dict[str, set[str]] = {}
+    for table, privilege in session.query(_MYSQL_TABLE_GRANTS):
+        per_table.setdefault(table or "", set()).add((privilege or "").upper())
+    tables = [r[0] or "" for r in session.query(_MYSQL_TABLES)]
+    out = []
+    for privilege in need:
+        if privilege == "EXECUTE":
+            out.append("EXECUTE on the database (Kea calls its routines)")
+            continue
+        lacking = [t for t in tables if privilege not in per_table.get(t, set())]
+        if lacking:
+            out.append(f"{privilege} on {_listed(lacking, usage)}")
+    return out
+
+
+def _mysql_role(session: Session) -> str:
+    """The active role, "" for none (NULL on MariaDB, the string NONE on Oracle MySQL)."""
+    rows = session.query("SELECT CURRENT_ROLE()")
+    role = (rows[0][0] or "") if rows else ""
+    return "" if role.upper() == "NONE" else role
+
+
+def _pg_role(session: Session) -> str:
+    return ""  # PostgreSQL's privilege functions include what roles grant
+
+
+# Per backend: (what is missing for a usage, the active role whose grants the check cannot
+# see). Begin/rollback come from the backend registry.
+_PRIVILEGES: dict[str, tuple[Callable[[Session, Usage], list[str]],
+                             Callable[[Session], str]]] = {
+    "postgresql": (_pg_missing, _pg_role),
+    "mysql": (_mysql_missing, _mysql_role),
+}
+
+
+def privileges(session: Session, plan: ConnectPlan, usage: Usage, user: str) -> Check:
+    """Whether ``user`` may do what Kea does with a database of this ``usage``."""
+    missing_of, role_of = _PRIVILEGES[plan.backend.type]
+    session.query(plan.backend.read_only_begin)
+    try:
+        missing = missing_of(session, usage)
+        role = role_of(session) if missing else ""
+    finally:
+        if not session.closed:
+            session.query("ROLLBACK")
+    what = "read and write its tables and run its routines" if usage.writes else (
+        "read its tables")
+    kind = f"{'readonly ' if usage.readonly else ''}{usage.role} backend"
+    if not missing:
+        return passed("privileges", f"{user} may {what} ({kind})")
+    text = f"{user} lacks {'; '.join(missing)}: a {kind} needs to {what}"
+    if role:
+        return warn("privileges", f"{text}, unless role {role} grants it (role grants are "
+                                  "not visible to this check)", "role-grants")
+    return fail("privileges", ExitCode.PRIVILEGES, text, "missing-privileges")
+
+
+# -- TLS -----------------------------------------------------------------------------------
+
+
+def tls_check(result: TlsResult, access: DbAccess, *, require_tls: bool,
+              require_verify: bool) -> Check:
+    """test-tls's verdict as a preflight check: the policies fail, the rest informs."""
+    from keadb_cli.commands.test_tls.policy import Verdict
+
+    verdict, reason = result.verdict, result.reason
+    text = f"{verdict.value}: {reason}"
+    if result.failures:
+        return fail("tls", ExitCode.TLS_POLICY, f"{text}; {'; '.join(result.failures)}",
+                    "tls-policy")
+    if verdict is Verdict.VERIFIED:
+        return passed("tls", text)
+    if verdict in (Verdict.TLS_REFUSED, Verdict.HANDSHAKE_FAILED):
+        return fail("tls", result.exit_code, text, result.reason_code.value)
+    if verdict in (Verdict.UNREACHABLE, Verdict.DENIED):
+        return skipped("tls", f"not checked: {text}")
+    if require_verify or (require_tls and verdict is Verdict.CLEARTEXT):
+        flag = "--require-verify" if require_verify else "--require-tls"
+        return fail("tls", ExitCode.TLS_POLICY, f"{text} ({flag})", "tls-policy")
+    asked = access.trust_anchor if verdict is Verdict.ENCRYPTED_UNVERIFIED else (
+        access.tls_requested)
+    if asked:
+        return warn("tls", text, result.reason_code.value)
+    return passed("tls", text)
+
+
+# -- one database ---------------------------------------------------------------------------
+
+
+def probe_database(
+    access: DbAccess,
+    usages: list[Usage],
+    release: Release | None,
+    *,
+    wait: float | None,
+    require_tls: bool,
+    require_verify: bool,
+    env: dict[str, str] | None = None,
+) -> Probe:
+    """Every check of one database, for each way the entries use it.
+
+    Raises:
+        SettingsError: the access cannot be used as given (a TLS file missing...).
+    """
+    plan = plan_for(access, env)
+    session, login_check, attempts = login(plan, wait)
+    probe = Probe(login=dataclasses.replace(login_check, attempts=attempts), attempts=attempts)
+    if session is None:
+        return probe
+    probe.library = session.library
+    try:
+        try:
+            probe.state = read_state(session, plan)
+        except QueryError as err:
+            probe.state_error = fail("schema", ExitCode.DENIED,
+                                     f"cannot read schema_version: {err.message}",
+                                     err.reason_code or "query-failed")
+        if probe.state is not None and probe.state.found is not None:
+            for usage in usages:
+                try:
+                    probe.privileges[usage] = privileges(session, plan, usage,
+                                                         plan.user or "the user")
+                except QueryError as err:
+                    probe.privileges[usage] = fail(
+                        "privileges", ExitCode.PRIVILEGES,
+                        f"cannot read the privileges: {err.message}", "query-failed")
+    except KeaDbError as err:  # the session broke or a statement timed out
+        probe.state_error = fail("schema", ExitCode.UNREACHABLE, err.message,
+                                 err.reason_code or "connection-lost")
+    finally:
+        session.close()
+    probe.tls = _tls(access, release, require_tls=require_tls, require_verify=require_verify)
+    return probe
+
+
+def _tls(access: DbAccess, release: Release | None, *, require_tls: bool,
+         require_verify: bool) -> Check:
+    from keadb_cli.commands.test_tls.check import Policy, run
+
+    policy = Policy(require_tls=require_tls, require_verify=require_verify)
+    try:
+        result = run(access, release, policy)
+    except KeaDbError as err:
+        return fail("tls", err.exit_code, err.message, err.reason_code)
+    return tls_check(result, access, require_tls=require_tls, require_verify=require_verify)

@@ -1,0 +1,290 @@
+"""``kea-db preflight``: will this Kea release, with these configuration files, start and
+serve on these databases? Read-only, always.
+
+Every SQL entry of every file is checked; entries that name the same database with the same
+login share one probe (:mod:`keadb_cli.commands.preflight.probe`), and the distinct
+databases are probed in parallel, so a run takes about as long as its slowest database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from keadb_cli.commands.preflight.model import (
+    CHECKS,
+    Check,
+    EntryReport,
+    Report,
+    fail,
+    passed,
+    skipped,
+    warn,
+)
+from keadb_cli.commands.preflight.probe import Probe, Usage, probe_database
+from keadb_cli.commands.settings import Target, require_sql_entry
+from keadb_cli.errors import ConfigError, ExitCode, KeaDbError, SettingsError
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.kea.releases import Release, Schema
+
+AUTO_INIT_SINCE = Release(2, 5, 6)  # Kea runs kea-admin db-init on an empty database
+RETRY_ON_STARTUP_SINCE = Release(2, 5, 5)
+MAX_WORKERS = 32  # databases probed at once
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the run checks beyond the defaults."""
+
+    wait: float | None = None  # seconds to wait for a server that is starting
+    require_tls: bool = False
+    require_verify: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"wait_timeout": self.wait, "require_tls": self.require_tls,
+                "require_verify": self.require_verify}
+
+
+@dataclass
+class _Item:
+    """One entry on its way through the run."""
+
+    file: str | None
+    path: str
+    role: str | None
+    location: str
+    target: str
+    config: Check
+    access: DbAccess | None = None  # None: not connected (the config check failed)
+
+
+def _connection_key(access: DbAccess) -> DbAccess:
+    """The part of an access entry that decides which session opens: entries equal here
+    share one probe (their roles and readonly flags may differ)."""
+    return dataclasses.replace(access, path=None, role=None, readonly=None, on_fail=None,
+                               retry_on_startup=None, max_reconnect_tries=None,
+                               reconnect_wait_time=None)
+
+
+def _config_check(errors: list[str], connect_errors: list[str], warnings: list[str],
+                  release_text: str) -> Check:
+    if errors:
+        return fail("config", ExitCode.CONFIG, "; ".join(errors), "config-invalid")
+    if connect_errors:
+        return fail("config", ExitCode.CONFIG,
+                    f"{'; '.join(connect_errors)} (Kea loads the file, then fails on this "
+                    "entry when it connects)", "refused-at-connect")
+    if warnings:
+        return warn("config", "; ".join(warnings), "config-warning")
+    return passed("config", f"valid for {release_text}")
+
+
+def _items_from_file(path: str, release: Release | None, cli: DbAccess,
+                     password: str | None, warnings_out: list[str],
+                     backend: str | None = None) -> list[_Item]:
+    """The entries of one file, each with its config check; a file Kea cannot read is one
+    failed item. The file's own warnings (not an entry's) go to ``warnings_out``."""
+    from keadb_cli.commands.settings import with_password
+    from keadb_cli.kea import config as kea_config
+    from keadb_cli.kea import entries as kea_entries
+    from keadb_cli.kea.validate import release_text
+
+    rules = release_text(release)
+    try:
+        config = kea_config.load(path)
+        entries = kea_entries.extract(config, release=release)
+        if backend is not None:
+            entries = kea_entries.select(entries, backend)
+    except ConfigError as err:
+        return [_Item(path, "", None, "", "-", fail("config", ExitCode.CONFIG, err.message,
+                                                      "config-invalid"))]
+    warnings_out.extend(config.warnings)
+    items = []
+    sql = [e for e in entries if e.sql]
+    if not sql:
+        only = ", ".join(e.path for e in entries) or "no database entry"
+        return [_Item(path, "", None, "", "-", skipped("config", f"no MySQL or PostgreSQL "
+                                                       f"entry ({only}): nothing to check"))]
+    for entry in sql:
+        errors = [f.message for f in entry.file_errors]
+        connect = [f.message for f in entry.connect_errors]
+        warnings = [f.message for f in entry.warnings]
+        check = _config_check(errors, connect, warnings, rules)
+        access = None
+        if entry.access is not None and not errors and not connect:
+            access = with_password(cli.merged_over(entry.access), password)
+        label = (access or entry.access or _raw_access(entry.raw)).label()
+        items.append(_Item(path, entry.path, entry.role, entry.location, label, check,
+                           access))
+    return items
+
+
+def _raw_access(raw: dict[str, Any] | Any) -> DbAccess:
+    """Enough of an entry Kea refuses to name it: its string and number values only."""
+    values = {attr: raw.get(key) for key, attr in (("type", "type"), ("host", "host"),
+                                                   ("user", "user"), ("name", "name"))
+              if isinstance(raw.get(key), str)}
+    port = raw.get("port")
+    if isinstance(port, int) and not isinstance(port, bool) and 0 < port <= 65535:
+        values["port"] = port
+    return DbAccess(**values)
+
+
+def _schema_check(probe: Probe, access: DbAccess, expected: Schema,
+                  release: Release | None) -> Check:
+    """The schema verdict for one entry, and what Kea does about it."""
+    from keadb_cli.commands.check_version import Verdict, judge
+
+    if probe.state_error is not None:
+        return probe.state_error
+    state = probe.state
+    assert state is not None
+    kea = f"Kea {release}" if release else "Kea"
+    if state.found is None and not state.reason:
+        if release is not None and release >= AUTO_INIT_SINCE and not access.readonly:
+            return warn("schema", f"EMPTY: {kea} will run kea-admin db-init itself when it "
+                                  f"starts (schema {expected}); that needs kea-admin on the "
+                                  "Kea host, and a failed init hides the real error: run "
+                                  "`kea-db init` before the rollout", "auto-init")
+        why = ("readonly: Kea does not initialise it" if access.readonly else
+               "Kea before 2.5.6 does not create the schema")
+        return fail("schema", ExitCode.EMPTY,
+                    f"EMPTY: {kea} will not start on it ({why}): run `kea-db init` "
+                    f"(schema {expected})", "empty")
+    if state.found is None:
+        names = f" ({', '.join(state.objects[:5])})" if state.objects else ""
+        return fail("schema", ExitCode.FOREIGN,
+                    f"FOREIGN: {state.reason}{names}: {kea} will not start on it", "foreign")
+    verdict = judge(state.found, expected)
+    if verdict is Verdict.MATCH:
+        return passed("schema", f"MATCH: schema {state.found} is the one {kea} expects")
+    code = verdict.exit_code
+    what = ("older: back up, stop Kea, then upgrade explicitly" if verdict is Verdict.BEHIND
+            else "newer: this release is older than the schema")
+    return fail("schema", code,
+                f"{verdict.value}: schema {state.found}, {kea} expects {expected} ({what}); "
+                "Kea will not start on it, and retry-on-startup does not help (a version "
+                "mismatch is not retried)", verdict.value.lower())
+
+
+def _login_note(check: Check, access: DbAccess, release: Release | None) -> Check:
+    """A failed login, with what Kea does then (retry-on-startup, 2.5.5+)."""
+    if check.status.value != "fail":
+        return check
+    retry = access.retry_on_startup and (release is None or release >= RETRY_ON_STARTUP_SINCE)
+    if retry:
+        note = ("; with retry-on-startup Kea starts without this backend and reconnects as "
+                f"max-reconnect-tries ({access.max_reconnect_tries or 0}), "
+                f"reconnect-wait-time ({access.reconnect_wait_time or 0} ms) and on-fail "
+                f"({access.on_fail or 'stop-retry-exit'}) say")
+    else:
+        note = "; Kea will not start (retry-on-startup is off)"
+    return dataclasses.replace(check, detail=check.detail + note)
+
+
+def _entry_checks(item: _Item, probe: Probe | None, target: Target,
+                  release: Release | None) -> tuple[Check, ...]:
+    checks = [item.config]
+    if item.access is None or probe is None:
+        why = "not checked: the entry's configuration fails"
+        return tuple(checks + [skipped(name, why) for name in CHECKS[1:]])
+    access = item.access
+    checks.append(_login_note(probe.login, access, release))
+    if probe.login.status.value == "fail":
+        why = "not checked: no session"
+        return tuple(checks + [skipped(name, why) for name in CHECKS[2:]])
+    checks.append(_schema_check(probe, access, target.schema_for(access.type or ""),
+                                release))
+    usage = Usage(item.role or "lease", bool(access.readonly))
+    if usage in probe.privileges:
+        checks.append(probe.privileges[usage])
+    else:
+        checks.append(skipped("privileges", "not checked: no Kea schema to check them on"))
+    checks.append(probe.tls or skipped("tls", "not checked"))
+    return tuple(checks)
+
+
+def preflight(
+    configs: list[str],
+    cli: DbAccess,
+    password: str | None,
+    target: Target,
+    options: Options,
+    *,
+    backend: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
+    """Check every SQL entry of every file in ``configs`` (or, with no file, the one entry
+    the command line describes) and report.
+
+    Raises:
+        SettingsError: no file and the options name no SQL backend.
+    """
+    from keadb_cli.commands.settings import with_password
+
+    started = time.monotonic()
+    release = target.release
+    items: list[_Item] = []
+    file_warnings: list[str] = []
+    if backend is not None and not configs:
+        raise SettingsError("--backend selects entries of --config FILE: give --config")
+    if configs:
+        for path in configs:
+            items.extend(_items_from_file(path, release, cli, password, file_warnings,
+                                          backend))
+    else:
+        access = require_sql_entry(with_password(cli, password))
+        access = dataclasses.replace(access, path="command line", role=access.role or "lease")
+        items.append(_Item(None, "command line", access.role, "", access.label(),
+                           passed("config", "options"), access))
+
+    groups: dict[DbAccess, list[_Item]] = {}
+    for item in items:
+        if item.access is not None:
+            groups.setdefault(_connection_key(item.access), []).append(item)
+    probes: dict[DbAccess, Probe] = {}
+    if groups:
+        if progress:
+            progress(f"checking {len(groups)} database(s) in parallel")
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(groups))) as pool:
+            futures = {
+                key: pool.submit(_probe_safely, members[0].access, members, release, options)
+                for key, members in groups.items()
+            }
+            for key, future in futures.items():
+                probes[key] = future.result()
+
+    reports = []
+    for item in items:
+        probe, shared = None, None
+        if item.access is not None:
+            key = _connection_key(item.access)
+            probe, first = probes.get(key), groups[key][0]
+            if first is not item:
+                shared = first.path if first.file == item.file else f"{first.file}: {first.path}"
+        reports.append(EntryReport(item.file, item.path, item.role, item.location,
+                                   item.target, _entry_checks(item, probe, target, release),
+                                   checked_with=shared))
+    return Report(tuple(reports), str(release) if release else None, target.source,
+                  time.monotonic() - started, len(groups), options.to_json(),
+                  tuple(file_warnings))
+
+
+def _probe_safely(access: DbAccess | None, members: list[_Item], release: Release | None,
+                  options: Options) -> Probe:
+    """probe_database for a group; bad settings become a failed login, never a crash of
+    the whole run."""
+    assert access is not None
+    usages = sorted({Usage(m.role or "lease", bool(m.access and m.access.readonly))
+                     for m in members}, key=lambda u: (u.role, u.readonly))
+    try:
+        return probe_database(access, usages, release, wait=options.wait,
+                              require_tls=options.require_tls,
+                              require_verify=options.require_verify)
+    except KeaDbError as err:
+        code = err.exit_code if err.exit_code is not ExitCode.INTERNAL else ExitCode.SETTINGS
+        return Probe(login=fail("login", code, err.message, err.reason_code or "settings"))
