@@ -354,6 +354,6 @@ def preflight_report(report: Any, *, as_json: bool) -> None:
     code = report.exit_code
     sys.stdout.write(
         f"{len(report.entries)} entries, {report.databases} database(s) checked in "
-        f"{report.elapsed:.2f} s: {counts['fail']} failed, {counts['warn']} warnings; "
+        f"{report.elapsed:.2f} s: {counts['fail']} failed, {counts['warn']} warned; "
         f"exit {int(code)} ({ExitCode(code).name})\n"
     )

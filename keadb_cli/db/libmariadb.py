@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import os
 import selectors
+import threading
 from typing import Any
 
 from keadb_cli.db.backends import MYSQL
@@ -67,12 +68,14 @@ _SAFE_PLUGINS = (
 _NO_KEY_FILE = os.path.join(os.path.dirname(__file__), "no-server-public-key.txt")
 
 _state: dict[str, Any] = {}
+_LOADING = threading.Lock()
 
 
 def load() -> Any:
     """libmariadb, declared, or None when it cannot be loaded (or lacks the async API)."""
-    if "lib" not in _state:
-        _state["lib"] = load_library(MYSQL.soname, "mariadb", _signatures())
+    with _LOADING:  # preflight opens sessions from several threads at once
+        if "lib" not in _state:
+            _state["lib"] = load_library(MYSQL.soname, "mariadb", _signatures())
     return _state["lib"]
 
 

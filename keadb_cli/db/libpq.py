@@ -11,6 +11,7 @@ are collected, never printed by libpq.
 from __future__ import annotations
 
 import ctypes
+import threading
 from typing import Any
 
 from keadb_cli.db.backends import POSTGRESQL
@@ -40,12 +41,14 @@ _MAX_NOTICES = 20
 
 _NOTICE_PROCESSOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
 _state: dict[str, Any] = {}
+_LOADING = threading.Lock()
 
 
 def load() -> Any:
     """libpq, declared, or None when it cannot be loaded (or is too old)."""
-    if "lib" not in _state:
-        _state["lib"] = load_library(POSTGRESQL.soname, "pq", _signatures())
+    with _LOADING:  # preflight opens sessions from several threads at once
+        if "lib" not in _state:
+            _state["lib"] = load_library(POSTGRESQL.soname, "pq", _signatures())
     return _state["lib"]
 
 

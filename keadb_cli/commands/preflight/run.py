@@ -150,8 +150,12 @@ def _schema_check(probe: Probe, access: DbAccess, expected: Schema,
                                   f"starts (schema {expected}); that needs kea-admin on the "
                                   "Kea host, and a failed init hides the real error: run "
                                   "`kea-db init` before the rollout", "auto-init")
-        why = ("readonly: Kea does not initialise it" if access.readonly else
-               "Kea before 2.5.6 does not create the schema")
+        if access.readonly:
+            why = "readonly: Kea does not initialise it"
+        elif release is None:
+            why = "give --kea-version to learn whether that release initialises it"
+        else:
+            why = "Kea before 2.5.6 does not create the schema"
         return fail("schema", ExitCode.EMPTY,
                     f"EMPTY: {kea} will not start on it ({why}): run `kea-db init` "
                     f"(schema {expected})", "empty")
