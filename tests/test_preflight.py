@@ -39,10 +39,15 @@ def entry(db: FreshDatabase, **extra: Any) -> dict[str, Any]:
             "password": db.password, "name": db.name, **extra}
 
 
+HOOKS = [{"library": "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_mysql.so"},
+         {"library": "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_pgsql.so"}]
+
+
 def write(path: Path, server: str, lease: dict[str, Any] | None = None,
           hosts: list[dict[str, Any]] | None = None,
-          config_dbs: list[dict[str, Any]] | None = None) -> Path:
-    section: dict[str, Any] = {}
+          config_dbs: list[dict[str, Any]] | None = None, *, hooks: bool = True) -> Path:
+    """A Kea configuration; ``hooks`` loads the backends' hook libraries (Kea 2.7.4+)."""
+    section: dict[str, Any] = {"hooks-libraries": HOOKS} if hooks else {}
     if lease is not None:
         section["lease-database"] = lease
     if hosts:
@@ -347,6 +352,24 @@ def test_privileges_a_select_only_user(
     assert hosts["status"] == "pass", hosts
     assert doc["databases"] == 1
     assert proc.returncode == ExitCode.PRIVILEGES
+
+
+def test_a_missing_backend_hook_library_for_kea_2_7_4_and_later(
+    tmp_path: Path, pg_db: FreshDatabase
+) -> None:
+    init(pg_db)
+    conf = write(tmp_path / "kea.conf", "Dhcp4", lease=entry(pg_db), hooks=False)
+    old = json.loads(run("preflight", "--config", str(conf), "--kea-version", "2.6",
+                         "--json").stdout)
+    assert statuses(old, "Dhcp4.lease-database")["config"] == "pass"
+    proc = run("preflight", "--config", str(conf), "--kea-version", "3.0", "--expect",
+               "13.0", "--json")
+    doc = json.loads(proc.stdout)
+    config = checks(doc, "Dhcp4.lease-database")["config"]
+    assert (config["status"], config["reason_code"]) == ("fail", "hook-missing")
+    assert "libdhcp_pgsql.so" in config["detail"]
+    assert statuses(doc, "Dhcp4.lease-database")["schema"] == "pass"  # still checked
+    assert proc.returncode == ExitCode.CONFIG
 
 
 def test_tls_policy_failure(tmp_path: Path, pg_db: FreshDatabase) -> None:

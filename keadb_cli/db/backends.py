@@ -48,6 +48,9 @@ class Backend:
     lock_wait_sql: str | None = None
     lock_wait_reset_sql: str | None = None
     lock_timeout_code: str | None = None
+    # The hook library a Kea DHCP server must load (hooks-libraries) to use the backend at
+    # all, since Kea 2.7.4.
+    kea_hook: str = ""
 
 
 LOCK_NAME = "kea-db-init"
@@ -79,6 +82,7 @@ POSTGRESQL = Backend(
     library_module="keadb_cli.db.libpq",
     soname="libpq.so.5",
     driver="psycopg",
+    kea_hook="libdhcp_pgsql.so",
     lock_wait_sql="SET lock_timeout = {ms}",
     lock_wait_reset_sql="SET lock_timeout = 0",
     lock_timeout_code="55P03",
@@ -112,6 +116,7 @@ MYSQL = Backend(
     library_module="keadb_cli.db.libmariadb",
     soname="libmariadb.so.3",
     driver="PyMySQL",
+    kea_hook="libdhcp_mysql.so",
 )
 
 BACKENDS: dict[str, Backend] = {b.type: b for b in (MYSQL, POSTGRESQL)}

@@ -32,6 +32,7 @@ from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Release, Schema
 
 AUTO_INIT_SINCE = Release(2, 5, 6)  # Kea runs kea-admin db-init on an empty database
+HOOKS_NEEDED_SINCE = Release(2, 7, 4)  # SQL backends live in libdhcp_mysql/pgsql.so
 RETRY_ON_STARTUP_SINCE = Release(2, 5, 5)
 MAX_WORKERS = 32  # databases probed at once
 
@@ -71,9 +72,11 @@ def _connection_key(access: DbAccess) -> DbAccess:
 
 
 def _config_check(errors: list[str], connect_errors: list[str], warnings: list[str],
-                  release_text: str) -> Check:
-    if errors:
-        return fail("config", ExitCode.CONFIG, "; ".join(errors), "config-invalid")
+                  release_text: str, hooks: list[str] | None = None) -> Check:
+    hooks = hooks or []
+    if errors or hooks:
+        return fail("config", ExitCode.CONFIG, "; ".join(errors + hooks + connect_errors),
+                    "config-invalid" if errors else "hook-missing")
     if connect_errors:
         return fail("config", ExitCode.CONFIG,
                     f"{'; '.join(connect_errors)} (Kea loads the file, then fails on this "
@@ -111,9 +114,12 @@ def _items_from_file(path: str, release: Release | None, cli: DbAccess,
                                                        f"entry ({only}): nothing to check"))]
     for entry in sql:
         errors = [f.message for f in entry.file_errors]
+        hooks = _hook_problems(config.root.get(entry.server), entry.type or "", release)
         connect = [f.message for f in entry.connect_errors]
         warnings = [f.message for f in entry.warnings]
-        check = _config_check(errors, connect, warnings, rules)
+        # A missing hook stops the Kea process, not the login: the database is still
+        # checked, so that one run says everything that is wrong.
+        check = _config_check(errors, connect, warnings, rules, hooks)
         access = None
         if entry.access is not None and not errors and not connect:
             access = with_password(cli.merged_over(entry.access), password)
@@ -121,6 +127,24 @@ def _items_from_file(path: str, release: Release | None, cli: DbAccess,
         items.append(_Item(path, entry.path, entry.role, entry.location, label, check,
                            access))
     return items
+
+
+def _hook_problems(section: Any, db_type: str, release: Release | None) -> list[str]:
+    """Since 2.7.4 a DHCP server reaches MySQL or PostgreSQL only through its hook library
+    (``libdhcp_mysql.so`` / ``libdhcp_pgsql.so`` in ``hooks-libraries``); without it Kea
+    does not know the backend type and refuses the configuration."""
+    from keadb_cli.db.backends import backend_for
+
+    if release is not None and release < HOOKS_NEEDED_SINCE:
+        return []
+    hook = backend_for(db_type).kea_hook
+    libraries = section.get("hooks-libraries") if isinstance(section, dict) else None
+    loaded = [lib.get("library") for lib in libraries or [] if isinstance(lib, dict)]
+    if any(isinstance(path, str) and path.rsplit("/", 1)[-1] == hook for path in loaded):
+        return []
+    kea = f"Kea {release}" if release else "the newest Kea"
+    return [f"{kea} uses a {db_type} backend only through the hook library {hook}, which "
+            f"hooks-libraries does not load (needed since 2.7.4)"]
 
 
 def _raw_access(raw: dict[str, Any] | Any) -> DbAccess:
