@@ -180,6 +180,10 @@ def _pg_missing(session: Session, usage: Usage) -> list[str]:
     """What the session's user lacks for ``usage``, as "INSERT on lease4" texts."""
     wanted = _WRITE if usage.writes else ("SELECT",)
     missing: dict[str, list[str]] = {}
+    schema, usable = session.query(
+        "SELECT current_schema(), has_schema_privilege(current_schema(), 'USAGE')")[0]
+    if not _true(usable):
+        return [f"USAGE on schema {schema} (nothing in it can be reached)"]
     for name, kind, *flags in session.query(_PG_TABLES):
         sequence_usage = flags[4]
         if kind == "S":
