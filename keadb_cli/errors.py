@@ -46,6 +46,12 @@ class ExitCode(IntEnum):
     PARTIAL = 45
     INIT_FAILED = 46
 
+    # upgrade refusals and failures
+    OTHER_SESSIONS = 47
+    DATA_TRAP = 48
+    NOT_CONFIRMED = 49
+    UPGRADE_FAILED = 50
+
     INTERRUPTED = 130
 
 
@@ -139,8 +145,12 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.LOCKED,
     ExitCode.PRIVILEGES,
     ExitCode.NOT_EMPTY,
+    ExitCode.NOT_CONFIRMED,
+    ExitCode.OTHER_SESSIONS,
+    ExitCode.DATA_TRAP,
     ExitCode.PARTIAL,
     ExitCode.INIT_FAILED,
+    ExitCode.UPGRADE_FAILED,
     ExitCode.DENIED,
     ExitCode.UNREACHABLE,
 )

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from keadb_cli import __version__
-from keadb_cli.errors import ExitCode, KeaDbError, worst_exit
+from keadb_cli.errors import ExitCode, KeaDbError, SettingsError, worst_exit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -224,6 +224,71 @@ def init_cmd(
     results = init_all(_accesses(opts, target.release), target, lock_timeout=lock_timeout,
                        progress=None if as_json else render.progress_printer())
     render.init_results(results, target, as_json=as_json)
+    return int(worst_exit(r.exit_code for r in results))
+
+
+@cli.command("upgrade")
+@db_options
+@target_options
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Change nothing: list the steps, the tables each rewrites (with about how "
+                   "many rows) and the findings.")
+@click.option("--sql", "sql_only", is_flag=True,
+              help="Print the SQL of the steps from --from to the target, without connecting.")
+@click.option("--from", "from_schema", metavar="MAJOR.MINOR",
+              help="With --sql: the schema the database has now.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not ask; required when there is no terminal to ask on.")
+@click.option("--allow-other-sessions", is_flag=True,
+              help="Upgrade although other sessions (a Kea server?) use the database.")
+@click.option("--fix-user-context", is_flag=True,
+              help="Set lease user contexts that are not JSON to NULL first (Kea reads them "
+                   "as no context); without it such rows refuse the upgrade.")
+@click.option("--lock-timeout", type=float, default=60.0, show_default=True,
+              envvar=_env("lock_timeout"),
+              help="Seconds to wait for another kea-db init or upgrade on the same server.")
+@json_option
+def upgrade_cmd(
+    kea_version: str | None, expect: str | None, plan_only: bool, sql_only: bool,
+    from_schema: str | None, yes: bool, allow_other_sessions: bool, fix_user_context: bool,
+    lock_timeout: float, as_json: bool, **opts: Any,
+) -> int:
+    """Upgrade Kea's schema explicitly, step by step, to what a Kea release expects.
+
+    Refuses what is not an upgrade, each with its own exit code: EMPTY (init's job), AHEAD,
+    FOREIGN, a readonly backend, a schema older than kea-db's first revision. Before any
+    change: the lock init takes, the state read again, privileges, other sessions on the
+    database (a running Kea), lease rows that would stop a step. Asks on a terminal; give
+    --yes otherwise. PostgreSQL runs every step in one transaction; on MySQL a cut run
+    (error, kill, Ctrl-C) is completed by running upgrade again.
+
+    \b
+    Example:
+      KEA_DB_PASSWORD=... kea-db upgrade --type mysql --host db1 --user kea \\
+          --name kea --kea-version 3.0 --plan
+      kea-db upgrade --sql --type postgresql --from 13.0 --kea-version 3.0 > up.sql
+    """
+    from keadb_cli.cli import render
+    from keadb_cli.commands.settings import require_type, resolve_target
+    from keadb_cli.commands.upgrade.run import Options, upgrade_all, upgrade_sql
+    from keadb_cli.kea.releases import parse_schema
+
+    target = resolve_target(kea_version, expect)
+    if sql_only:
+        db_type = require_type(opts.get("type_"))
+        if not from_schema:
+            raise SettingsError("--sql needs --from MAJOR.MINOR: the schema the database has")
+        sys.stdout.write(upgrade_sql(db_type, parse_schema(from_schema, "--from"),
+                                     target.schema_for(db_type)))
+        return int(ExitCode.OK)
+    if from_schema:
+        raise SettingsError("--from goes with --sql; a connected upgrade reads the schema")
+    options = Options(lock_timeout=lock_timeout, allow_other_sessions=allow_other_sessions,
+                      fix_user_context=fix_user_context, plan_only=plan_only)
+    confirm = None if plan_only else render.upgrade_confirmer(assume_yes=yes)
+    results = upgrade_all(_accesses(opts, target.release), target, options, confirm=confirm,
+                          progress=render.step_printer())
+    render.upgrade_results(results, target, as_json=as_json)
     return int(worst_exit(r.exit_code for r in results))
 
 

@@ -357,3 +357,70 @@ def preflight_report(report: Any, *, as_json: bool) -> None:
         f"{report.elapsed:.2f} s: {counts['fail']} failed, {counts['warn']} warned; "
         f"exit {int(code)} ({ExitCode(code).name})\n"
     )
+
+
+def step_printer() -> Any:
+    """Progress lines on stderr, terminal or not (an upgrade's steps and heartbeats)."""
+
+    def show(line: str) -> None:
+        sys.stderr.write(f"{PROG}: {shown(line, MESSAGE_LIMIT)}\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def upgrade_confirmer(*, assume_yes: bool) -> Any:
+    """The confirmation upgrade asks for: the plan on stderr, then a question on the
+    terminal. Without a terminal only --yes confirms."""
+
+    def confirm(access: Any, steps: Sequence[Any], findings: Sequence[str]) -> bool:
+        if assume_yes:
+            return True
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            return False
+        import click
+
+        sys.stderr.write(f"{PROG}: upgrade {shown(access.path or access.label())}:\n")
+        for step in steps:
+            rewrites = ", ".join(f"{t} (~{step.rows.get(t, '?')} rows)" if step.rows else t
+                                 for t in step.tables)
+            sys.stderr.write(f"  {step.revision}  schema {step.schema}  {step.kea}  "
+                             f"{shown(step.title, 120)}"
+                             f"{'  rewrites ' + rewrites if rewrites else ''}\n")
+        for finding in findings:
+            sys.stderr.write(f"  note: {shown(finding, MESSAGE_LIMIT)}\n")
+        return bool(click.confirm("Back up first. Upgrade now?", default=False, err=True))
+
+    return confirm
+
+
+def upgrade_results(results: Sequence[Any], target: Target, *, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            json_document("results", [r.to_json() for r in results], target=target.to_json()),
+        )
+        return
+    rows = []
+    for r in results:
+        rows.append([
+            r.action.value,
+            r.verdict,
+            r.access.path or r.access.type or "?",
+            r.access.label().split(" ", 1)[1],
+            str(r.found) if r.found else "-",
+            str(r.expected) if r.expected else "-",
+            r.detail,
+        ])
+    table(["ACTION", "FOUND", "BACKEND", "DATABASE", "FROM", "TO", "DETAIL"], rows,
+          title=f"Upgrade for {target.source}")
+    for r in results:
+        label = r.access.path or r.access.label()
+        for step in r.steps if r.action.value == "planned" else ():
+            rewrites = ", ".join(f"{t} (~{step.rows.get(t, 0)} rows)" for t in step.tables)
+            sys.stdout.write(f"  {step.revision}  schema {step.schema}  {step.kea}  "
+                             f"{shown(step.title, 120)}"
+                             f"{'  rewrites ' + rewrites if rewrites else ''}\n")
+        for step in r.ran:
+            sys.stdout.write(f"  {step.revision}  {step.seconds:.2f} s\n")
+        for finding in r.findings:
+            warning(f"{label}: {finding}")

@@ -97,6 +97,10 @@ def default_port(db_type: str | None) -> int | None:
     return backend.default_port if backend else None
 
 
+# schema_version.minor while kea-db upgrades MySQL (see commands/upgrade/journal.py): no
+# Kea release expects it, so neither Kea nor kea-admin takes the database for a version.
+UPGRADING_MINOR = 9999
+
 _INT_RE = re.compile(r"-?[0-9]+\Z")  # ASCII only: \d takes other scripts' digits too
 _INT32_MAX = 2**31 - 1
 
@@ -128,6 +132,9 @@ def _version_from_rows(rows: list[tuple[str | None, ...]]) -> Schema | str:
                 "32-bit integers Kea reads")
     if v < 0 or m < 0:
         return f"schema_version holds a negative version {v}.{m}"
+    if m == UPGRADING_MINOR:
+        return (f"schema_version says {v}.{m}: a kea-db upgrade is under way or was cut "
+                "short; run `kea-db upgrade` again to complete it")
     return Schema(v, m)
 
 

@@ -79,7 +79,9 @@ class InitResult:
         return out
 
 
-class _Refusal(Exception):
+class Refusal(Exception):
+    """A command declines to act on a backend: the state seen, the exit code, why."""
+
     def __init__(self, verdict: str, code: ExitCode, detail: str) -> None:
         super().__init__(detail)
         self.verdict, self.code, self.detail = verdict, code, detail
@@ -103,14 +105,14 @@ def _state(session: Session, plan: ConnectPlan, expected: Schema) -> _State:
 def _refuse_state(state: _State, expected: Schema, known: Callable[[], set[str]]) -> None:
     """Raise the refusal for any state other than EMPTY and MATCH."""
     if state.verdict is Verdict.BEHIND:
-        raise _Refusal(
+        raise Refusal(
             "BEHIND", ExitCode.BEHIND,
             f"the database has schema {state.found}, older than {expected}: init never "
             "upgrades; back up the database, stop the Kea servers, then upgrade explicitly "
             "(kea-admin db-upgrade)",
         )
     if state.verdict is Verdict.AHEAD:
-        raise _Refusal(
+        raise Refusal(
             "AHEAD", ExitCode.AHEAD,
             f"the database has schema {state.found}, newer than {expected}: use the Kea "
             "release that matches it, or another database",
@@ -119,20 +121,20 @@ def _refuse_state(state: _State, expected: Schema, known: Callable[[], set[str]]
         names = [t for t in state.tables]
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         if names and {n.lower() for n in names} <= known():
-            raise _Refusal(
+            raise Refusal(
                 "FOREIGN", ExitCode.PARTIAL,
                 f"a partial Kea schema ({len(names)} Kea objects, {state.reason}): probably an "
                 f"interrupted init; drop them (or recreate the database), then run init "
                 f"again. Found: {shown}",
             )
-        raise _Refusal(
+        raise Refusal(
             "FOREIGN", ExitCode.NOT_EMPTY,
             f"the database is not empty and not a Kea schema ({state.reason}): {shown}; "
             "init only builds on an empty database",
         )
 
 
-def _lock(session: Session, plan: ConnectPlan, timeout: float) -> None:
+def take_lock(session: Session, plan: ConnectPlan, timeout: float) -> None:
     backend = plan.backend
     lock = backend.lock_sql.format(seconds=max(0, int(timeout)))
     try:
@@ -149,10 +151,10 @@ def _lock(session: Session, plan: ConnectPlan, timeout: float) -> None:
             raise
         rows = [("0",)]
     if not rows or rows[0][0] != "1":
-        raise _Refusal(
+        raise Refusal(
             "EMPTY", ExitCode.LOCKED,
-            f"another kea-db init holds the lock on this server; gave up after {timeout:g} s "
-            "(--lock-timeout)",
+            f"another kea-db init or upgrade holds the lock on this server; gave up after "
+            f"{timeout:g} s (--lock-timeout)",
         )
 
 
@@ -164,16 +166,16 @@ def _check_pg_privileges(session: Session, plan: ConnectPlan) -> None:
     )
     schema, can_create, plpgsql = rows[0]
     if schema is None:
-        raise _Refusal("EMPTY", ExitCode.PRIVILEGES,
+        raise Refusal("EMPTY", ExitCode.PRIVILEGES,
                        "no schema on the search_path to create Kea's tables in")
     if can_create != "True" and can_create != "t":
-        raise _Refusal(
+        raise Refusal(
             "EMPTY", ExitCode.PRIVILEGES,
             f"user {plan.user} may not create objects in schema {schema}: "
             f"GRANT CREATE ON SCHEMA {schema} TO {plan.user} (or make it the database owner)",
         )
     if plpgsql not in ("True", "t"):
-        raise _Refusal("EMPTY", ExitCode.PRIVILEGES,
+        raise Refusal("EMPTY", ExitCode.PRIVILEGES,
                        "the plpgsql language is not installed in this database")
 
 
@@ -193,14 +195,14 @@ def _check_mysql_privileges(session: Session, plan: ConnectPlan) -> None:
     # No role is NULL on MariaDB and the string NONE on Oracle MySQL.
     role = (roles[0][0] or "") if roles else ""
     if missing and role.upper() in ("", "NONE"):
-        raise _Refusal(
+        raise Refusal(
             "EMPTY", ExitCode.PRIVILEGES,
             f"user {plan.user} lacks {', '.join(missing)} on {plan.database}: "
             f"GRANT ALL ON `{plan.database}`.* TO the Kea user",
         )
     log_bin, trust = session.query("SELECT @@log_bin, @@log_bin_trust_function_creators")[0]
     if log_bin == "1" and trust == "0" and "SUPER" not in granted:
-        raise _Refusal(
+        raise Refusal(
             "EMPTY", ExitCode.PRIVILEGES,
             "binary logging is on and log_bin_trust_function_creators is off, so creating "
             "Kea's triggers and routines needs SUPER: SET GLOBAL "
@@ -209,7 +211,7 @@ def _check_mysql_privileges(session: Session, plan: ConnectPlan) -> None:
 
 
 # Per backend: refuse before any change when the user cannot create Kea's objects.
-_PRIVILEGE_CHECKS: dict[str, Callable[[Session, ConnectPlan], None]] = {
+PRIVILEGE_CHECKS: dict[str, Callable[[Session, ConnectPlan], None]] = {
     "postgresql": _check_pg_privileges,
     "mysql": _check_mysql_privileges,
 }
@@ -285,7 +287,7 @@ def init_one(
         # now (on MySQL its tables appear one by one), so what we saw may be its work.
         if progress:
             progress(f"{plan.backend.display} {plan.where}: taking the init lock")
-        _lock(session, plan, lock_timeout)
+        take_lock(session, plan, lock_timeout)
         state = _state(session, plan, expected)
         if state.verdict is Verdict.MATCH:
             return result(Action.NONE, "MATCH", ExitCode.OK,
@@ -293,7 +295,7 @@ def init_one(
                           "one waited for the lock: nothing to do", state.found)
         _refuse_state(state, expected, lambda: _kea_object_names(db_type, revision))
 
-        _PRIVILEGE_CHECKS[plan.backend.type](session, plan)
+        PRIVILEGE_CHECKS[plan.backend.type](session, plan)
         try:
             _build(session, plan, revision, progress)
         except KeaDbError as err:  # the database refused a statement, or went away
@@ -312,7 +314,7 @@ def init_one(
                           f"not {expected}", final.found)
         return result(Action.INITIALIZED, "EMPTY", ExitCode.OK,
                       f"built schema {final.found}", final.found)
-    except _Refusal as refusal:
+    except Refusal as refusal:
         return result(Action.REFUSED, refusal.verdict, refusal.code, refusal.detail)
     except QueryError as err:
         return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)

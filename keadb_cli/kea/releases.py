@@ -123,11 +123,11 @@ def parse_release(text: str) -> Release:
     return release
 
 
-def parse_schema(text: str) -> Schema:
-    """``MAJOR.MINOR`` (as ``--expect`` takes it) -> Schema."""
+def parse_schema(text: str, option: str = "--expect") -> Schema:
+    """``MAJOR.MINOR`` (as ``--expect`` and ``--from`` take it) -> Schema."""
     m = _SCHEMA_RE.match(text)
     if not m:
-        raise SettingsError(f"--expect must look like MAJOR.MINOR (e.g. 14.0), got {text!r}")
+        raise SettingsError(f"{option} must look like MAJOR.MINOR (e.g. 14.0), got {text!r}")
     return Schema(int(m.group(1)), int(m.group(2)))
 
 

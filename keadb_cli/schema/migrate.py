@@ -143,6 +143,15 @@ def plan(backend_type: str, target: str, *, current: str | None = None) -> list[
     return [_step(script) for script in _chain(backend_type, target, current)]
 
 
+def previous(backend_type: str, revision: str) -> str | None:
+    """The revision a step starts from (None for the first, which builds from nothing)."""
+    down = script_directory(backend_type).get_revision(revision).down_revision
+    if isinstance(down, (tuple, list)):
+        raise KeaDbError(f"revision {revision} merges branches; kea-db expects a line",
+                         exit_code=ExitCode.INTERNAL)
+    return down
+
+
 def _step(script: Script) -> Step:
     return Step(script.revision, schema_for_revision(script.revision), script.doc or "")
 

@@ -79,15 +79,35 @@ def rendered(db_type: str, revision: str) -> str:
     from keadb_cli.schema.migrate import offline_sql
 
     text = offline_sql(db_type, revision)
+    _store(path, text)
+    return text
+
+
+def rendered_step(db_type: str, revision: str) -> str:
+    """The offline SQL of one revision alone (from its previous revision), cached like
+    :func:`rendered`: what ``upgrade`` runs for that step."""
+    key = fingerprint(db_type, f"step:{revision}")
+    path = cache_dir() / f"{revision}-step-{key}.sql"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    from keadb_cli.schema.migrate import offline_sql, previous
+
+    text = offline_sql(db_type, revision, current=previous(db_type, revision))
+    _store(path, text)
+    return text
+
+
+def _store(path: Path, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".render-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)  # atomic: concurrent inits never read half a file
+        os.replace(tmp, path)  # atomic: concurrent runs never read half a file
     except OSError:
         pass  # no cache: render again next time
-    return text
 
 
 def mysql_statements(script: str) -> list[str]:

@@ -1,0 +1,576 @@
+"""``kea-db upgrade``: the explicit upgrade, walking kea-db's revision chain.
+
+For each backend: refuse what is not an upgrade (MATCH is "nothing to do"; EMPTY, AHEAD,
+FOREIGN, readonly, a schema older than the chain's start are refused, nothing touched);
+connect once; take the session advisory lock init takes; read the state again under it;
+check privileges, other sessions on the database and known data traps; ask (or require
+``--yes``); then run the steps on that one session:
+
+- PostgreSQL: every step in one transaction. An error, Ctrl-C or a killed kea-db leaves the
+  database as it was.
+- MySQL: DDL commits itself, so the run keeps a journal
+  (:mod:`keadb_cli.commands.upgrade.journal`) and marks ``schema_version`` while it works;
+  a later ``kea-db upgrade`` finds out exactly where a cut run stopped and completes it.
+
+Nothing here prints: progress lines go to a callback, the confirmation is a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from keadb_cli.commands.check_version import Verdict, access_json, judge, read_state
+from keadb_cli.commands.init import PRIVILEGE_CHECKS, Refusal, take_lock
+from keadb_cli.commands.upgrade import journal
+from keadb_cli.db.plan import ConnectPlan, plan_for
+from keadb_cli.db.session import Session, open_session
+from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.kea.releases import Schema, releases_for_schema
+
+if TYPE_CHECKING:
+    from keadb_cli.commands.settings import Target
+
+Progress = Callable[[str], None]
+HEARTBEAT = 15.0  # seconds between "still running" lines during one long statement
+UPGRADE_STATEMENT_TIMEOUT = 6 * 3600.0  # one statement of an upgrade may rewrite a big table
+
+
+class Action(StrEnum):
+    UPGRADED = "upgraded"
+    NONE = "none"
+    REFUSED = "refused"
+    PLANNED = "planned"  # --plan: nothing was changed
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One revision to run: what it builds, for which Kea, what it rewrites."""
+
+    revision: str
+    schema: Schema
+    title: str
+    kea: str  # "Kea 2.4.0" (the first release expecting this schema), or ""
+    tables: tuple[str, ...]  # tables the step rewrites (ALTER / UPDATE)
+    rows: dict[str, int] = field(default_factory=dict)  # about how many rows each holds
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "schema": str(self.schema), "title": self.title,
+                "kea": self.kea, "rewrites": {t: self.rows.get(t) for t in self.tables}}
+
+
+@dataclass(frozen=True)
+class StepRun:
+    revision: str
+    schema: Schema
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "schema": str(self.schema),
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    action: Action
+    access: DbAccess
+    verdict: str
+    found: Schema | None
+    expected: Schema | None
+    detail: str
+    exit_code: ExitCode
+    steps: tuple[StepPlan, ...] = ()
+    ran: tuple[StepRun, ...] = ()
+    findings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "action": self.action.value,
+            "verdict": self.verdict,
+            "from": str(self.found) if self.found else None,
+            "to": str(self.expected) if self.expected else None,
+            **access_json(self.access),
+            "detail": self.detail,
+            "exit_code": int(self.exit_code),
+            "plan": [s.to_json() for s in self.steps],
+            "steps": [s.to_json() for s in self.ran],
+            "findings": list(self.findings),
+            "seconds": round(self.seconds, 3),
+        }
+        if self.access.path:
+            out["path"], out["role"] = self.access.path, self.access.role
+        return out
+
+
+@dataclass(frozen=True)
+class Options:
+    lock_timeout: float = 60.0
+    allow_other_sessions: bool = False
+    fix_user_context: bool = False
+    plan_only: bool = False
+
+
+Confirm = Callable[[DbAccess, list[StepPlan], list[str]], bool]
+
+
+# -- the chain --------------------------------------------------------------------------
+
+
+def chain_for(db_type: str, found: Schema, expected: Schema) -> list[StepPlan]:
+    """The steps from ``found`` to ``expected``, titles and rewritten tables included.
+
+    Raises:
+        Refusal: a schema kea-db has no revision for (older than the chain's start, or a
+            version no Kea release has), or a target it cannot build.
+    """
+    from keadb_cli.schema import migrate, scripts
+
+    known = scripts.known_schemas(db_type)
+    display = _display(db_type)
+    if (expected.version, expected.minor) not in known:
+        raise Refusal("BEHIND", ExitCode.UNSUPPORTED_RELEASE,
+                      f"kea-db has no revision for {display} schema {expected}")
+    if (found.version, found.minor) not in known:
+        first = Schema(*min(known))
+        if found < first:
+            releases = releases_for_schema(db_type, first)
+            kea = f" (Kea {releases[0]})" if releases else ""
+            raise Refusal(
+                "BEHIND", ExitCode.UNSUPPORTED_RELEASE,
+                f"schema {found} is older than kea-db's first {display} revision {first}"
+                f"{kea}: run kea-admin db-upgrade of that release first, then kea-db upgrade")
+        raise Refusal("BEHIND", ExitCode.UNSUPPORTED_RELEASE,
+                      f"schema {found} is not a {display} schema kea-db knows")
+    steps = migrate.plan(db_type, known[(expected.version, expected.minor)],
+                         current=known[(found.version, found.minor)])
+    out = []
+    for step in steps:
+        schema = Schema(*step.schema)
+        releases = releases_for_schema(db_type, schema)
+        out.append(StepPlan(step.revision, schema, step.title,
+                            f"Kea {releases[0]}" if releases else "",
+                            _rewrites(scripts.rendered_step(db_type, step.revision))))
+    return out
+
+
+def _rewrites(sql: str) -> tuple[str, ...]:
+    import re
+
+    names = re.findall(r"^\s*(?:ALTER\s+TABLE|UPDATE)\s+(?:ONLY\s+)?[`\"]?(\w+)", sql,
+                       re.I | re.M)
+    seen: dict[str, None] = {}
+    for name in names:
+        if name.lower() != "schema_version":
+            seen.setdefault(name.lower(), None)
+    return tuple(seen)
+
+
+def _display(db_type: str) -> str:
+    from keadb_cli.db.backends import backend_for
+
+    return backend_for(db_type).display
+
+
+# -- checks before any change -------------------------------------------------------------
+
+# Per backend: other sessions on this database (id, user, where from, what they do), and
+# row estimates per table.
+_OTHER_SESSIONS = {
+    "postgresql": (
+        "SELECT pid::text, COALESCE(usename, ''), COALESCE(client_addr::text, 'local'), "
+        "COALESCE(application_name, '') FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend' ORDER BY pid"
+    ),
+    "mysql": (
+        "SELECT CAST(ID AS CHAR), USER, HOST, COMMAND FROM information_schema.PROCESSLIST "
+        "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() ORDER BY ID"
+    ),
+}
+_ROW_ESTIMATES = {
+    "postgresql": (
+        "SELECT c.relname, GREATEST(c.reltuples, 0)::bigint::text FROM pg_class c "
+        "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = "
+        "current_schema()) AND c.relkind = 'r'"
+    ),
+    "mysql": (
+        "SELECT TABLE_NAME, CAST(COALESCE(TABLE_ROWS, 0) AS CHAR) FROM "
+        "information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+    ),
+}
+# Rows whose user context is not JSON: Kea's lease triggers read it as JSON, so a step that
+# rewrites the lease table fails on them (kea-admin 3.0.4 stops inside MySQL step 18 -> 19
+# with "Unexpected end of JSON text" on a lease6 row uploaded with an empty context).
+_BAD_CONTEXT = {
+    "postgresql": "SELECT {key} FROM {table} WHERE user_context = '' ORDER BY 1 LIMIT 11",
+    "mysql": ("SELECT {key} FROM {table} WHERE user_context IS NOT NULL AND "
+              "JSON_VALID(user_context) = 0 ORDER BY 1 LIMIT 11"),
+}
+_LEASE_KEYS = {
+    "postgresql": {"lease4": "address::text", "lease6": "address::text"},
+    "mysql": {"lease4": "INET_NTOA(address)",
+              "lease6": "IF(LENGTH(address) = 16, INET6_NTOA(address), address)"},
+}
+
+
+def other_sessions(session: Session, plan: ConnectPlan) -> list[str]:
+    rows = session.query(_OTHER_SESSIONS[plan.backend.type])
+    return [f"session {r[0]} of {r[1] or '?'} from {r[2]} ({r[3] or 'no name'})" for r in rows]
+
+
+def row_estimates(session: Session, plan: ConnectPlan) -> dict[str, int]:
+    return {(r[0] or "").lower(): int(r[1] or 0) for r in
+            session.query(_ROW_ESTIMATES[plan.backend.type])}
+
+
+def bad_user_contexts(session: Session, plan: ConnectPlan, steps: list[StepPlan],
+                      tables: set[str]) -> dict[str, list[str]]:
+    """Lease rows a step would trip over, per lease table the steps rewrite."""
+    rewritten = {t for s in steps for t in s.tables}
+    found: dict[str, list[str]] = {}
+    for table, key in _LEASE_KEYS[plan.backend.type].items():
+        if table not in rewritten or table not in tables:
+            continue
+        sql = _BAD_CONTEXT[plan.backend.type].format(table=table, key=key)
+        rows = [r[0] or "?" for r in session.query(sql)]
+        if rows:
+            found[table] = rows
+    return found
+
+
+def _fix_user_contexts(session: Session, plan: ConnectPlan, bad: dict[str, list[str]]) -> None:
+    """Kea reads an empty user context as none: make it NULL before the steps."""
+    where = {"postgresql": "user_context = ''",
+             "mysql": "user_context IS NOT NULL AND JSON_VALID(user_context) = 0"}
+    for table in bad:
+        session.query(f"UPDATE {table} SET user_context = NULL WHERE "
+                      f"{where[plan.backend.type]}")
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+class _Heartbeat:
+    """Says every :data:`HEARTBEAT` seconds that a long statement is still running."""
+
+    def __init__(self, progress: Progress | None, what: str) -> None:
+        self.progress, self.what = progress, what
+        self.started = time.monotonic()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        if self.progress is not None:
+            self.thread = threading.Thread(target=self._beat, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+
+    def _beat(self) -> None:
+        while not self.stop.wait(HEARTBEAT):
+            assert self.progress is not None
+            self.progress(f"  still running {self.what} "
+                          f"({time.monotonic() - self.started:.0f} s)")
+
+
+def _run_pg(session: Session, steps: list[StepPlan], progress: Progress | None,
+            fix: Callable[[], None] | None = None) -> list[StepRun]:
+    """Every step (and ``fix`` first) in one transaction: all or nothing."""
+    from keadb_cli.schema import scripts
+
+    ran = []
+    session.query("BEGIN")
+    try:
+        if fix is not None:
+            fix()
+        for step in steps:
+            started = time.monotonic()
+            if progress:
+                progress(f"{step.revision}: {step.title}")
+            with _Heartbeat(progress, step.revision):
+                session.query(scripts.rendered_step("postgresql", step.revision))
+            ran.append(StepRun(step.revision, step.schema, time.monotonic() - started))
+            if progress:
+                progress(f"  {step.revision} done in {ran[-1].seconds:.2f} s")
+        session.query("COMMIT")
+    except BaseException:
+        if not session.closed:
+            with contextlib.suppress(KeaDbError):
+                session.query("ROLLBACK")
+        raise
+    return ran
+
+
+def _mysql_statements(revision: str) -> tuple[list[journal.Statement], str]:
+    from keadb_cli.schema import scripts
+
+    text = scripts.rendered_step("mysql", revision)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    return [journal.classify(s) for s in scripts.mysql_statements(text)], sha
+
+
+def _run_mysql(session: Session, steps: list[StepPlan], found: Schema, target_revision: str,
+               progress: Progress | None, resume: journal.Entry | None) -> list[StepRun]:
+    if resume is None:
+        journal.begin(session, str(found), target_revision)
+    ran = []
+    for number, step in enumerate(steps):
+        statements, sha = _mysql_statements(step.revision)
+        start_at = 0
+        if resume is not None and number == 0 and resume.step == step.revision:
+            if resume.step_sha256 != sha:
+                raise Refusal(
+                    "INTERRUPTED", ExitCode.PARTIAL,
+                    f"the interrupted step {step.revision} was started by a kea-db whose SQL "
+                    "for it differs from this one's: finish it with the kea-db that began it")
+            start_at = resume.next_statement
+            if start_at < len(statements) and journal.resolve_running(
+                    session, statements[start_at], resume):
+                start_at += 1
+            for earlier in statements[:start_at]:  # the step's session settings
+                if earlier.kind == "set":
+                    session.query(earlier.sql)
+            if progress:
+                progress(f"{step.revision}: resuming at statement {start_at + 1} of "
+                         f"{len(statements)}")
+        else:
+            journal.start_step(session, step.revision, sha)
+            if progress:
+                progress(f"{step.revision}: {step.title} ({len(statements)} statements)")
+        started = time.monotonic()
+        last_step = number == len(steps) - 1
+        for index in range(start_at, len(statements)):
+            statement = statements[index]
+            what = f"{step.revision} statement {index + 1}/{len(statements)}"
+            with _Heartbeat(progress, what):
+                journal.run_statement(session, statement, index,
+                                      last_of_run=last_step and index == len(statements) - 1)
+        ran.append(StepRun(step.revision, step.schema, time.monotonic() - started))
+        if progress:
+            progress(f"  {step.revision} done in {ran[-1].seconds:.2f} s")
+    journal.finish(session)
+    return ran
+
+
+# -- one backend -----------------------------------------------------------------------------
+
+
+def upgrade_one(
+    access: DbAccess,
+    target: Target,
+    options: Options,
+    *,
+    confirm: Confirm | None = None,
+    progress: Progress | None = None,
+    env: dict[str, str] | None = None,
+) -> UpgradeResult:
+    """Upgrade one backend to the target's schema, or say why not. Raises only for
+    unusable settings (SettingsError)."""
+    import dataclasses
+
+    started = time.monotonic()
+    db_type = access.type or ""
+    expected = target.schema_for(db_type)
+    found: Schema | None = None
+    steps: list[StepPlan] = []
+    findings: list[str] = []
+
+    def result(action: Action, verdict: str, code: ExitCode, detail: str,
+               ran: list[StepRun] | None = None) -> UpgradeResult:
+        return UpgradeResult(action, access, verdict, found, expected, detail, code,
+                             tuple(steps), tuple(ran or ()), tuple(findings),
+                             time.monotonic() - started)
+
+    if access.readonly and not options.plan_only:
+        return result(Action.REFUSED, "-", ExitCode.READONLY,
+                      "the backend is readonly for Kea (readonly: true): upgrade does not "
+                      "write to it; upgrade through a writable entry")
+    if access.statement_timeout is None:
+        access = dataclasses.replace(access, statement_timeout=UPGRADE_STATEMENT_TIMEOUT)
+    plan = plan_for(access, env)
+    try:
+        session = open_session(plan)
+    except DeniedError as err:
+        return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)
+    except KeaDbError as err:
+        return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
+    try:
+        resume = journal.read(session) if db_type == "mysql" else None
+        if resume is None:
+            found, verdict = _state(session, plan, expected)
+        else:
+            found, verdict = Schema(*map(int, resume.from_schema.split("."))), "INTERRUPTED"
+            findings.append(f"an interrupted kea-db upgrade from {resume.from_schema} "
+                            f"stopped in {resume.step or 'its first step'}: it is resumed")
+        if verdict == "MATCH":
+            return result(Action.NONE, "MATCH", ExitCode.OK,
+                          f"schema {found} is the one Kea expects: nothing to do")
+        if options.plan_only:
+            return _plan(session, plan, found, expected, resume, findings, result, steps)
+        if progress:
+            progress(f"{plan.backend.display} {plan.where}: taking the lock")
+        take_lock(session, plan, options.lock_timeout)
+        resume = journal.read(session) if db_type == "mysql" else None
+        if resume is None:
+            found, verdict = _state(session, plan, expected)
+            if verdict == "MATCH":
+                return result(Action.NONE, "MATCH", ExitCode.OK,
+                              f"schema {found} was reached by another kea-db upgrade while "
+                              "this one waited for the lock: nothing to do")
+        assert found is not None
+        steps[:] = _steps(session, plan, found, expected, resume)
+        PRIVILEGE_CHECKS[plan.backend.type](session, plan)
+        others = other_sessions(session, plan)
+        if others and not options.allow_other_sessions:
+            findings.extend(others)
+            return result(Action.REFUSED, verdict, ExitCode.OTHER_SESSIONS,
+                          f"{len(others)} other session(s) on this database (a Kea server "
+                          "still running?): stop them, or give --allow-other-sessions")
+        bad = bad_user_contexts(session, plan, steps, set(row_estimates(session, plan)))
+        if bad and not options.fix_user_context:
+            for table, rows in bad.items():
+                more = " and more" if len(rows) > 10 else ""
+                findings.append(f"{table}: user_context is not JSON in the rows of "
+                                f"{', '.join(rows[:10])}{more}")
+            return result(Action.REFUSED, verdict, ExitCode.DATA_TRAP,
+                          "lease rows whose user context is not JSON would stop the upgrade "
+                          "halfway (Kea's lease triggers parse it): fix them, or give "
+                          "--fix-user-context to set them to NULL (no context) first")
+        if confirm is not None and not confirm(access, steps, findings):
+            return result(Action.REFUSED, verdict, ExitCode.NOT_CONFIRMED,
+                          "not confirmed: nothing was changed (without a terminal, give --yes)")
+        fix = None
+        if bad:
+            findings.append(f"set the non-JSON user contexts of {', '.join(bad)} to NULL")
+            fix = lambda: _fix_user_contexts(session, plan, bad)  # noqa: E731
+        if plan.backend.transactional_ddl:
+            steps_run = _run_pg(session, steps, progress, fix)
+        else:
+            if fix is not None:
+                fix()
+            steps_run = _run_mysql(session, steps, found, steps[-1].revision if steps else "",
+                                   progress, resume)
+        final, _verdict = _state(session, plan, expected)
+        if final != expected:
+            return result(Action.REFUSED, verdict, ExitCode.UPGRADE_FAILED,
+                          f"after the steps, schema_version says {final}, not {expected}",
+                          steps_run)
+        return result(Action.UPGRADED, verdict, ExitCode.OK,
+                      f"upgraded from {found} to {expected} in {len(steps_run)} step(s)",
+                      steps_run)
+    except Refusal as refusal:
+        return result(Action.REFUSED, refusal.verdict, refusal.code, refusal.detail)
+    except QueryError as err:
+        after = _after_failure(plan)
+        return result(Action.REFUSED, "BEHIND", ExitCode.UPGRADE_FAILED,
+                      f"the server refused a statement: {' '.join(err.message.split())[:300]}"
+                      f"; {after}")
+    except KeaDbError as err:
+        return result(Action.REFUSED, "UNREACHABLE", err.exit_code
+                      if err.exit_code is not ExitCode.INTERNAL else ExitCode.UPGRADE_FAILED,
+                      f"{err.message}; {_after_failure(plan)}")
+    finally:
+        with contextlib.suppress(Exception):
+            session.close()  # also releases the lock
+
+
+def _after_failure(plan: ConnectPlan) -> str:
+    if plan.backend.transactional_ddl:
+        return "nothing was changed (one transaction)"
+    return ("the journal records where the upgrade stopped and schema_version is marked "
+            "(no Kea starts on it): fix the cause, then run kea-db upgrade again to complete it")
+
+
+def _state(session: Session, plan: ConnectPlan, expected: Schema) -> tuple[Schema | None, str]:
+    """(found, verdict), refusing every state that is not an upgrade."""
+    found, reason, tables = read_state(session, plan)
+    if found is None and not reason:
+        raise Refusal("EMPTY", ExitCode.EMPTY,
+                      "the database is empty: that is `kea-db init`'s job, not upgrade's")
+    if found is None:
+        names = ", ".join(tables[:10])
+        raise Refusal("FOREIGN", ExitCode.FOREIGN,
+                      f"not a Kea schema kea-db can read ({reason}){': ' + names if names else ''}")
+    verdict = judge(found, expected)
+    if verdict is Verdict.AHEAD:
+        raise Refusal("AHEAD", ExitCode.AHEAD,
+                      f"schema {found} is newer than {expected}: kea-db never downgrades; use "
+                      "the Kea release that matches it")
+    return found, verdict.value
+
+
+def _steps(session: Session, plan: ConnectPlan, found: Schema, expected: Schema,
+           resume: journal.Entry | None) -> list[StepPlan]:
+    db_type = plan.backend.type
+    if resume is None:
+        return chain_for(db_type, found, expected)
+    # Resume: the interrupted step first, then on to the target.
+    from keadb_cli.schema import migrate
+
+    if not resume.step:
+        return chain_for(db_type, found, expected)
+    step_schema = Schema(*migrate.schema_for_revision(resume.step))
+    previous = migrate.previous(db_type, resume.step)
+    start = Schema(*migrate.schema_for_revision(previous)) if previous else found
+    if expected < step_schema:
+        raise Refusal("INTERRUPTED", ExitCode.PARTIAL,
+                      f"an interrupted upgrade stopped inside {resume.step} (schema "
+                      f"{step_schema}); finish it with a target of at least {step_schema}")
+    return chain_for(db_type, start, expected)
+
+
+def _plan(session: Session, plan: ConnectPlan, found: Schema | None, expected: Schema,
+          resume: journal.Entry | None, findings: list[str],
+          result: Callable[..., UpgradeResult], steps: list[StepPlan]) -> UpgradeResult:
+    """--plan: the steps, what each rewrites and how many rows, and the findings; no change."""
+    assert found is not None
+    chain = _steps(session, plan, found, expected, resume)
+    rows = row_estimates(session, plan)
+    steps[:] = [StepPlan(s.revision, s.schema, s.title, s.kea, s.tables,
+                         {t: rows.get(t, 0) for t in s.tables}) for s in chain]
+    findings.extend(other_sessions(session, plan))
+    for table, bad in bad_user_contexts(session, plan, steps, set(rows)).items():
+        findings.append(f"{table}: user_context is not JSON in the rows of {', '.join(bad)}: "
+                        "the upgrade refuses them unless --fix-user-context")
+    return result(Action.PLANNED, "BEHIND", ExitCode.OK,
+                  f"{len(steps)} step(s) from {found} to {expected}; nothing was changed")
+
+
+def upgrade_all(accesses: list[DbAccess], target: Target, options: Options, *,
+                confirm: Confirm | None = None,
+                progress: Progress | None = None) -> list[UpgradeResult]:
+    """upgrade_one for each backend, one after the other (each has its own lock)."""
+    return [upgrade_one(a, target, options, confirm=confirm, progress=progress)
+            for a in accesses]
+
+
+def upgrade_sql(db_type: str, from_schema: Schema, expected: Schema) -> str:
+    """The SQL of the steps from ``from_schema`` to ``expected``, for a DBA to run by hand
+    with psql / mariadb (PostgreSQL: wrapped in one transaction). No connection is made.
+
+    Raises:
+        KeaDbError: no chain between the two (UNSUPPORTED_RELEASE), or not an upgrade.
+    """
+    from keadb_cli.schema import scripts
+
+    if not from_schema < expected:
+        raise KeaDbError(f"--from {from_schema} is not older than the target {expected}: "
+                         "nothing to upgrade", exit_code=ExitCode.SETTINGS)
+    try:
+        steps = chain_for(db_type, from_schema, expected)
+    except Refusal as refusal:
+        raise KeaDbError(refusal.detail, exit_code=refusal.code) from None
+    parts = [scripts.rendered_step(db_type, s.revision) for s in steps]
+    if db_type == "postgresql":
+        return "BEGIN;\n\n" + "\n".join(parts) + "\nCOMMIT;\n"
+    return "\n".join(parts)
