@@ -1,0 +1,135 @@
+"""`kea-db upgrade` against Debian's `kea-admin db-upgrade` (Kea 3.0.4), 2.2 -> 3.0, on
+identical databases holding 100,000 lease4 and 100,000 lease6 rows.
+
+Starts a throw-away PostgreSQL and MariaDB (tests/servers.py). Per backend and round: two
+fresh databases get Kea 2.2's schema from Debian's kea-admin 2.2.0 and the same generated
+leases (INSERT ... SELECT on the server), then one is upgraded by `kea-db upgrade
+--kea-version 3.0.4 --yes` and the other by kea-admin 3.0.4 `db-upgrade` (unpacked by
+tests/tools/kea_admin_pkgs.sh). Prints the median wall time of each and the ratio (target
+<= 1.0x), and checks that both ended at the same schema with the same lease counts.
+
+Usage: python bench/bench_upgrade.py [--rounds 3] [--leases 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from kea_admin import kea_admin_init, kea_admin_upgrade  # noqa: E402
+from servers import (  # noqa: E402
+    DatabaseServer,
+    FreshDatabase,
+    create_fresh_database,
+    drop_fresh_database,
+    start_mariadb,
+    start_postgres,
+    stop_all,
+)
+
+# Rows generated on the server: n from a cross join of digit tables (no recursion limits).
+_DIGITS = {
+    "postgresql": "SELECT g AS n FROM generate_series(1, {n}) AS g",
+    "mysql": (
+        "SELECT a.d + 10*b.d + 100*c.d + 1000*d.d + 10000*e.d + 100000*f.d + 1 AS n FROM "
+        + ", ".join(f"(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 "
+                    f"UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL "
+                    f"SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) {x}" for x in "abcdef")
+    ),
+}
+_LEASES = {
+    "postgresql": [
+        "INSERT INTO lease4 (address, hwaddr, valid_lifetime, expire, subnet_id, state, "
+        "user_context) SELECT 167772160 + n, decode(lpad(to_hex(n), 12, '0'), 'hex'), 3600, "
+        "now() + interval '1 hour', 1 + n % 10, n % 3, "
+        "CASE WHEN n % 7 = 0 THEN '{{\"ISC\": {{\"client-classes\": [\"gold\"]}}}}' END "
+        "FROM ({digits}) s",
+        "INSERT INTO lease6 (address, duid, valid_lifetime, expire, subnet_id, "
+        "pref_lifetime, lease_type, iaid, prefix_len, state) SELECT "
+        "'2001:db8::' || to_hex(n / 65536) || ':' || to_hex(n % 65536), "
+        "decode(lpad(to_hex(n), 8, '0'), 'hex'), 3600, now() + interval '1 hour', "
+        "1 + n % 10, 1800, 0, n, 128, n % 3 FROM ({digits}) s",
+    ],
+    "mysql": [
+        "INSERT INTO lease4 (address, hwaddr, valid_lifetime, expire, subnet_id, state, "
+        "user_context) SELECT 167772160 + n, UNHEX(LPAD(HEX(n), 12, '0')), 3600, "
+        "NOW() + INTERVAL 1 HOUR, 1 + n % 10, n % 3, "
+        "IF(n % 7 = 0, '{{\"ISC\": {{\"client-classes\": [\"gold\"]}}}}', NULL) "
+        "FROM ({digits}) s WHERE n <= {n}",
+        "INSERT INTO lease6 (address, duid, valid_lifetime, expire, subnet_id, "
+        "pref_lifetime, lease_type, iaid, prefix_len, state) SELECT "
+        "CONCAT('2001:db8::', LOWER(HEX(n DIV 65536)), ':', LOWER(HEX(n % 65536))), "
+        "UNHEX(LPAD(HEX(n), 8, '0')), 3600, NOW() + INTERVAL 1 HOUR, 1 + n % 10, 1800, 0, "
+        "n, 128, n % 3 FROM ({digits}) s WHERE n <= {n}",
+    ],
+}
+
+
+def _fill(db: FreshDatabase, leases: int) -> None:
+    digits = _DIGITS[db.type].format(n=leases)
+    for statement in _LEASES[db.type]:
+        db.server.sql(statement.format(digits=digits, n=leases), database=db.name)
+
+
+def _counts(db: FreshDatabase) -> tuple[object, ...]:
+    rows = db.server.sql("SELECT (SELECT COUNT(*) FROM lease4), (SELECT COUNT(*) FROM lease6),"
+                         " (SELECT version FROM schema_version)", database=db.name)
+    return tuple(str(v) for v in rows[0])
+
+
+def _prepared(server: DatabaseServer, leases: int) -> FreshDatabase:
+    db = create_fresh_database(server)
+    kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name)
+    _fill(db, leases)
+    return db
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--leases", type=int, default=100_000)
+    args = parser.parse_args()
+    kea_db = shutil.which("kea-db", path=str(Path(sys.executable).parent)) or "kea-db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG"))}
+    servers = {"postgresql": start_postgres(tls="off"), "mysql": start_mariadb(tls="off")}
+    try:
+        for backend, server in servers.items():
+            ours_t, theirs_t = [], []
+            for _ in range(args.rounds):
+                ours, theirs = _prepared(server, args.leases), _prepared(server, args.leases)
+                started = time.perf_counter()
+                proc = subprocess.run(
+                    [kea_db, "upgrade", "--type", backend, "--host", ours.host, "--port",
+                     str(ours.port), "--user", ours.user, "--name", ours.name,
+                     "--kea-version", "3.0.4", "--yes"],
+                    env={**env, "KEA_DB_PASSWORD": ours.password}, capture_output=True,
+                    text=True, check=False, stdin=subprocess.DEVNULL)
+                ours_t.append(time.perf_counter() - started)
+                assert proc.returncode == 0, proc.stderr
+                started = time.perf_counter()
+                kea_admin_upgrade(backend, theirs.host, theirs.port, theirs.user,
+                                  theirs.password, theirs.name, release="3.0.4")
+                theirs_t.append(time.perf_counter() - started)
+                assert _counts(ours) == _counts(theirs), (_counts(ours), _counts(theirs))
+                for db in (ours, theirs):
+                    drop_fresh_database(db)
+            o, t = statistics.median(ours_t), statistics.median(theirs_t)
+            print(f"{backend}: kea-db upgrade {o:.2f} s, kea-admin 3.0.4 db-upgrade {t:.2f} s "
+                  f"(medians of {args.rounds}, {args.leases} lease4 + {args.leases} lease6): "
+                  f"ratio {o / t:.2f}x")
+        return 0
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
