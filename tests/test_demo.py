@@ -21,11 +21,12 @@ def test_demo_runs_init_check_version_and_test_tls_then_cleans_up() -> None:
                           capture_output=True, text=True, env=env, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["format"] == 1 and doc["kea_version"] == "2.2.1"
-    assert doc["init"]["action"] == "initialized" and doc["init"]["schema"] == "13.0"
+    # The newest stable release: 3.2.0 (PostgreSQL schema 34.0), checked against 3.0.4.
+    assert doc["format"] == 1 and doc["kea_version"] == "3.2.0"
+    assert doc["init"]["action"] == "initialized" and doc["init"]["schema"] == "34.0"
     assert [(c["verdict"], c["expected"]) for c in doc["checks"]] == [
-        ("MATCH", "13.0"), ("BEHIND", "22.2")]
-    # Kea 2.2 does not pass PostgreSQL TLS keys to libpq; Kea 3.2 verifies with them.
+        ("MATCH", "34.0"), ("AHEAD", "29.0")]
+    # Kea 3.0 does not pass PostgreSQL TLS keys to libpq; Kea 3.2 verifies with them.
     assert [t["verdict"] for t in doc["tls"]] == ["ENCRYPTED-UNVERIFIED", "VERIFIED"]
     assert doc["removed"] is True
     server = doc["server"]  # "PostgreSQL 127.0.0.1:PORT/kea": nothing listens there now

@@ -293,10 +293,10 @@ def upgrade_cmd(
 
 
 @cli.command("demo")
-@click.option("--kea-version", default="2.2", show_default=True, metavar="X.Y[.Z]",
-              help="Kea release whose schema the demo builds.")
+@click.option("--kea-version", default=None, metavar="X.Y[.Z]",
+              help="Kea release whose schema the demo builds (default: the newest stable).")
 @json_option
-def demo_cmd(kea_version: str, as_json: bool) -> int:
+def demo_cmd(kea_version: str | None, as_json: bool) -> int:
     """Run init and check-version on a throw-away local PostgreSQL, then remove it.
 
     Needs the PostgreSQL server binaries (Debian: apt-get install postgresql); nothing

@@ -1,8 +1,9 @@
 """``kea-db demo``: the whole job on a throw-away local PostgreSQL, then nothing left behind.
 
-Steps: start a local server, create a database, ``init`` it for a Kea release, run
-``check-version`` against that release (MATCH) and a newer one (BEHIND), stop the server
-and remove its directory.
+Steps: start a local server, create a database, ``init`` it for a Kea release (by default
+the newest stable one), run ``check-version`` against that release (MATCH) and the stable
+release before it (AHEAD: the older Kea refuses the newer schema), ``test-tls`` as both
+would open the session, stop the server and remove its directory.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ from keadb_cli.commands.settings import Target
 from keadb_cli.db.plan import plan_for
 from keadb_cli.db.session import open_session
 from keadb_cli.kea.access import DbAccess
-from keadb_cli.kea.releases import parse_release
+from keadb_cli.kea.releases import newest_stable, parse_release, previous_stable
 
 DEMO_DATABASE = "kea"
-# The first release whose PostgreSQL backend uses Kea's TLS keys (verify-ca with a CA).
-TLS_RELEASE = "3.2"
 
 
 @dataclass
@@ -48,13 +47,15 @@ class DemoReport:
 
 
 def run_demo(
-    kea_version: str = "2.2", newer: str = "2.6", progress: Callable[[str], None] | None = None
+    kea_version: str | None = None, progress: Callable[[str], None] | None = None
 ) -> DemoReport:
-    """Run the demo; raises SandboxError when no local PostgreSQL can be started."""
+    """Run the demo (``kea_version`` None: the newest stable release); raises SandboxError
+    when no local PostgreSQL can be started."""
     from keadb_cli.commands.sandbox import local_postgres
 
     say = progress or (lambda _line: None)
-    release = parse_release(kea_version)
+    release = parse_release(kea_version) if kea_version else newest_stable()
+    older = previous_stable(release)
     target = Target(release=release, expect=None, source=f"Kea {release}")
     with local_postgres() as pg:
         say(f"started a throw-away PostgreSQL on 127.0.0.1:{pg.port} in {pg.directory}")
@@ -71,8 +72,7 @@ def run_demo(
                             release=str(release))
         say(f"kea-db init --kea-version {release}")
         report.init = init_one(access, target, progress=progress, env={})
-        for version in (kea_version, newer):
-            rel = parse_release(version)
+        for rel in (release, older):
             check_target = Target(release=rel, expect=None, source=f"Kea {rel}")
             say(f"kea-db check-version --kea-version {rel}")
             report.checks.append(
@@ -83,9 +83,9 @@ def run_demo(
         from keadb_cli.commands.test_tls.check import run as test_tls
 
         tls_access = dataclasses.replace(access, ssl_mode=None, trust_anchor=str(pg.ca_file))
-        for version in (str(release), TLS_RELEASE):
-            say(f"kea-db test-tls --trust-anchor ca.pem --kea-version {version}")
-            report.tls.append(test_tls(tls_access, parse_release(version), Policy(), env={}))
+        for rel in (older, release):
+            say(f"kea-db test-tls --trust-anchor ca.pem --kea-version {rel}")
+            report.tls.append(test_tls(tls_access, rel, Policy(), env={}))
         say("stopping the server and removing its directory")
     report.removed = not pg.directory.exists()
     return report

@@ -100,6 +100,17 @@ def newest_in_series(major: int, minor: int) -> Release | None:
     return max(patches) if patches else None
 
 
+def newest_stable() -> Release:
+    """The newest release of a stable series (even minor number)."""
+    return max(r for r in RELEASES if r.minor % 2 == 0)
+
+
+def previous_stable(release: Release) -> Release:
+    """The newest release of the stable series before ``release``'s."""
+    return max(r for r in RELEASES if r.minor % 2 == 0 and (r.major, r.minor) <
+               (release.major, release.minor))
+
+
 def parse_release(text: str) -> Release:
     """``2.6`` (the series' newest release), ``2.6.3`` or ``3.0.4`` -> a known Release.
 

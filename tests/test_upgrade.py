@@ -1,0 +1,315 @@
+"""`kea-db upgrade`: the explicit upgrade, against Debian's kea-admin db-upgrade, on real
+servers; refusals, --plan, --sql, concurrency, and MySQL runs cut by SIGKILL and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pymysql
+import pytest
+from kea_admin import kea_admin_init, kea_admin_upgrade
+from servers import FreshDatabase, create_fresh_database, drop_fresh_database
+
+from keadb_cli.errors import ExitCode
+from keadb_cli.schema import catalog, migrate, scripts
+
+pytestmark = [pytest.mark.db, pytest.mark.kea]
+
+IGNORE = {"body_hash"}  # kea-db's routine bodies are its own text
+TO = {"2.6.3": {"postgresql": "22.2", "mysql": "22.2"},
+      "3.0.4": {"postgresql": "29.0", "mysql": "30.0"}}
+
+
+def kea_db(db: FreshDatabase | None, *args: str, timeout: float = 600,
+           env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    target = [] if db is None else [
+        "--type", db.type, "--host", db.host, "--port", str(db.port), "--user", db.user,
+        "--name", db.name]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG", "MYSQL"))}
+    if db is not None:
+        env["KEA_DB_PASSWORD"] = db.password
+    env.update(env_extra or {})
+    proc = subprocess.run([sys.executable, "-m", "keadb_cli", args[0], *target, *args[1:]],
+                          capture_output=True, text=True, env=env, timeout=timeout,
+                          check=False, stdin=subprocess.DEVNULL)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def upgrade_json(db: FreshDatabase, *args: str) -> tuple[int, dict[str, Any]]:
+    proc = kea_db(db, "upgrade", *args, "--json")
+    return proc.returncode, json.loads(proc.stdout)["results"][0]
+
+
+def read_catalog(db: FreshDatabase) -> catalog.Catalog:
+    if db.type == "postgresql":
+        with psycopg.connect(host=db.host, port=db.port, user=db.user, password=db.password,
+                             dbname=db.name) as conn:
+            return catalog.read_catalog(conn, "postgresql")
+    conn = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password,
+                           database=db.name)
+    try:
+        return catalog.read_catalog(conn, "mysql")
+    finally:
+        conn.close()
+
+
+def seed(db: FreshDatabase) -> None:
+    """Kea 2.2 rows of every kind the steps convert (the chain tests' own seeds)."""
+    if db.type == "postgresql":
+        from test_chain_pgsql import SEED_13_0, _execute
+
+        _execute(db, SEED_13_0)
+    else:
+        from test_chain_mysql import SEED_CONFIG, SEED_LEASES_14_0, _seed
+
+        _seed(db, ["SET @disable_audit = 1", *SEED_CONFIG, *SEED_LEASES_14_0])
+
+
+def assert_same(theirs: FreshDatabase, ours: FreshDatabase, label: str) -> None:
+    catalog.assert_same_catalog(read_catalog(theirs), read_catalog(ours), ignore=IGNORE,
+                                labels=(label, "kea-db upgrade"))
+
+
+def version(db: FreshDatabase) -> str:
+    rows = db.server.sql("SELECT version, minor FROM schema_version", database=db.name)
+    return ".".join(str(v) for v in rows[0])
+
+
+@pytest.fixture(params=["postgresql", "mariadb", "mysql"])
+def dbs(request: pytest.FixtureRequest, pg_server: Any,
+        mysql_server_factory: Any) -> Iterator[Callable[[], FreshDatabase]]:
+    server = pg_server if request.param == "postgresql" else mysql_server_factory(
+        tls="on", flavor=request.param)
+    made: list[FreshDatabase] = []
+
+    def make() -> FreshDatabase:
+        db = create_fresh_database(server)
+        made.append(db)
+        if db.type == "mysql":
+            server.warm_auth_cache(db.user, db.password)
+        return db
+
+    yield make
+    for db in reversed(made):
+        drop_fresh_database(db)
+
+
+def kea22(db: FreshDatabase) -> FreshDatabase:
+    """A Kea 2.2 database built by Debian's kea-admin 2.2.0, with rows."""
+    kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name)
+    seed(db)
+    return db
+
+
+# -- the same result as kea-admin db-upgrade -------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [["3.0.4"], ["2.6.3", "3.0.4"]], ids=["main", "via-2.6"])
+def test_upgrade_matches_kea_admin_db_upgrade(path: list[str], dbs: Any) -> None:
+    theirs, ours = kea22(dbs()), kea22(dbs())
+    for release in path:
+        kea_admin_upgrade(theirs.type, theirs.host, theirs.port, theirs.user, theirs.password,
+                          theirs.name, release=release)
+        code, result = upgrade_json(ours, "--kea-version", release, "--yes")
+        assert code == ExitCode.OK, result
+        assert (result["action"], result["to"]) == ("upgraded", TO[release][ours.type])
+        assert [s["revision"] for s in result["steps"]] == [s["revision"] for s in
+                                                            result["plan"]]
+        assert all(s["seconds"] >= 0 for s in result["steps"])
+        assert_same(theirs, ours, f"kea-admin {release} db-upgrade")
+    assert version(ours) == TO[path[-1]][ours.type]
+    # Nothing of kea-db's own is left behind.
+    assert "keadb_upgrade_journal" not in {t.name for t in read_catalog(ours).tables}
+    code, result = upgrade_json(ours, "--kea-version", path[-1], "--yes")
+    assert (code, result["action"]) == (ExitCode.OK, "none")
+
+
+def test_upgrade_sql_loaded_by_the_client_gives_the_same_result(dbs: Any) -> None:
+    theirs, ours = kea22(dbs()), kea22(dbs())
+    kea_admin_upgrade(theirs.type, theirs.host, theirs.port, theirs.user, theirs.password,
+                      theirs.name, release="3.0.4")
+    start = "13.0" if ours.type == "postgresql" else "14.0"
+    proc = kea_db(None, "upgrade", "--sql", "--type", ours.type, "--from", start,
+                  "--kea-version", "3.0.4")
+    assert proc.returncode == 0, proc.stderr
+    if ours.type == "postgresql":
+        from test_chain_pgsql import build_with_psql
+
+        build_with_psql(ours, proc.stdout)
+    else:
+        from test_chain_mysql import _load_with_client
+
+        _load_with_client(ours, proc.stdout)
+    assert_same(theirs, ours, "kea-admin 3.0.4 db-upgrade")
+
+
+# -- refusals ------------------------------------------------------------------------------
+
+
+def test_refusals_leave_the_catalog_unchanged(dbs: Any) -> None:
+    empty = dbs()
+    code, result = upgrade_json(empty, "--kea-version", "3.0", "--yes")
+    assert (code, result["verdict"]) == (ExitCode.EMPTY, "EMPTY"), result
+    assert read_catalog(empty).tables == ()
+
+    db = kea22(dbs())
+    before = read_catalog(db)
+    code, result = upgrade_json(db, "--kea-version", "2.2", "--yes")
+    assert (code, result["action"]) == (ExitCode.OK, "none")
+    code, result = upgrade_json(db, "--kea-version", "2.0", "--yes")
+    assert (code, result["verdict"]) == (ExitCode.AHEAD, "AHEAD")
+    code, result = upgrade_json(db, "--kea-version", "3.0", "--yes", "--readonly")
+    assert code == ExitCode.READONLY
+    assert read_catalog(db) == before
+
+    old = kea22(dbs())
+    old.server.sql("UPDATE schema_version SET version = 12", database=old.name)
+    code, result = upgrade_json(old, "--kea-version", "3.0", "--yes")
+    assert code == ExitCode.UNSUPPORTED_RELEASE, result
+    assert "kea-admin db-upgrade" in result["detail"]
+    old.server.sql("UPDATE schema_version SET version = 14 WHERE version = 12"
+                   if old.type == "mysql" else
+                   "UPDATE schema_version SET version = 13", database=old.name)
+
+    foreign = dbs()
+    foreign.server.sql("CREATE TABLE notes (id int)", database=foreign.name)
+    code, result = upgrade_json(foreign, "--kea-version", "3.0", "--yes")
+    assert code == ExitCode.FOREIGN
+    assert [t.name for t in read_catalog(foreign).tables] == ["notes"]
+
+
+def test_plan_changes_nothing_and_lists_the_steps(dbs: Any) -> None:
+    db = kea22(dbs())
+    before = read_catalog(db)
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0", "--plan", "--json")
+    assert proc.returncode == ExitCode.OK, proc.stderr
+    result = json.loads(proc.stdout)["results"][0]
+    assert result["action"] == "planned"
+    plan = result["plan"]
+    first = "pgsql_14_0" if db.type == "postgresql" else "mysql_15_0"
+    assert plan[0]["revision"] == first and plan[-1]["schema"] == TO["3.0.4"][db.type]
+    assert any("lease6" in step["rewrites"] for step in plan)
+    assert all(step["kea"].startswith("Kea ") for step in plan)
+    assert read_catalog(db) == before
+    human = kea_db(db, "upgrade", "--kea-version", "3.0", "--plan")
+    assert first in human.stdout and "rewrites" in human.stdout
+
+
+def test_other_sessions_and_confirmation(dbs: Any) -> None:
+    db = kea22(dbs())
+    before = read_catalog(db)
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0")  # no terminal, no --yes
+    assert proc.returncode == ExitCode.NOT_CONFIRMED, proc.stdout + proc.stderr
+    if db.type == "postgresql":
+        other: Any = psycopg.connect(host=db.host, port=db.port, user=db.user,
+                                     password=db.password, dbname=db.name,
+                                     application_name="kea-dhcp4")
+    else:
+        other = pymysql.connect(host=db.host, port=db.port, user=db.user,
+                                password=db.password, database=db.name)
+    try:
+        code, result = upgrade_json(db, "--kea-version", "3.0", "--yes")
+        assert code == ExitCode.OTHER_SESSIONS, result
+        assert any("session" in f for f in result["findings"])
+        assert read_catalog(db) == before
+        code, result = upgrade_json(db, "--kea-version", "3.0", "--yes",
+                                    "--allow-other-sessions")
+        assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result
+    finally:
+        other.close()
+
+
+def test_empty_user_context_is_refused_before_any_change(dbs: Any) -> None:
+    db = kea22(dbs())
+    db.server.sql("UPDATE lease6 SET user_context = '' WHERE address = '2001:db8::1'",
+                  database=db.name)
+    before = read_catalog(db)
+    code, result = upgrade_json(db, "--kea-version", "3.0", "--yes")
+    if db.type == "mysql":
+        assert code == ExitCode.DATA_TRAP, result
+        assert any("2001:db8::1" in f for f in result["findings"]), result
+        assert read_catalog(db) == before
+        code, result = upgrade_json(db, "--kea-version", "3.0", "--yes", "--fix-user-context")
+    assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result
+    assert version(db) == TO["3.0.4"][db.type]
+
+
+def test_two_upgrades_at_once_one_waits(dbs: Any) -> None:
+    db = kea22(dbs())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG"))}
+    env["KEA_DB_PASSWORD"] = db.password
+    argv = [sys.executable, "-m", "keadb_cli", "upgrade", "--type", db.type, "--host",
+            db.host, "--port", str(db.port), "--user", db.user, "--name", db.name,
+            "--kea-version", "3.0", "--yes", "--json", "--allow-other-sessions"]
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, stdin=subprocess.DEVNULL) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    actions = sorted(json.loads(o)["results"][0]["action"] for o, _e in outs)
+    assert actions == ["none", "upgraded"], outs
+    assert all(p.returncode == 0 for p in procs)
+
+
+# -- interrupted runs -------------------------------------------------------------------------
+
+
+def _start(db: FreshDatabase) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG"))}
+    env["KEA_DB_PASSWORD"] = db.password
+    return subprocess.Popen(
+        [sys.executable, "-m", "keadb_cli", "upgrade", "--type", db.type, "--host", db.host,
+         "--port", str(db.port), "--user", db.user, "--name", db.name, "--kea-version",
+         "3.0", "--yes", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "ctrl-c"])
+def test_an_interrupted_upgrade_is_completed_or_untouched(dbs: Any, how: int) -> None:
+    reference = kea22(dbs())
+    started = time.monotonic()
+    code, _result = upgrade_json(reference, "--kea-version", "3.0", "--yes")
+    full = time.monotonic() - started
+    assert code == ExitCode.OK
+    expected = read_catalog(reference)
+    rng = random.Random(int(how) * 7919 + len(reference.type))
+    for point in (rng.uniform(0.35, full * 0.95) for _ in range(3)):
+        db = kea22(dbs())
+        original = read_catalog(db)
+        proc = _start(db)
+        time.sleep(point)
+        proc.send_signal(how)
+        proc.communicate(timeout=120)
+        if db.type == "postgresql":
+            if proc.returncode != 0:  # cut before the commit: nothing changed
+                assert read_catalog(db) == original, f"cut at {point:.2f} s"
+            continue
+        if proc.returncode != 0 and version(db).endswith(".9999"):
+            check = kea_db(db, "check-version", "--kea-version", "3.0", "--json")
+            assert check.returncode == ExitCode.FOREIGN, check.stdout
+            assert "upgrade is under way or was cut short" in check.stdout
+        code, result = upgrade_json(db, "--kea-version", "3.0", "--yes")
+        assert code == ExitCode.OK, (point, result)
+        assert result["action"] in ("upgraded", "none"), (point, result)
+        catalog.assert_same_catalog(expected, read_catalog(db), ignore=set(),
+                                    labels=("uninterrupted", f"cut at {point:.2f} s"))
+
+
+def test_every_mysql_statement_is_resumable() -> None:
+    from keadb_cli.commands.upgrade import journal
+
+    known = scripts.known_schemas("mysql")
+    for revision in known.values():
+        if migrate.previous("mysql", revision) is None:
+            continue
+        for statement in scripts.mysql_statements(scripts.rendered_step("mysql", revision)):
+            journal.classify(statement)  # raises for a shape the journal cannot resume
