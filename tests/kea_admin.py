@@ -1,8 +1,14 @@
-"""Run Debian's ``kea-admin`` (Kea 2.2) against a throw-away database, for comparisons.
+"""Run Debian's ``kea-admin`` against a throw-away database, for comparisons.
 
 kea-db's own revisions must build what ``kea-admin db-init`` builds; the tests initialise
 one database each way and compare them. Kea's scripts are only ever run here, at test
 time: nothing they produce is kept.
+
+Releases: ``2.2.0`` is the host's installed Debian 12 package (``/usr/sbin/kea-admin``);
+``2.6.3`` (Debian trixie) and ``3.0.4`` (Debian sid) are unpacked, never installed, by
+``tests/tools/kea_admin_pkgs.sh`` into ``/var/cache/kea-db-tests/kea-admin/<release>``
+(``KEADB_KEA_ADMIN_CACHE`` moves it), with kea-admin's hard-coded prefix pointed at the copy.
+:func:`require_kea_admin` runs that script when the release is not cached yet.
 """
 
 from __future__ import annotations
@@ -10,11 +16,22 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from servers import ci_requires_servers
 
 KEA_ADMIN = shutil.which("kea-admin") or "/usr/sbin/kea-admin"
+
+# The release of the host's own kea-admin (Debian 12's package).
+INSTALLED = "2.2.0"
+# Releases tests/tools/kea_admin_pkgs.sh fetches from Debian (trixie, sid).
+UNPACKED = ("2.6.3", "3.0.4")
+RELEASES = (INSTALLED, *UNPACKED)
+
+_FETCH_SCRIPT = Path(__file__).resolve().parent / "tools" / "kea_admin_pkgs.sh"
+# Release -> its kea-admin, once the fetch script said so in this process.
+_FETCHED: dict[str, str] = {}
 
 # kea-admin's backend argument for each Kea database type.
 _ADMIN_BACKEND = {"mysql": "mysql", "postgresql": "pgsql"}
@@ -24,33 +41,65 @@ class KeaAdminError(RuntimeError):
     """kea-admin exited non-zero; the message carries its output."""
 
 
-def require_kea_admin() -> str:
-    """The kea-admin path; skip the test (fail under CI) when it is not installed."""
-    if os.path.exists(KEA_ADMIN) and os.access(KEA_ADMIN, os.X_OK):
-        return KEA_ADMIN
-    message = f"kea-admin not found at {KEA_ADMIN} (Debian package kea-admin, Kea 2.2)"
+def cache_dir() -> Path:
+    """Where tests/tools/kea_admin_pkgs.sh unpacks the releases (one directory each)."""
+    return Path(os.environ.get("KEADB_KEA_ADMIN_CACHE") or "/var/cache/kea-db-tests/kea-admin")
+
+
+def _unavailable(message: str) -> None:
     if ci_requires_servers(os.environ):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
 
 
-def kea_admin_init(
-    backend_type: str, host: str, port: int, user: str, password: str, name: str
-) -> subprocess.CompletedProcess[str]:
-    """``kea-admin db-init`` on an empty database; returns the finished process.
+def require_kea_admin(release: str = INSTALLED) -> str:
+    """The path of kea-admin ``release``; skip the test (fail under CI) when it is missing.
 
-    The password travels in the environment (``KEA_ADMIN_DB_PASSWORD``, and ``PGPASSWORD``
-    which psql reads), not in kea-admin's argv. The port is given twice on purpose:
-    kea-admin 2.2 drops ``-P`` from the mysql command that runs the create script (fixed in
-    2.7.2), but appends ``-x`` words to every client command.
-
-    Raises:
-        KeaAdminError: kea-admin exited non-zero.
+    An unpacked release comes from tests/tools/kea_admin_pkgs.sh, run once per process: it
+    returns at once when its cache is complete and current, and fetches the package (a few
+    seconds, needs the Debian mirror and a writable cache directory) otherwise.
     """
-    program = require_kea_admin()
+    if release == INSTALLED:
+        if os.path.exists(KEA_ADMIN) and os.access(KEA_ADMIN, os.X_OK):
+            return KEA_ADMIN
+        _unavailable(f"kea-admin not found at {KEA_ADMIN} (Debian package kea-admin, Kea 2.2)")
+    if release not in UNPACKED:
+        raise ValueError(f"no kea-admin {release} for the tests (known: {', '.join(RELEASES)})")
+    if release in _FETCHED:
+        return _FETCHED[release]
+    done = subprocess.run(
+        ["bash", str(_FETCH_SCRIPT), release],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        env={**os.environ, "KEADB_KEA_ADMIN_CACHE": str(cache_dir())},
+    )
+    words = done.stdout.split()
+    if done.returncode != 0 or len(words) != 2 or not os.access(words[1], os.X_OK):
+        _unavailable(
+            f"kea-admin {release}: {_FETCH_SCRIPT.name} failed (exit {done.returncode}):\n"
+            f"{done.stderr[-2000:]}"
+        )
+    _FETCHED[release] = words[1]
+    return words[1]
+
+
+def _run(
+    command: str,
+    backend_type: str,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    name: str,
+    release: str,
+) -> subprocess.CompletedProcess[str]:
+    program = require_kea_admin(release)
     argv = [
         program,
-        "db-init",
+        command,
         _ADMIN_BACKEND[backend_type],
         "-h",
         host,
@@ -69,13 +118,57 @@ def kea_admin_init(
         "LC_ALL": "C.UTF-8",
         "KEA_ADMIN_DB_PASSWORD": password,
         "PGPASSWORD": password,
+        "PGPORT": str(port),
     }
     done = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
     )
     if done.returncode != 0:
         raise KeaAdminError(
-            f"kea-admin db-init {_ADMIN_BACKEND[backend_type]} exited {done.returncode}\n"
-            f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+            f"kea-admin {release} {command} {_ADMIN_BACKEND[backend_type]} exited "
+            f"{done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
         )
     return done
+
+
+def kea_admin_init(
+    backend_type: str,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    name: str,
+    *,
+    release: str = INSTALLED,
+) -> subprocess.CompletedProcess[str]:
+    """``kea-admin db-init`` of Kea ``release`` on an empty database; returns the finished
+    process.
+
+    The password travels in the environment (``KEA_ADMIN_DB_PASSWORD``, and ``PGPASSWORD``
+    which psql reads), not in kea-admin's argv. The port is given thrice on purpose:
+    kea-admin before 2.7.2 drops ``-P`` from some client commands, but appends ``-x`` words
+    to every one; ``PGPORT`` covers psql as well.
+
+    Raises:
+        KeaAdminError: kea-admin exited non-zero.
+    """
+    return _run("db-init", backend_type, host, port, user, password, name, release)
+
+
+def kea_admin_upgrade(
+    backend_type: str,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    name: str,
+    *,
+    release: str = INSTALLED,
+) -> subprocess.CompletedProcess[str]:
+    """``kea-admin db-upgrade`` of Kea ``release``: every upgrade script of that release runs
+    in turn (each skips itself unless the database is at its starting version).
+
+    Raises:
+        KeaAdminError: kea-admin exited non-zero.
+    """
+    return _run("db-upgrade", backend_type, host, port, user, password, name, release)

@@ -99,16 +99,27 @@ def test_versions_json(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(out)
     assert doc["format"] == 1
     by_kea = {r["kea"]: r for r in doc["releases"]}
-    assert by_kea["2.2.0"] == {"kea": "2.2.0", "mysql": "14.0", "postgresql": "13.0"}
-    assert by_kea["3.0.4"] == {"kea": "3.0.4", "mysql": "30.0", "postgresql": "29.0"}
+    # "init": the backends whose schema `kea-db init` can build for the release.
+    assert by_kea["2.2.0"] == {
+        "kea": "2.2.0", "mysql": "14.0", "postgresql": "13.0", "init": ["mysql", "postgresql"]
+    }
+    assert {k: v for k, v in by_kea["3.0.4"].items() if k != "init"} == {
+        "kea": "3.0.4", "mysql": "30.0", "postgresql": "29.0"
+    }
+    assert "postgresql" in by_kea["3.0.4"]["init"]
+    assert by_kea["2.0.0"]["init"] == []
 
 
 def test_versions_plain_text_when_piped(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = run(["versions"], capsys)
     assert rc == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["KEA", "MYSQL", "POSTGRESQL"]
+    assert lines[0].split() == ["KEA", "MYSQL", "POSTGRESQL", "INIT", "BUILDS"]
     assert "2.6.3   22.2   22.2" in out
+    assert [line.split()[3:] for line in lines if line.startswith("2.2.0 ")] == [
+        ["mysql,", "postgresql"]
+    ]
+    assert [line.split()[3:] for line in lines if line.startswith("2.0.0 ")] == [["-"]]
     assert "\x1b[" not in out
 
 

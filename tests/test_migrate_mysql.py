@@ -476,8 +476,12 @@ def _server_now(db: FreshDatabase) -> dt.datetime:
     return value
 
 
-def _run_workload(db: FreshDatabase, since: dt.datetime) -> tuple[list[Any], dict[str, list[Any]]]:
+def _run_workload(
+    db: FreshDatabase, since: dt.datetime, workload: list[str] | None = None
+) -> tuple[list[Any], dict[str, list[Any]]]:
     """Every statement's outcome (result sets or error), then every table's rows.
+
+    ``workload`` defaults to this module's Kea 2.2 :data:`WORKLOAD`.
 
     Timestamps from ``since`` (taken before the databases were initialised) to the end of
     the run are "now" values and compare as "<now>".
@@ -487,7 +491,7 @@ def _run_workload(db: FreshDatabase, since: dt.datetime) -> tuple[list[Any], dic
     try:
         with conn.cursor() as cur:
             started = since - dt.timedelta(seconds=1)
-            for statement in WORKLOAD:
+            for statement in WORKLOAD if workload is None else workload:
                 try:
                     cur.execute(statement)
                     results = []

@@ -10,8 +10,15 @@ from keadb_cli.schema import scripts
 
 
 def test_known_schemas_from_file_names() -> None:
-    assert scripts.known_schemas("mysql") == {(14, 0): "mysql_14_0"}
-    assert scripts.known_schemas("postgresql") == {(13, 0): "pgsql_13_0"}
+    mysql = [*((n, 0) for n in range(14, 36)), (22, 1), (22, 2)]
+    assert scripts.known_schemas("mysql") == {
+        (major, minor): f"mysql_{major}_{minor}" for major, minor in mysql
+    }
+    pgsql = [(13, 0), *((n, 0) for n in range(14, 23)), (22, 1), (22, 2),
+             *((n, 0) for n in range(23, 35))]
+    assert scripts.known_schemas("postgresql") == {
+        (major, minor): f"pgsql_{major}_{minor}" for major, minor in pgsql
+    }
 
 
 def test_rendering_is_cached_and_keyed_by_the_sources(

@@ -205,6 +205,7 @@ def init_cmd(
     Refuses a readonly backend, a database that is not empty, and any upgrade (BEHIND or
     AHEAD); a database already at the release's schema is "nothing to do" (exit 0). A
     session advisory lock makes concurrent runs safe; PostgreSQL builds in one transaction.
+    `kea-db versions` lists the releases whose schema init can build.
 
     \b
     Example:
@@ -460,16 +461,17 @@ def backends_cmd(config: str, backend: str | None, kea_version: str | None,
 @cli.command("versions")
 @json_option
 def versions_cmd(as_json: bool) -> int:
-    """Print the map of Kea releases to the schema versions they expect.
+    """Print the map of Kea releases to the schema versions they expect, and the backends
+    whose schema `kea-db init` can build for each.
 
     \b
     Example:
       kea-db versions --json
     """
     from keadb_cli.cli import render
-    from keadb_cli.kea.releases import RELEASES
+    from keadb_cli.commands.init import release_map
 
-    render.release_map(RELEASES, as_json=as_json)
+    render.release_map(release_map(), as_json=as_json)
     return int(ExitCode.OK)
 
 

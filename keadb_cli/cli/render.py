@@ -17,7 +17,7 @@ from keadb_cli.text import shown
 if TYPE_CHECKING:
     from keadb_cli.commands.check_version import VersionResult
     from keadb_cli.commands.settings import Target
-    from keadb_cli.kea.releases import Release, Schema
+    from keadb_cli.kea.releases import Release
 
 JSON_FORMAT = 1
 PROG = "kea-db"
@@ -167,21 +167,23 @@ def version_results(
             warning(f"{r.access.path or r.access.label()}: {w}")
 
 
-def release_map(
-    releases: dict[Release, dict[str, Schema]], *, as_json: bool
-) -> None:
+def release_map(rows: Sequence[Any], *, as_json: bool) -> None:
+    """``kea-db versions``: rows of :class:`keadb_cli.commands.init.ReleaseSchemas`."""
     if as_json:
-        items = [
-            {"kea": str(rel), "mysql": str(s["mysql"]), "postgresql": str(s["postgresql"])}
-            for rel, s in sorted(releases.items())
-        ]
-        emit_json(json_document("releases", items))
+        emit_json(json_document("releases", [r.to_json() for r in rows]))
         return
-    rows = [
-        [str(rel), str(s["mysql"]), str(s["postgresql"])]
-        for rel, s in sorted(releases.items())
-    ]
-    table(["KEA", "MYSQL", "POSTGRESQL"], rows)
+    table(
+        ["KEA", "MYSQL", "POSTGRESQL", "INIT BUILDS"],
+        [
+            [
+                str(r.release),
+                str(r.schemas["mysql"]),
+                str(r.schemas["postgresql"]),
+                ", ".join(r.buildable) or "-",
+            ]
+            for r in rows
+        ],
+    )
 
 
 def init_results(results: Sequence[Any], target: Target, *, as_json: bool) -> None:

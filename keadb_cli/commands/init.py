@@ -26,7 +26,7 @@ from keadb_cli.errors import (
     QueryError,
 )
 from keadb_cli.kea.access import DbAccess
-from keadb_cli.kea.releases import Schema, releases_for_schema
+from keadb_cli.kea.releases import RELEASES, Release, Schema, releases_for_schema
 
 if TYPE_CHECKING:
     from keadb_cli.commands.settings import Target
@@ -329,7 +329,7 @@ def _revision_for(db_type: str, expected: Schema) -> str:
     """The revision that builds ``expected``.
 
     Raises:
-        KeaDbError (UNSUPPORTED_RELEASE): kea-db has no migration to that schema yet.
+        KeaDbError (UNSUPPORTED_RELEASE): kea-db has no migration to that schema.
     """
     from keadb_cli.db.backends import backend_for
     from keadb_cli.schema import scripts
@@ -337,20 +337,75 @@ def _revision_for(db_type: str, expected: Schema) -> str:
     known = scripts.known_schemas(db_type)
     if expected in known:
         return known[expected]
-    builds = ", ".join(_schema_with_releases(db_type, Schema(*s)) for s in sorted(known))
+    display = backend_for(db_type).display
+    if not known:
+        raise KeaDbError(f"kea-db has no {display} schema revisions",
+                         exit_code=ExitCode.UNSUPPORTED_RELEASE)
+    first, last = (Schema(*s) for s in (min(known), max(known)))
+    builds = (
+        f"it builds {_schema_with_releases(db_type, first, 'first')} to "
+        f"{_schema_with_releases(db_type, last, 'last')} (see `kea-db versions`)"
+    )
+    if expected < first:
+        raise KeaDbError(
+            f"kea-db cannot build {display} schema {expected}, which is older than any it "
+            f"knows; {builds}",
+            exit_code=ExitCode.UNSUPPORTED_RELEASE,
+        )
     raise KeaDbError(
-        f"kea-db cannot build {backend_for(db_type).display} schema {expected} yet; it "
-        f"builds {builds}",
+        f"kea-db cannot build {display} schema {expected} yet; {builds}",
         exit_code=ExitCode.UNSUPPORTED_RELEASE,
     )
 
 
-def _schema_with_releases(db_type: str, schema: Schema) -> str:
-    """``13.0 (Kea 2.2.0 to 2.3.5)`` for messages."""
+# The database types init builds, in the order `kea-db versions` lists them.
+DB_TYPES = ("mysql", "postgresql")
+
+
+@dataclass(frozen=True)
+class ReleaseSchemas:
+    """One row of ``kea-db versions``: a release, its schemas, what init can build."""
+
+    release: Release
+    schemas: dict[str, Schema]
+    buildable: tuple[str, ...]  # the database types whose schema init can build
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kea": str(self.release),
+            **{db_type: str(self.schemas[db_type]) for db_type in DB_TYPES},
+            "init": list(self.buildable),
+        }
+
+
+def release_map() -> list[ReleaseSchemas]:
+    """Every known release with the schema each backend expects and whether kea-db has the
+    revisions to build it (file names only: no alembic import)."""
+    from keadb_cli.schema import scripts
+
+    known = {db_type: set(scripts.known_schemas(db_type)) for db_type in DB_TYPES}
+    return [
+        ReleaseSchemas(
+            release,
+            dict(schemas),
+            tuple(t for t in DB_TYPES if tuple(schemas[t]) in known[t]),
+        )
+        for release, schemas in sorted(RELEASES.items())
+    ]
+
+
+def _schema_with_releases(db_type: str, schema: Schema, which: str = "all") -> str:
+    """``13.0 (Kea 2.2.0 to 2.3.5)`` for messages; ``which`` = ``first`` / ``last`` names
+    only the first / last release expecting it."""
     releases = releases_for_schema(db_type, schema)
     if not releases:
         return str(schema)
-    span = str(releases[0]) if len(releases) == 1 else f"{releases[0]} to {releases[-1]}"
+    if which == "first" or len(releases) == 1:
+        span = str(releases[0])
+    elif which == "last":
+        span = str(releases[-1])
+    else:
+        span = f"{releases[0]} to {releases[-1]}"
     return f"{schema} (Kea {span})"
 
 

@@ -102,24 +102,25 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         )
 
     index_parts: dict[tuple[str, str], list[tuple[int, str]]] = {}
-    index_info: dict[tuple[str, str], tuple[bool, str]] = {}
-    for table, iname, non_unique, seq, col, sub_part, itype, collation in q(
-        dbapi_connection,
-        "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, "
-        "INDEX_TYPE, COLLATION FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s",
-        p,
-    ):
-        key = (_text(table), _text(iname))
-        part = _text(col)
-        if sub_part is not None:
-            part += f"({int(sub_part)})"
-        if _text(collation) == "D":
+    index_info: dict[tuple[str, str], tuple[bool, str, str]] = {}
+    for stat in _statistics(dbapi_connection, schema):
+        key = (_text(stat["TABLE_NAME"]), _text(stat["INDEX_NAME"]))
+        # A functional key part (Oracle MySQL) has an expression instead of a column.
+        expression = stat.get("EXPRESSION")
+        part = _text(stat["COLUMN_NAME"]) if expression is None else f"({_text(expression)})"
+        if stat["SUB_PART"] is not None:
+            part += f"({int(stat['SUB_PART'])})"
+        if _text(stat["COLLATION"]) == "D":
             part += " DESC"
-        index_parts.setdefault(key, []).append((int(seq), part))
-        index_info[key] = (int(non_unique) == 0, _text(itype))
+        index_parts.setdefault(key, []).append((int(stat["SEQ_IN_INDEX"]), part))
+        index_info[key] = (
+            int(stat["NON_UNIQUE"]) == 0,
+            _text(stat["INDEX_TYPE"]),
+            _index_definition(stat),
+        )
     indexes: dict[str, list[Index]] = {}
     for (table, iname), parts in index_parts.items():
-        unique, method = index_info[(table, iname)]
+        unique, method, definition = index_info[(table, iname)]
         indexes.setdefault(table, []).append(
             Index(
                 name=iname,
@@ -127,6 +128,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
                 unique=unique,
                 primary=iname == "PRIMARY",
                 method=method,
+                definition=definition,
             )
         )
 
@@ -260,3 +262,27 @@ def _checks_sql(dbapi_connection: Any) -> str:
             "ON tc.CONSTRAINT_SCHEMA = cc.CONSTRAINT_SCHEMA "
             "AND tc.CONSTRAINT_NAME = cc.CONSTRAINT_NAME AND tc.CONSTRAINT_TYPE = 'CHECK' "
             "WHERE cc.CONSTRAINT_SCHEMA = %s")
+
+
+def _statistics(dbapi_connection: Any, schema: str) -> list[dict[str, Any]]:
+    """information_schema.STATISTICS of one schema, one dict per key part (column names in
+    upper case: the two flavours have different extra columns)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT * FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s",
+                       (schema,))
+        names = [_text(d[0]).upper() for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def _index_definition(row: dict[str, Any]) -> str:
+    """What else defines an index besides its columns, type and uniqueness: its comment and
+    whether the optimizer may use it (Oracle MySQL: IS_VISIBLE; MariaDB: IGNORED)."""
+    if "IS_VISIBLE" in row:
+        visible = _text(row["IS_VISIBLE"]).upper() != "NO"
+    else:
+        visible = _text(row.get("IGNORED")).upper() != "YES"
+    comment = _text(row.get("INDEX_COMMENT"))
+    return f"comment={comment!r} visible={'yes' if visible else 'no'}"

@@ -234,3 +234,138 @@ class MySQLTrigger:
 def mysql_create_triggers(triggers: Iterable[MySQLTrigger]) -> None:
     for trigger in triggers:
         execute_block(trigger.sql())
+
+
+# --- upgrade steps -----------------------------------------------------------------------
+
+
+def set_schema_version(major: int, minor: int) -> None:
+    """Record the schema version a step leaves (Kea's one-row ``schema_version`` table)."""
+    target = sa.table("schema_version", sa.column("version"), sa.column("minor"))
+    op.execute(target.update().values(version=sa.literal(major), minor=sa.literal(minor)))
+
+
+def set_audit(enabled: bool) -> None:
+    """Switch the config backend's audit triggers on or off for this session.
+
+    Steps that rewrite config rows do so with auditing off: the rewrite is not a change a
+    server made. Kea's triggers read ``@disable_audit`` (NULL or 0: on).
+    """
+    execute(f"SET @disable_audit = {0 if enabled else 1}")
+
+
+def drop_routine(kind: str, name: str) -> None:
+    """``DROP PROCEDURE name`` / ``DROP FUNCTION name`` (a step replaces a routine whole)."""
+    if kind not in ("PROCEDURE", "FUNCTION"):
+        raise ValueError(f"unknown routine kind {kind!r}")
+    execute(f"DROP {kind} {name}")
+
+
+def drop_trigger(name: str) -> None:
+    execute(f"DROP TRIGGER {name}")
+
+
+# --- lease triggers ------------------------------------------------------------------------
+
+# (event, trigger/procedure suffix, row images passed to the procedures)
+_LEASE_EVENTS = (
+    ("INSERT", "AINS", ("NEW",)),
+    ("UPDATE", "AUPD", ("OLD", "NEW")),
+    ("DELETE", "ADEL", ("OLD",)),
+)
+
+
+def mysql_lease_triggers(
+    v: str,
+    counters: Sequence[tuple[str, Sequence[str]]],
+    class_columns: Sequence[str],
+    *,
+    probe_json: bool,
+) -> list[MySQLTrigger]:
+    """The AFTER INSERT/UPDATE/DELETE triggers of ``lease{v}``, which keep its statistics.
+
+    Each trigger calls ``lease{v}_<EVENT>_<table>(...)`` for every ``(table, columns)`` of
+    ``counters`` with the old and/or new values of ``columns``, then the client-class
+    counter ``lease{v}_<EVENT>_lease{v}_stat_by_client_class`` with ``class_columns``.
+    ``probe_json``: the class counter runs only when ``isJsonSupported()`` (probed once per
+    session into ``@json_supported``) says the server has JSON functions.
+    """
+    t = f"lease{v}"
+
+    def args(rows: Sequence[str], names: Sequence[str]) -> str:
+        return ", ".join(f"{row}.{name}" for row in rows for name in names)
+
+    triggers = []
+    for event, suffix, rows in _LEASE_EVENTS:
+        calls = [f"CALL {t}_{suffix}_{table}({args(rows, cols)})" for table, cols in counters]
+        by_class = f"CALL {t}_{suffix}_{t}_stat_by_client_class({args(rows, class_columns)})"
+        if probe_json:
+            statements = [
+                *calls,
+                # Probed once per session.
+                """
+                IF @json_supported IS NULL THEN
+                    SET @json_supported = isJsonSupported();
+                END IF""",
+                f"""
+                IF @json_supported = 1 THEN
+                    {by_class};
+                END IF""",
+            ]
+        else:
+            statements = [*calls, by_class]
+        triggers.append(MySQLTrigger(f"{t}_{suffix}", t, "AFTER", event, tuple(statements)))
+    return triggers
+
+
+def mysql_replace_triggers(triggers: Iterable[MySQLTrigger]) -> None:
+    """Drop and recreate each trigger (a step replaces a trigger whole)."""
+    for trigger in triggers:
+        drop_trigger(trigger.name)
+        execute_block(trigger.sql())
+
+
+# --- lease CSV routines (kea-admin lease-dump / lease-upload) ------------------------------
+
+# How a lease column travels through the CSV file: written by leaseXDumpData (``*_OUT``)
+# and read back by leaseXUpload (``*_IN``); ``{c}`` is the column (or parameter) name.
+# Commas inside text travel as '&#x2c'.
+CSV_HEX_OUT = "IFNULL(colonSeparatedHex(HEX({c})), '')"
+CSV_HEX_IN = "UNHEX(REPLACE({c}, ':', ''))"
+CSV_COMMA_OUT = "REPLACE({c}, ',', '&#x2c')"
+CSV_COMMA_IN = "REPLACE({c}, '&#x2c', ',')"
+CSV_CONTEXT_OUT = "REPLACE(IFNULL({c}, ''), ',', '&#x2c')"
+CSV_TIME_OUT = "UNIX_TIMESTAMP({c})"
+CSV_TIME_IN = "FROM_UNIXTIME({c})"
+CSV_SAME = "{c}"
+
+
+@dataclass(frozen=True)
+class CsvColumn:
+    """One column of a memfile lease file: its header name, how ``leaseXDumpData`` writes
+    it (``{c}`` is the column), how ``leaseXUpload`` reads it back from the parameter of
+    the same name, and that parameter's type."""
+
+    name: str
+    dump: str
+    load: str
+    parameter_type: str
+
+
+def mysql_create_lease_csv_routines(v: str, columns: Sequence[CsvColumn]) -> None:
+    """``lease{v}DumpHeader``, ``lease{v}DumpData`` and ``lease{v}Upload`` for ``columns``."""
+    names = [column.name for column in columns]
+    sep = ",\n    "
+    mysql_create_procedure(f"lease{v}DumpHeader", [], body(f"SELECT '{','.join(names)}'"))
+    selected = sep.join(column.dump.format(c=column.name) for column in columns)
+    mysql_create_procedure(
+        f"lease{v}DumpData",
+        [],
+        body(f"SELECT\n    {selected}\nFROM lease{v}\nORDER BY address"),
+    )
+    values = sep.join(column.load.format(c=column.name) for column in columns)
+    mysql_create_procedure(
+        f"lease{v}Upload",
+        [f"IN {column.name} {column.parameter_type}" for column in columns],
+        body(f"INSERT INTO lease{v} (\n    {sep.join(names)}\n) VALUES (\n    {values}\n)"),
+    )

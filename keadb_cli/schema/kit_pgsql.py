@@ -70,13 +70,16 @@ class Function:
     body: str
     language: str = "plpgsql"
 
-    def ddl(self) -> str:
+    def ddl(self, *, replace: bool = False) -> str:
+        """``CREATE FUNCTION``; ``replace``: ``CREATE OR REPLACE FUNCTION`` (an upgrade step
+        rewriting a function whose name, arguments and result stay)."""
         quote = "$body$"
         if quote in self.body:
             raise ValueError(f"the body of {self.name} contains the quote tag {quote}")
         body = self.body.strip("\n")
+        create = "CREATE OR REPLACE FUNCTION" if replace else "CREATE FUNCTION"
         return (
-            f"CREATE FUNCTION {self.name}({self.arguments}) RETURNS {self.returns}\n"
+            f"{create} {self.name}({self.arguments}) RETURNS {self.returns}\n"
             f"LANGUAGE {self.language} AS {quote}\n{body}\n{quote}"
         )
 
@@ -130,6 +133,35 @@ def batch() -> Iterator[Operations]:
         op.execute(literal_sql(text))
 
 
+@contextmanager
+def only_if(ops: Operations, condition: str) -> Iterator[Operations]:
+    """Operations that run only when ``condition`` (an SQL boolean expression) holds when
+    the statements reach the server: they are rendered as offline mode would and wrapped in
+    one anonymous PL/pgSQL block, ``DO ... IF condition THEN ... END IF``.
+
+    For steps that must also run on a database that already has their change (Kea upgrades
+    any 22.x to 23.0, and the 2.6 stable line's 22.1 has what the main line adds in 24.0).
+    Only plain statements belong inside (DDL, INSERT, UPDATE, DELETE), not a SELECT.
+    """
+    context = ops.get_context()
+    buffer = io.StringIO()
+    rendering = MigrationContext.configure(
+        dialect_name=context.dialect.name,
+        dialect_opts={"paramstyle": "named"},
+        opts={"as_sql": True, "output_buffer": buffer, "literal_binds": True},
+    )
+    yield Operations(rendering)
+    statements = buffer.getvalue().strip()
+    quote = "$step$"
+    if quote in statements or quote in condition:
+        raise ValueError(f"the conditional statements contain the quote tag {quote}")
+    ops.execute(
+        literal_sql(
+            f"DO {quote}\nBEGIN\nIF {condition} THEN\n{statements}\nEND IF;\nEND\n{quote}"
+        )
+    )
+
+
 def create_functions(ops: Operations, functions: Iterable[Function]) -> None:
     """Create the functions, in order: SQL-language bodies are checked at creation, so
     whatever they call must come earlier."""
@@ -141,3 +173,90 @@ def create_triggers(ops: Operations, triggers: Iterable[Trigger]) -> None:
     """Create the triggers; their tables and functions must exist."""
     for trigger in triggers:
         ops.execute(sa.text(trigger.ddl()))
+
+
+# --- upgrade steps -----------------------------------------------------------------------
+
+
+def replace_functions(ops: Operations, functions: Iterable[Function]) -> None:
+    """Replace existing functions whole (same name, arguments and result), in order."""
+    for function in functions:
+        ops.execute(literal_sql(function.ddl(replace=True)))
+
+
+def drop_function(ops: Operations, name: str, arguments: str = "") -> None:
+    """``DROP FUNCTION name(arguments)``: the argument types pick one overload."""
+    ops.execute(sa.text(f"DROP FUNCTION {name}({arguments})"))
+
+
+def set_schema_version(ops: Operations, major: int, minor: int) -> None:
+    """Record the schema version a step leaves (Kea's one-row ``schema_version`` table)."""
+    target = sa.table("schema_version", sa.column("version"), sa.column("minor"))
+    ops.execute(target.update().values(version=sa.literal(major), minor=sa.literal(minor)))
+
+
+def set_audit(ops: Operations, enabled: bool) -> None:
+    """Switch the config backend's audit triggers on or off for the rest of the session.
+
+    Steps that rewrite config rows do so with auditing off: the rewrite is not a change a
+    server made. Kea's audit functions read the session setting ``kea.disable_audit``.
+    """
+    value = "false" if enabled else "true"
+    ops.execute(sa.text(f"SELECT set_config('kea.disable_audit', '{value}', false)"))
+
+
+@dataclass(frozen=True)
+class LeaseFileColumn:
+    """One column of a memfile lease file, as ``lease<v>dumpdata`` writes it and
+    ``lease<v>upload`` reads it back.
+
+    ``dump_type``: the column's type in the dump function's result; ``upload_type``: the
+    upload function's argument of the same name; ``dump`` / ``load``: expressions where
+    ``{}`` stands for the table column / the argument.
+    """
+
+    name: str
+    dump_type: str
+    upload_type: str
+    dump: str = "{}"
+    load: str = "{}"
+
+
+def lease_file_functions(v: int, columns: Iterable[LeaseFileColumn]) -> list[Function]:
+    """``lease<v>dumpheader``, ``lease<v>dumpdata`` and ``lease<v>upload`` for ``columns``
+    (the CSV header, the dump's result and the upload's arguments share their order)."""
+    cols = list(columns)
+    names = [c.name for c in cols]
+    selected = ",\n        ".join(c.dump.format(f"l.{c.name}") for c in cols)
+    converted = ",\n        ".join(c.load.format(f"lease{v}upload.{c.name}") for c in cols)
+    return [
+        Function(
+            f"lease{v}dumpheader", "", "text", f"\n    SELECT '{','.join(names)}'::text;\n",
+            language="sql",
+        ),
+        Function(
+            f"lease{v}dumpdata",
+            "",
+            "TABLE(" + ", ".join(f"{c.name} {c.dump_type}" for c in cols) + ")",
+            f"""
+    SELECT
+        {selected}
+    FROM lease{v} AS l
+    ORDER BY l.address;
+""",
+            language="sql",
+        ),
+        Function(
+            f"lease{v}upload",
+            ", ".join(f"{c.name} {c.upload_type}" for c in cols),
+            "void",
+            f"""
+BEGIN
+    INSERT INTO lease{v} ({", ".join(names)})
+    VALUES (
+        {converted}
+    );
+END;
+""",
+        ),
+    ]

@@ -9,6 +9,13 @@ module walks the revision chain of ``migrations/<backend>/`` itself and runs eac
 Revision ids name the Kea schema they produce: ``mysql_14_0`` is MySQL schema 14.0,
 ``pgsql_13_0`` PostgreSQL schema 13.0. The first revision of each backend builds the schema
 from nothing; each later one upgrades from the previous schema.
+
+The graph has one branch: Kea's 2.6 stable line has schemas 22.1 and 22.2 (``*_22_1``,
+``*_22_2``, after ``*_22_0``), which the main line (22.0, 23.0, ...) never had. Kea upgrades
+any 22.x to 23.0 with the same step, which checks the major number only; a revision says so
+with a module attribute ``upgrades_from`` (the ids, besides its ``down_revision``, a
+database may be at when it runs). The head of a backend is its newest schema; the 2.6
+line's 22.2 is a second alembic head.
 """
 
 from __future__ import annotations
@@ -116,14 +123,14 @@ def schema_for_revision(revision: str) -> tuple[int, int]:
 
 
 def head(backend_type: str) -> str:
-    """The newest revision id of a backend."""
+    """The revision id of a backend's newest schema (the highest of its alembic heads: the
+    main line's end, not the 2.6 stable line's 22.2)."""
     heads = script_directory(backend_type).get_heads()
-    if len(heads) != 1:
+    if not heads:
         raise KeaDbError(
-            f"the {backend_type} migrations have {len(heads)} heads; expected one",
-            exit_code=ExitCode.INTERNAL,
+            f"the {backend_type} migrations have no revision", exit_code=ExitCode.INTERNAL
         )
-    return heads[0]
+    return max(heads, key=schema_for_revision)
 
 
 def known_schemas(backend_type: str) -> dict[tuple[int, int], str]:
@@ -162,10 +169,17 @@ def _chain(backend_type: str, target: str, current: str | None) -> list[Script]:
     scripts = script_directory(backend_type)
     wanted = head(backend_type) if target == HEAD else target
     chain: list[Script] = []
+    reached = current is None
     try:
         script: Script | None = scripts.get_revision(wanted)
-        while script is not None and script.revision != current:
+        while script is not None:
+            if script.revision == current:
+                reached = True
+                break
             chain.append(script)
+            if current is not None and current in _upgrades_from(script):
+                reached = True
+                break
             down = script.down_revision
             if isinstance(down, (tuple, list)):
                 raise KeaDbError(
@@ -178,7 +192,7 @@ def _chain(backend_type: str, target: str, current: str | None) -> list[Script]:
             f"kea-db does not know the {backend_type} revision {wanted!r}: {exc}",
             exit_code=ExitCode.UNSUPPORTED_RELEASE,
         ) from None
-    if current is not None and script is None:
+    if not reached:
         raise KeaDbError(
             f"cannot upgrade {backend_type} from {current} to {wanted}: "
             f"{current} is not an earlier revision",
@@ -186,6 +200,11 @@ def _chain(backend_type: str, target: str, current: str | None) -> list[Script]:
         )
     chain.reverse()
     return chain
+
+
+def _upgrades_from(script: Script) -> tuple[str, ...]:
+    """The revisions, besides ``down_revision``, a database may be at to run ``script``."""
+    return tuple(getattr(script.module, "upgrades_from", ()))
 
 
 def upgrade(

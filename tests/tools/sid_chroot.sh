@@ -1,29 +1,60 @@
 #!/usr/bin/env bash
-# Build, once, a Debian sid chroot holding Oracle MySQL (Debian's mysql-server) for the test
-# suite's OracleMySQLServer (tests/servers.py), and cache it.
+# Build, once, a Debian chroot for the test suite, and cache it. Three of them:
 #
-#   tests/tools/sid_chroot.sh            # build unless a complete chroot is cached; print its path
-#   KEADB_SID_CHROOT=/some/dir tests/tools/sid_chroot.sh
+#   sid      Oracle MySQL (sid's mysql-server) for the suite's OracleMySQLServer
+#            (tests/servers.py);
+#   sid-kea  kea-dhcp4 3.0.x (sid's kea-dhcp4-server) for tests/test_real_kea_releases.py;
+#   trixie   kea-dhcp4 2.6.x (trixie's kea-dhcp4-server), for the same.
 #
-# Oracle MySQL 8.4+ needs a newer libc than Debian 12 has, so it cannot be installed on the
-# host. The chroot is built with `debootstrap --variant=minbase sid` from the mirror of the
-# host's own apt sources (override with KEADB_SID_MIRROR), then mysql-server and mysql-client
-# are installed without recommends, with a policy-rc.d that keeps every service from starting.
+#   tests/tools/sid_chroot.sh              # sid: build unless a complete chroot is cached;
+#                                          # print its path
+#   tests/tools/sid_chroot.sh trixie       # another one (or KEADB_CHROOT=trixie)
+#   KEADB_SID_CHROOT=/some/dir tests/tools/sid_chroot.sh     # elsewhere; also
+#                                          # KEADB_SID_KEA_CHROOT, KEADB_TRIXIE_CHROOT
+#
+# Oracle MySQL 8.4+ and Kea 2.6+ need a newer libc than Debian 12 has, so they cannot be
+# installed on the host. The chroot is built with `debootstrap --variant=minbase SUITE` from
+# the mirror of the host's own apt sources (override with KEADB_SID_MIRROR), then the
+# chroot's packages are installed without recommends, with a policy-rc.d that keeps every
+# service from starting.
 #
 # Idempotent: a complete chroot carries a stamp file, written last, and is reused as it is.
 # The build happens in DIR.partial and is renamed to DIR only when complete, so an interrupted
 # build is thrown away and redone by the next run, never reused. Needs root.
 set -euo pipefail
 
-DIR=${KEADB_SID_CHROOT:-/var/cache/kea-db-tests/sid}
-PACKAGES=(mysql-server mysql-client)
-STAMP_NAME=.keadb-sid-chroot-complete
-# Bump when the chroot's content requirements change: older caches are then rebuilt.
+# Which chroot: sid (Oracle MySQL), sid-kea (Kea 3.0.x: its libmariadb3 needs mariadb-common,
+# which sid's mysql-server conflicts with, so the two cannot share a chroot) or trixie (Kea 2.6.x).
+NAME=${1:-${KEADB_CHROOT:-sid}}
+case "$NAME" in
+    sid)
+        DIR=${KEADB_SID_CHROOT:-/var/cache/kea-db-tests/sid}
+        PACKAGES=(mysql-server mysql-client)
+        PROGRAMS=(/usr/sbin/mysqld)
+        ;;
+    sid-kea)
+        DIR=${KEADB_SID_KEA_CHROOT:-/var/cache/kea-db-tests/sid-kea}
+        PACKAGES=(kea-dhcp4-server)
+        PROGRAMS=(/usr/sbin/kea-dhcp4)
+        ;;
+    trixie)
+        DIR=${KEADB_TRIXIE_CHROOT:-/var/cache/kea-db-tests/trixie}
+        PACKAGES=(kea-dhcp4-server)
+        PROGRAMS=(/usr/sbin/kea-dhcp4)
+        ;;
+    *)
+        echo "sid_chroot: error: unknown chroot '$NAME' (sid, sid-kea or trixie)" >&2
+        exit 2
+        ;;
+esac
+SUITE=${NAME%%-*}
+STAMP_NAME=.keadb-$NAME-chroot-complete
+# Bump when a chroot's content requirements change: older caches are then rebuilt.
 STAMP_VERSION=1
-STAMP_WANT="keadb-sid-chroot v$STAMP_VERSION: ${PACKAGES[*]}"
+STAMP_WANT="keadb-$NAME-chroot v$STAMP_VERSION: ${PACKAGES[*]}"
 TIMEOUT=${KEADB_SID_CHROOT_TIMEOUT:-900}   # seconds for debootstrap and for apt-get each
 
-log() { echo "sid_chroot: $*" >&2; }
+log() { echo "sid_chroot($NAME): $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # Run "$@" for at most $TIMEOUT seconds. timeout(1) puts it in a process group of its own,
@@ -45,12 +76,15 @@ stop_bounded() {
 }
 
 complete() {
-    [ -f "$1/$STAMP_NAME" ] && [ "$(head -n1 "$1/$STAMP_NAME")" = "$STAMP_WANT" ] \
-        && [ -x "$1/usr/sbin/mysqld" ]
+    local program
+    [ -f "$1/$STAMP_NAME" ] && [ "$(head -n1 "$1/$STAMP_NAME")" = "$STAMP_WANT" ] || return 1
+    for program in "${PROGRAMS[@]}"; do
+        [ -x "$1$program" ] || return 1
+    done
 }
 
 if complete "$DIR"; then
-    log "cached: $DIR ($(sed -n 2p "$DIR/$STAMP_NAME"))"
+    log "cached: $DIR ($(sed -n '2,$p' "$DIR/$STAMP_NAME" | paste -sd ";"))"
     echo "$DIR"
     exit 0
 fi
@@ -113,8 +147,8 @@ trap 'stop_bounded; unmount_all' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
-log "debootstrap --variant=minbase sid from $URL into $WORK"
-bounded debootstrap --variant=minbase sid "$WORK" "$URL" >"$DIR.debootstrap.log" 2>&1 \
+log "debootstrap --variant=minbase $SUITE from $URL into $WORK"
+bounded debootstrap --variant=minbase "$SUITE" "$WORK" "$URL" >"$DIR.debootstrap.log" 2>&1 \
     || { tail -n 30 "$DIR.debootstrap.log" >&2; die "debootstrap failed (log: $DIR.debootstrap.log)"; }
 
 # No service may start from a package script (there is no init in the chroot anyway).
@@ -124,7 +158,7 @@ cat >"$WORK/etc/apt/apt.conf.d/90keadb" <<'CONF'
 APT::Install-Recommends "false";
 APT::Install-Suggests "false";
 Dpkg::Use-Pty "false";
-// The mirror may serve a frozen snapshot of sid whose Release file is past its Valid-Until.
+// The mirror may serve a frozen snapshot of the suite whose Release file is past its Valid-Until.
 Acquire::Check-Valid-Until "false";
 CONF
 cat >"$WORK/etc/dpkg/dpkg.cfg.d/90keadb-nodoc" <<'CONF'
@@ -148,11 +182,24 @@ trap - EXIT INT TERM HUP
 # Package lists, and the data directory the package's script initialised (the tests make
 # their own): some 200 MB.
 rm -rf "$WORK/var/lib/apt/lists/"* "$WORK/var/cache/apt/"*.bin
-find "$WORK/var/lib/mysql" -mindepth 1 -delete
+if [ -d "$WORK/var/lib/mysql" ]; then
+    find "$WORK/var/lib/mysql" -mindepth 1 -delete
+fi
 
-[ -x "$WORK/usr/sbin/mysqld" ] || die "no /usr/sbin/mysqld in the chroot after the install"
-version=$(chroot "$WORK" /usr/sbin/mysqld --version 2>/dev/null || true)
-[ -n "$version" ] || die "the chroot's mysqld does not run"
+for program in "${PROGRAMS[@]}"; do
+    [ -x "$WORK$program" ] || die "no $program in the chroot after the install"
+done
+# The version of each program, one line each.
+version=""
+for program in "${PROGRAMS[@]}"; do
+    case "$program" in
+        */mysqld) line=$(chroot "$WORK" "$program" --version 2>/dev/null || true) ;;
+        *) line=$(chroot "$WORK" "$program" -v 2>/dev/null || true)
+           [ -z "$line" ] || line="$(basename "$program") $line" ;;
+    esac
+    [ -n "$line" ] || die "the chroot's $program does not run"
+    version+="${version:+$'\n'}$line"
+done
 
 # Swap in the complete chroot; the stamp is written last.
 if [ -e "$DIR" ]; then
@@ -162,5 +209,5 @@ mv "$WORK" "$DIR"
 elapsed=$(( $(date +%s) - started ))
 printf '%s\n%s\nbuilt %s from %s in %ss\n' "$STAMP_WANT" "$version" "$(date -u +%FT%TZ)" \
     "$URL" "$elapsed" >"$DIR/$STAMP_NAME"
-log "built $DIR in ${elapsed}s: $version"
+log "built $DIR in ${elapsed}s: ${version//$'\n'/; }"
 echo "$DIR"

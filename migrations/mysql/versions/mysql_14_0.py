@@ -12,12 +12,15 @@ by behaviour, with a database initialised by kea-admin.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql as my
+from sqlalchemy.sql.schema import SchemaItem
 
 from keadb_cli.schema import kit
-from keadb_cli.schema.kit import MySQLTrigger, body, foreign_key
+from keadb_cli.schema.kit import CsvColumn, MySQLTrigger, body, foreign_key
 
 revision = "mysql_14_0"
 down_revision = None
@@ -47,7 +50,7 @@ VARCHAR = my.VARCHAR
 VARBINARY = my.VARBINARY
 
 # No character set or collation: like Kea's script, tables take the database's defaults.
-TABLE_OPTIONS = {"mysql_engine": "InnoDB"}
+TABLE_OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB"}
 
 
 def _create_lease_tables() -> None:
@@ -234,7 +237,12 @@ def _create_host_tables() -> None:
     )
 
 
-def _create_config_tables_v4() -> None:
+def _four_six(v: str, four: list[SchemaItem], six: list[SchemaItem]) -> list[SchemaItem]:
+    """The family's own items: ``four`` for DHCPv4, ``six`` for DHCPv6."""
+    return four if v == "4" else six
+
+
+def _create_config_lookup_tables() -> None:
     op.create_table(
         "modification",
         sa.Column("id", TINYINT3, primary_key=True, autoincrement=False),
@@ -247,69 +255,131 @@ def _create_config_tables_v4() -> None:
         sa.Column("name", VARCHAR(32), nullable=False),
         **TABLE_OPTIONS,
     )
+
+
+def _link_table(
+    table: str, left: str, left_type: Any, keys: list[tuple[str, str]], ts_nullable: bool = False
+) -> None:
+    """A ``<object>_server`` table: which servers an object belongs to.
+
+    ``keys`` are the non-unique indexes (column, name) in their order.
+    """
     op.create_table(
-        "dhcp4_server",
+        table,
+        sa.Column(left, left_type, nullable=False),
+        sa.Column("server_id", BIGINT_U, nullable=False),
+        sa.Column("modification_ts", TIMESTAMP, nullable=ts_nullable),
+        sa.PrimaryKeyConstraint(left, "server_id"),
+        *(kit.MySQLKey(column, name=name) for column, name in keys),
+        *kit.foreign_key_constraints(FOREIGN_KEYS, table),
+        **TABLE_OPTIONS,
+    )
+
+
+def _lifetimes_v6() -> list[SchemaItem]:
+    return [
+        sa.Column("min_preferred_lifetime", INT10),
+        sa.Column("max_preferred_lifetime", INT10),
+    ]
+
+
+def _network_settings_tail() -> list[SchemaItem]:
+    """The columns shared networks and subnets of both families end with."""
+    return [
+        sa.Column("min_valid_lifetime", INT10),
+        sa.Column("max_valid_lifetime", INT10),
+        sa.Column("ddns_send_updates", BOOL),
+        sa.Column("ddns_override_no_update", BOOL),
+        sa.Column("ddns_override_client_update", BOOL),
+        sa.Column("ddns_replace_client_name", TINYINT3),
+        sa.Column("ddns_generated_prefix", VARCHAR(255)),
+        sa.Column("ddns_qualifying_suffix", VARCHAR(255)),
+        sa.Column("reservations_global", BOOL),
+        sa.Column("reservations_in_subnet", BOOL),
+        sa.Column("reservations_out_of_pool", BOOL),
+        sa.Column("cache_threshold", FLOAT),
+        sa.Column("cache_max_age", INT10),
+    ]
+
+
+def _tee_times() -> list[SchemaItem]:
+    return [
+        sa.Column("calculate_tee_times", BOOL),
+        sa.Column("t1_percent", FLOAT),
+        sa.Column("t2_percent", FLOAT),
+    ]
+
+
+def _create_config_tables(v: str) -> None:
+    """The config backend tables of one family (``v``: "4" or "6")."""
+    d = f"dhcp{v}"
+    op.create_table(
+        f"{d}_server",
         sa.Column("id", BIGINT_U, primary_key=True),
         sa.Column("tag", VARCHAR(64), nullable=False),
         sa.Column("description", TEXT),
         sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.UniqueConstraint("tag", name="dhcp4_server_tag_UNIQUE"),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_server_modification_ts"),
+        sa.UniqueConstraint("tag", name=f"{d}_server_tag_UNIQUE"),
+        kit.MySQLKey("modification_ts", name=f"key_{d}_server_modification_ts"),
         **TABLE_OPTIONS,
     )
     op.create_table(
-        "dhcp4_audit_revision",
+        f"{d}_audit_revision",
         sa.Column("id", BIGINT_U, primary_key=True),
         sa.Column("modification_ts", TIMESTAMP, nullable=False),
         sa.Column("log_message", TEXT),
         sa.Column("server_id", BIGINT10_U),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_audit_revision_by_modification_ts"),
+        kit.MySQLKey("modification_ts", name=f"key_{d}_audit_revision_by_modification_ts"),
         **TABLE_OPTIONS,
     )
     op.create_table(
-        "dhcp4_audit",
+        f"{d}_audit",
         sa.Column("id", BIGINT_U, primary_key=True),
         sa.Column("object_type", VARCHAR(256), nullable=False),
         sa.Column("object_id", BIGINT_U, nullable=False),
         sa.Column("modification_type", BOOL, nullable=False),
         sa.Column("revision_id", BIGINT_U, nullable=False),
-        kit.MySQLKey("modification_type", name="fk_dhcp4_audit_modification_type"),
-        kit.MySQLKey("revision_id", name="fk_dhcp4_audit_revision"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_audit"),
+        kit.MySQLKey("modification_type", name=f"fk_{d}_audit_modification_type"),
+        kit.MySQLKey("revision_id", name=f"fk_{d}_audit_revision"),
+        *kit.foreign_key_constraints(FOREIGN_KEYS, f"{d}_audit"),
         **TABLE_OPTIONS,
     )
     op.create_table(
-        "dhcp4_global_parameter",
+        f"{d}_global_parameter",
         sa.Column("id", BIGINT_U, primary_key=True),
         sa.Column("name", VARCHAR(128), nullable=False),
         sa.Column("value", LONGTEXT, nullable=False),
         sa.Column("modification_ts", TIMESTAMP, nullable=False),
         sa.Column("parameter_type", TINYINT_U, nullable=False),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_global_parameter_modification_ts"),
-        kit.MySQLKey("name", name="key_dhcp4_global_parameter_name"),
-        kit.MySQLKey("parameter_type", name="fk_dhcp4_global_parameter_type"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_global_parameter"),
+        kit.MySQLKey("modification_ts", name=f"key_{d}_global_parameter_modification_ts"),
+        kit.MySQLKey("name", name=f"key_{d}_global_parameter_name"),
+        kit.MySQLKey("parameter_type", name=f"fk_{d}_global_parameter_type"),
+        *kit.foreign_key_constraints(FOREIGN_KEYS, f"{d}_global_parameter"),
         **TABLE_OPTIONS,
     )
-    op.create_table(
-        "dhcp4_global_parameter_server",
-        sa.Column("parameter_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("parameter_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp4_global_parameter_server_server_id"),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_global_parameter_server"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_global_parameter_server"),
-        **TABLE_OPTIONS,
+    _link_table(
+        f"{d}_global_parameter_server",
+        "parameter_id",
+        BIGINT_U,
+        [
+            ("server_id", f"fk_{d}_global_parameter_server_server_id"),
+            ("modification_ts", f"key_{d}_global_parameter_server"),
+        ],
     )
     op.create_table(
-        "dhcp4_client_class",
+        f"{d}_client_class",
         sa.Column("id", BIGINT_U, primary_key=True),
         sa.Column("name", VARCHAR(128), nullable=False),
         sa.Column("test", TEXT),
-        sa.Column("next_server", INT_U),
-        sa.Column("server_hostname", VARCHAR(128)),
-        sa.Column("boot_file_name", VARCHAR(512)),
+        *_four_six(
+            v,
+            [
+                sa.Column("next_server", INT_U),
+                sa.Column("server_hostname", VARCHAR(128)),
+                sa.Column("boot_file_name", VARCHAR(512)),
+            ],
+            [],
+        ),
         sa.Column("only_if_required", TINYINT, nullable=False, server_default=sa.text("0")),
         sa.Column("valid_lifetime", INT),
         sa.Column("min_valid_lifetime", INT),
@@ -317,44 +387,42 @@ def _create_config_tables_v4() -> None:
         sa.Column("depend_on_known_directly", TINYINT, nullable=False, server_default=sa.text("0")),
         sa.Column("follow_class_name", VARCHAR(128)),
         sa.Column("modification_ts", TIMESTAMP, nullable=False),
+        *_four_six(v, [], [sa.Column("preferred_lifetime", INT10), *_lifetimes_v6()]),
         sa.Column("user_context", LONGTEXT),
         sa.UniqueConstraint("id", name="id_UNIQUE"),
         sa.UniqueConstraint("name", name="name_UNIQUE"),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_client_class_modification_ts"),
+        kit.MySQLKey("modification_ts", name=f"key_{d}_client_class_modification_ts"),
         **TABLE_OPTIONS,
     )
     op.create_table(
-        "dhcp4_client_class_order",
+        f"{d}_client_class_order",
         sa.Column("class_id", BIGINT_U, primary_key=True, autoincrement=False),
         sa.Column("order_index", BIGINT_U, nullable=False),
         sa.Column(
             "depend_on_known_indirectly", TINYINT, nullable=False, server_default=sa.text("0")
         ),
-        kit.MySQLKey("order_index", name="key_dhcp4_client_class_order_index"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_client_class_order"),
+        kit.MySQLKey("order_index", name=f"key_{d}_client_class_order_index"),
+        *kit.foreign_key_constraints(FOREIGN_KEYS, f"{d}_client_class_order"),
         **TABLE_OPTIONS,
     )
     op.create_table(
-        "dhcp4_client_class_dependency",
+        f"{d}_client_class_dependency",
         sa.Column("class_id", BIGINT_U, nullable=False),
         sa.Column("dependency_id", BIGINT_U, nullable=False),
         sa.PrimaryKeyConstraint("class_id", "dependency_id"),
-        kit.MySQLKey("dependency_id", name="dhcp4_client_class_dependency_id_idx"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_client_class_dependency"),
+        kit.MySQLKey("dependency_id", name=f"{d}_client_class_dependency_id_idx"),
+        *kit.foreign_key_constraints(FOREIGN_KEYS, f"{d}_client_class_dependency"),
         **TABLE_OPTIONS,
     )
-    op.create_table(
-        "dhcp4_client_class_server",
-        sa.Column("class_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP),
-        sa.PrimaryKeyConstraint("class_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp4_client_class_server_id"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_client_class_server"),
-        **TABLE_OPTIONS,
+    _link_table(
+        f"{d}_client_class_server",
+        "class_id",
+        BIGINT_U,
+        [("server_id", f"fk_{d}_client_class_server_id")],
+        ts_nullable=True,
     )
     op.create_table(
-        "dhcp4_option_def",
+        f"{d}_option_def",
         sa.Column("id", BIGINT_U, primary_key=True),
         sa.Column("code", SMALLINT_U, nullable=False),
         sa.Column("name", VARCHAR(128), nullable=False),
@@ -366,157 +434,187 @@ def _create_config_tables_v4() -> None:
         sa.Column("record_types", VARCHAR(512)),
         sa.Column("user_context", LONGTEXT),
         sa.Column("class_id", BIGINT_U),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_option_def_modification_ts"),
-        kit.MySQLKey("code", "space", name="key_dhcp4_option_def_code_space"),
-        kit.MySQLKey("class_id", name="fk_dhcp4_option_def_client_class_id"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_option_def"),
+        kit.MySQLKey("modification_ts", name=f"key_{d}_option_def_modification_ts"),
+        kit.MySQLKey("code", "space", name=f"key_{d}_option_def_code_space"),
+        kit.MySQLKey("class_id", name=f"fk_{d}_option_def_client_class_id"),
+        *kit.foreign_key_constraints(FOREIGN_KEYS, f"{d}_option_def"),
         **TABLE_OPTIONS,
     )
-    op.create_table(
-        "dhcp4_option_def_server",
-        sa.Column("option_def_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("option_def_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp4_option_def_server_server_id_idx"),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_option_def_server_modification_ts"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_option_def_server"),
-        **TABLE_OPTIONS,
+    _link_table(
+        f"{d}_option_def_server",
+        "option_def_id",
+        BIGINT_U,
+        [
+            ("server_id", f"fk_{d}_option_def_server_server_id_idx"),
+            ("modification_ts", f"key_{d}_option_def_server_modification_ts"),
+        ],
     )
+    # DHCPv4 and DHCPv6 settings of shared networks and subnets: each family's own columns
+    # sit at different places (the tables grew over many schema versions).
+    match_client_id = _four_six(v, [sa.Column("match_client_id", BOOL)], [])
+    v6_timers = _four_six(
+        v, [], [sa.Column("preferred_lifetime", INT10), sa.Column("rapid_commit", BOOL)]
+    )
+    authoritative = _four_six(v, [sa.Column("authoritative", BOOL)], [])
+    v6_interface = _four_six(v, [], [sa.Column("interface_id", VARBINARY(128)), *_lifetimes_v6()])
     op.create_table(
-        "dhcp4_shared_network",
+        f"{d}_shared_network",
         sa.Column("id", BIGINT_U, primary_key=True),
         sa.Column("name", VARCHAR(128), nullable=False),
         sa.Column("client_class", VARCHAR(128)),
         sa.Column("interface", VARCHAR(128)),
-        sa.Column("match_client_id", BOOL),
+        *match_client_id,
         sa.Column("modification_ts", TIMESTAMP, nullable=False),
+        *v6_timers,
         sa.Column("rebind_timer", INT10),
         sa.Column("relay", LONGTEXT),
         sa.Column("renew_timer", INT10),
         sa.Column("require_client_classes", LONGTEXT),
         sa.Column("user_context", LONGTEXT),
         sa.Column("valid_lifetime", INT10),
-        sa.Column("authoritative", BOOL),
-        sa.Column("calculate_tee_times", BOOL),
-        sa.Column("t1_percent", FLOAT),
-        sa.Column("t2_percent", FLOAT),
-        sa.Column("boot_file_name", VARCHAR(512)),
-        sa.Column("next_server", INT_U),
-        sa.Column("server_hostname", VARCHAR(512)),
-        sa.Column("min_valid_lifetime", INT10),
-        sa.Column("max_valid_lifetime", INT10),
-        sa.Column("ddns_send_updates", BOOL),
-        sa.Column("ddns_override_no_update", BOOL),
-        sa.Column("ddns_override_client_update", BOOL),
-        sa.Column("ddns_replace_client_name", TINYINT3),
-        sa.Column("ddns_generated_prefix", VARCHAR(255)),
-        sa.Column("ddns_qualifying_suffix", VARCHAR(255)),
-        sa.Column("reservations_global", BOOL),
-        sa.Column("reservations_in_subnet", BOOL),
-        sa.Column("reservations_out_of_pool", BOOL),
-        sa.Column("cache_threshold", FLOAT),
-        sa.Column("cache_max_age", INT10),
+        *authoritative,
+        *_tee_times(),
+        *_four_six(
+            v,
+            [
+                sa.Column("boot_file_name", VARCHAR(512)),
+                sa.Column("next_server", INT_U),
+                sa.Column("server_hostname", VARCHAR(512)),
+            ],
+            v6_interface,
+        ),
+        *_network_settings_tail(),
         sa.UniqueConstraint("name", name="name_UNIQUE"),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_shared_network_modification_ts"),
+        kit.MySQLKey("modification_ts", name=f"key_{d}_shared_network_modification_ts"),
         **TABLE_OPTIONS,
     )
-    op.create_table(
-        "dhcp4_shared_network_server",
-        sa.Column("shared_network_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("shared_network_id", "server_id"),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_shared_network_server_modification_ts"),
-        kit.MySQLKey("server_id", name="fk_dhcp4_shared_network_server_server_id"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_shared_network_server"),
-        **TABLE_OPTIONS,
+    _link_table(
+        f"{d}_shared_network_server",
+        "shared_network_id",
+        BIGINT_U,
+        [
+            ("modification_ts", f"key_{d}_shared_network_server_modification_ts"),
+            ("server_id", f"fk_{d}_shared_network_server_server_id" + ("_idx" if v == "6" else "")),
+        ],
     )
     op.create_table(
-        "dhcp4_subnet",
+        f"{d}_subnet",
         sa.Column("subnet_id", INT_U, primary_key=True, autoincrement=False),
-        sa.Column("subnet_prefix", VARCHAR(32), nullable=False),
-        sa.Column("4o6_interface", VARCHAR(128)),
-        sa.Column("4o6_interface_id", VARCHAR(128)),
-        sa.Column("4o6_subnet", VARCHAR(64)),
-        sa.Column("boot_file_name", VARCHAR(512)),
+        sa.Column("subnet_prefix", VARCHAR(32 if v == "4" else 64), nullable=False),
+        *_four_six(
+            v,
+            [
+                sa.Column("4o6_interface", VARCHAR(128)),
+                sa.Column("4o6_interface_id", VARCHAR(128)),
+                sa.Column("4o6_subnet", VARCHAR(64)),
+                sa.Column("boot_file_name", VARCHAR(512)),
+            ],
+            [],
+        ),
         sa.Column("client_class", VARCHAR(128)),
         sa.Column("interface", VARCHAR(128)),
-        sa.Column("match_client_id", BOOL),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.Column("next_server", INT_U),
+        *match_client_id,
+        *_four_six(
+            v,
+            [
+                sa.Column("modification_ts", TIMESTAMP, nullable=False),
+                sa.Column("next_server", INT_U),
+            ],
+            [
+                sa.Column(
+                    "modification_ts",
+                    TIMESTAMP,
+                    nullable=False,
+                    server_default=sa.text("CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP"),
+                ),
+                *v6_timers,
+            ],
+        ),
         sa.Column("rebind_timer", INT10),
         sa.Column("relay", LONGTEXT),
         sa.Column("renew_timer", INT10),
         sa.Column("require_client_classes", LONGTEXT),
-        sa.Column("server_hostname", VARCHAR(512)),
+        *_four_six(v, [sa.Column("server_hostname", VARCHAR(512))], []),
         sa.Column("shared_network_name", VARCHAR(128)),
         sa.Column("user_context", LONGTEXT),
         sa.Column("valid_lifetime", INT10),
-        sa.Column("authoritative", BOOL),
-        sa.Column("calculate_tee_times", BOOL),
-        sa.Column("t1_percent", FLOAT),
-        sa.Column("t2_percent", FLOAT),
-        sa.Column("min_valid_lifetime", INT10),
-        sa.Column("max_valid_lifetime", INT10),
-        sa.Column("ddns_send_updates", BOOL),
-        sa.Column("ddns_override_no_update", BOOL),
-        sa.Column("ddns_override_client_update", BOOL),
-        sa.Column("ddns_replace_client_name", TINYINT3),
-        sa.Column("ddns_generated_prefix", VARCHAR(255)),
-        sa.Column("ddns_qualifying_suffix", VARCHAR(255)),
-        sa.Column("reservations_global", BOOL),
-        sa.Column("reservations_in_subnet", BOOL),
-        sa.Column("reservations_out_of_pool", BOOL),
-        sa.Column("cache_threshold", FLOAT),
-        sa.Column("cache_max_age", INT10),
-        sa.UniqueConstraint("subnet_prefix", name="subnet4_subnet_prefix"),
-        kit.MySQLKey("shared_network_name", name="fk_dhcp4_subnet_shared_network"),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_subnet_modification_ts"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_subnet"),
+        *authoritative,
+        *_tee_times(),
+        *v6_interface,
+        *_network_settings_tail(),
+        *_four_six(
+            v,
+            [sa.UniqueConstraint("subnet_prefix", name="subnet4_subnet_prefix")],
+            [
+                sa.UniqueConstraint("subnet_prefix", name="subnet_prefix_UNIQUE"),
+                kit.MySQLKey("subnet_prefix", name="subnet6_subnet_prefix"),
+            ],
+        ),
+        kit.MySQLKey("shared_network_name", name=f"fk_{d}_subnet_shared_network"),
+        kit.MySQLKey("modification_ts", name=f"key_{d}_subnet_modification_ts"),
+        *kit.foreign_key_constraints(FOREIGN_KEYS, f"{d}_subnet"),
         **TABLE_OPTIONS,
     )
-    op.create_table(
-        "dhcp4_subnet_server",
-        sa.Column("subnet_id", INT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("subnet_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp4_subnet_server_server_id_idx"),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_subnet_server_modification_ts"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_subnet_server"),
-        **TABLE_OPTIONS,
+    _link_table(
+        f"{d}_subnet_server",
+        "subnet_id",
+        INT_U,
+        [
+            ("server_id", f"fk_{d}_subnet_server_server_id" + ("_idx" if v == "4" else "")),
+            ("modification_ts", f"key_{d}_subnet_server_modification_ts"),
+        ],
     )
+    address = INT_U if v == "4" else VARCHAR(45)
     op.create_table(
-        "dhcp4_pool",
+        f"{d}_pool",
         sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("start_address", INT_U, nullable=False),
-        sa.Column("end_address", INT_U, nullable=False),
+        sa.Column("start_address", address, nullable=False),
+        sa.Column("end_address", address, nullable=False),
         sa.Column("subnet_id", INT_U, nullable=False),
         sa.Column("modification_ts", TIMESTAMP, nullable=False),
         sa.Column("client_class", VARCHAR(128)),
         sa.Column("require_client_classes", LONGTEXT),
         sa.Column("user_context", LONGTEXT),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_pool_modification_ts"),
-        kit.MySQLKey("subnet_id", name="fk_dhcp4_pool_subnet_id"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_pool"),
+        kit.MySQLKey("modification_ts", name=f"key_{d}_pool_modification_ts"),
+        kit.MySQLKey("subnet_id", name=f"fk_{d}_pool_subnet_id"),
+        *kit.foreign_key_constraints(FOREIGN_KEYS, f"{d}_pool"),
         **TABLE_OPTIONS,
     )
+    if v == "6":
+        op.create_table(
+            "dhcp6_pd_pool",
+            sa.Column("id", BIGINT_U, primary_key=True),
+            sa.Column("prefix", VARCHAR(45), nullable=False),
+            sa.Column("prefix_length", TINYINT3, nullable=False),
+            sa.Column("delegated_prefix_length", TINYINT3, nullable=False),
+            sa.Column("subnet_id", INT_U, nullable=False),
+            sa.Column("modification_ts", TIMESTAMP, nullable=False),
+            sa.Column("excluded_prefix", VARCHAR(45)),
+            sa.Column("excluded_prefix_length", TINYINT3, nullable=False),
+            sa.Column("client_class", VARCHAR(128)),
+            sa.Column("require_client_classes", LONGTEXT),
+            sa.Column("user_context", LONGTEXT),
+            kit.MySQLKey("modification_ts", name="key_dhcp6_pd_pool_modification_ts"),
+            kit.MySQLKey("subnet_id", name="fk_dhcp6_pd_pool_subnet_id"),
+            *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_pd_pool"),
+            **TABLE_OPTIONS,
+        )
     op.create_table(
-        "dhcp4_options",
+        f"{d}_options",
         sa.Column("option_id", BIGINT_U, primary_key=True),
-        sa.Column("code", TINYINT_U, nullable=False),
+        sa.Column("code", TINYINT_U if v == "4" else SMALLINT_U, nullable=False),
         sa.Column("value", BLOB),
         sa.Column("formatted_value", TEXT),
         sa.Column("space", VARCHAR(128)),
         sa.Column("persistent", BOOL, nullable=False, server_default=sa.text("0")),
         sa.Column("dhcp_client_class", VARCHAR(128)),
-        sa.Column("dhcp4_subnet_id", INT_U),
+        sa.Column(f"{d}_subnet_id", INT_U),
         sa.Column("host_id", INT_U),
         sa.Column("scope_id", TINYINT_U, nullable=False),
         sa.Column("user_context", TEXT),
         sa.Column("shared_network_name", VARCHAR(128)),
         sa.Column("pool_id", BIGINT_U),
+        *_four_six(v, [], [sa.Column("pd_pool_id", BIGINT_U)]),
         sa.Column(
             "modification_ts",
             TIMESTAMP,
@@ -525,347 +623,23 @@ def _create_config_tables_v4() -> None:
         ),
         sa.UniqueConstraint("option_id", name="option_id_UNIQUE"),
         kit.MySQLKey("host_id", name="fk_options_host1_idx"),
-        kit.MySQLKey("scope_id", name="fk_dhcp4_option_scope"),
-        kit.MySQLKey("shared_network_name", name="fk_dhcp4_options_shared_network"),
-        kit.MySQLKey("dhcp4_subnet_id", name="fk_dhcp4_options_subnet"),
-        kit.MySQLKey("pool_id", name="fk_dhcp4_options_pool"),
-        kit.MySQLKey("dhcp_client_class", name="fk_dhcp4_options_client_class"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_options"),
+        kit.MySQLKey("scope_id", name=f"fk_{d}_option_scope"),
+        kit.MySQLKey("shared_network_name", name=f"fk_{d}_options_shared_network"),
+        kit.MySQLKey(f"{d}_subnet_id", name=f"fk_{d}_options_subnet"),
+        kit.MySQLKey("pool_id", name=f"fk_{d}_options_pool"),
+        *_four_six(v, [], [kit.MySQLKey("pd_pool_id", name="fk_dhcp6_options_pd_pool")]),
+        kit.MySQLKey("dhcp_client_class", name=f"fk_{d}_options_client_class"),
+        *kit.foreign_key_constraints(FOREIGN_KEYS, f"{d}_options"),
         **TABLE_OPTIONS,
     )
-    op.create_table(
-        "dhcp4_options_server",
-        sa.Column("option_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("option_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp4_options_server_server_id"),
-        kit.MySQLKey("modification_ts", name="key_dhcp4_options_server_modification_ts"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp4_options_server"),
-        **TABLE_OPTIONS,
-    )
-
-
-def _create_config_tables_v6() -> None:
-    op.create_table(
-        "dhcp6_server",
-        sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("tag", VARCHAR(64), nullable=False),
-        sa.Column("description", TEXT),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.UniqueConstraint("tag", name="dhcp6_server_tag_UNIQUE"),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_server_modification_ts"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_audit_revision",
-        sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.Column("log_message", TEXT),
-        sa.Column("server_id", BIGINT10_U),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_audit_revision_by_modification_ts"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_audit",
-        sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("object_type", VARCHAR(256), nullable=False),
-        sa.Column("object_id", BIGINT_U, nullable=False),
-        sa.Column("modification_type", BOOL, nullable=False),
-        sa.Column("revision_id", BIGINT_U, nullable=False),
-        kit.MySQLKey("modification_type", name="fk_dhcp6_audit_modification_type"),
-        kit.MySQLKey("revision_id", name="fk_dhcp6_audit_revision"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_audit"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_global_parameter",
-        sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("name", VARCHAR(128), nullable=False),
-        sa.Column("value", LONGTEXT, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.Column("parameter_type", TINYINT_U, nullable=False),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_global_parameter_modification_ts"),
-        kit.MySQLKey("name", name="key_dhcp6_global_parameter_name"),
-        kit.MySQLKey("parameter_type", name="fk_dhcp6_global_parameter_type"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_global_parameter"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_global_parameter_server",
-        sa.Column("parameter_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("parameter_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp6_global_parameter_server_server_id"),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_global_parameter_server"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_global_parameter_server"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_client_class",
-        sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("name", VARCHAR(128), nullable=False),
-        sa.Column("test", TEXT),
-        sa.Column("only_if_required", TINYINT, nullable=False, server_default=sa.text("0")),
-        sa.Column("valid_lifetime", INT),
-        sa.Column("min_valid_lifetime", INT),
-        sa.Column("max_valid_lifetime", INT),
-        sa.Column("depend_on_known_directly", TINYINT, nullable=False, server_default=sa.text("0")),
-        sa.Column("follow_class_name", VARCHAR(128)),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.Column("preferred_lifetime", INT10),
-        sa.Column("min_preferred_lifetime", INT10),
-        sa.Column("max_preferred_lifetime", INT10),
-        sa.Column("user_context", LONGTEXT),
-        sa.UniqueConstraint("id", name="id_UNIQUE"),
-        sa.UniqueConstraint("name", name="name_UNIQUE"),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_client_class_modification_ts"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_client_class_order",
-        sa.Column("class_id", BIGINT_U, primary_key=True, autoincrement=False),
-        sa.Column("order_index", BIGINT_U, nullable=False),
-        sa.Column(
-            "depend_on_known_indirectly", TINYINT, nullable=False, server_default=sa.text("0")
-        ),
-        kit.MySQLKey("order_index", name="key_dhcp6_client_class_order_index"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_client_class_order"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_client_class_dependency",
-        sa.Column("class_id", BIGINT_U, nullable=False),
-        sa.Column("dependency_id", BIGINT_U, nullable=False),
-        sa.PrimaryKeyConstraint("class_id", "dependency_id"),
-        kit.MySQLKey("dependency_id", name="dhcp6_client_class_dependency_id_idx"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_client_class_dependency"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_client_class_server",
-        sa.Column("class_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP),
-        sa.PrimaryKeyConstraint("class_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp6_client_class_server_id"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_client_class_server"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_option_def",
-        sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("code", SMALLINT_U, nullable=False),
-        sa.Column("name", VARCHAR(128), nullable=False),
-        sa.Column("space", VARCHAR(128), nullable=False),
-        sa.Column("type", TINYINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.Column("is_array", BOOL, nullable=False),
-        sa.Column("encapsulate", VARCHAR(128), nullable=False),
-        sa.Column("record_types", VARCHAR(512)),
-        sa.Column("user_context", LONGTEXT),
-        sa.Column("class_id", BIGINT_U),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_option_def_modification_ts"),
-        kit.MySQLKey("code", "space", name="key_dhcp6_option_def_code_space"),
-        kit.MySQLKey("class_id", name="fk_dhcp6_option_def_client_class_id"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_option_def"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_option_def_server",
-        sa.Column("option_def_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("option_def_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp6_option_def_server_server_id_idx"),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_option_def_server_modification_ts"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_option_def_server"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_shared_network",
-        sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("name", VARCHAR(128), nullable=False),
-        sa.Column("client_class", VARCHAR(128)),
-        sa.Column("interface", VARCHAR(128)),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.Column("preferred_lifetime", INT10),
-        sa.Column("rapid_commit", BOOL),
-        sa.Column("rebind_timer", INT10),
-        sa.Column("relay", LONGTEXT),
-        sa.Column("renew_timer", INT10),
-        sa.Column("require_client_classes", LONGTEXT),
-        sa.Column("user_context", LONGTEXT),
-        sa.Column("valid_lifetime", INT10),
-        sa.Column("calculate_tee_times", BOOL),
-        sa.Column("t1_percent", FLOAT),
-        sa.Column("t2_percent", FLOAT),
-        sa.Column("interface_id", VARBINARY(128)),
-        sa.Column("min_preferred_lifetime", INT10),
-        sa.Column("max_preferred_lifetime", INT10),
-        sa.Column("min_valid_lifetime", INT10),
-        sa.Column("max_valid_lifetime", INT10),
-        sa.Column("ddns_send_updates", BOOL),
-        sa.Column("ddns_override_no_update", BOOL),
-        sa.Column("ddns_override_client_update", BOOL),
-        sa.Column("ddns_replace_client_name", TINYINT3),
-        sa.Column("ddns_generated_prefix", VARCHAR(255)),
-        sa.Column("ddns_qualifying_suffix", VARCHAR(255)),
-        sa.Column("reservations_global", BOOL),
-        sa.Column("reservations_in_subnet", BOOL),
-        sa.Column("reservations_out_of_pool", BOOL),
-        sa.Column("cache_threshold", FLOAT),
-        sa.Column("cache_max_age", INT10),
-        sa.UniqueConstraint("name", name="name_UNIQUE"),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_shared_network_modification_ts"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_shared_network_server",
-        sa.Column("shared_network_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("shared_network_id", "server_id"),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_shared_network_server_modification_ts"),
-        kit.MySQLKey("server_id", name="fk_dhcp6_shared_network_server_server_id_idx"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_shared_network_server"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_subnet",
-        sa.Column("subnet_id", INT_U, primary_key=True, autoincrement=False),
-        sa.Column("subnet_prefix", VARCHAR(64), nullable=False),
-        sa.Column("client_class", VARCHAR(128)),
-        sa.Column("interface", VARCHAR(128)),
-        sa.Column(
-            "modification_ts",
-            TIMESTAMP,
-            nullable=False,
-            server_default=sa.text("CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP"),
-        ),
-        sa.Column("preferred_lifetime", INT10),
-        sa.Column("rapid_commit", BOOL),
-        sa.Column("rebind_timer", INT10),
-        sa.Column("relay", LONGTEXT),
-        sa.Column("renew_timer", INT10),
-        sa.Column("require_client_classes", LONGTEXT),
-        sa.Column("shared_network_name", VARCHAR(128)),
-        sa.Column("user_context", LONGTEXT),
-        sa.Column("valid_lifetime", INT10),
-        sa.Column("calculate_tee_times", BOOL),
-        sa.Column("t1_percent", FLOAT),
-        sa.Column("t2_percent", FLOAT),
-        sa.Column("interface_id", VARBINARY(128)),
-        sa.Column("min_preferred_lifetime", INT10),
-        sa.Column("max_preferred_lifetime", INT10),
-        sa.Column("min_valid_lifetime", INT10),
-        sa.Column("max_valid_lifetime", INT10),
-        sa.Column("ddns_send_updates", BOOL),
-        sa.Column("ddns_override_no_update", BOOL),
-        sa.Column("ddns_override_client_update", BOOL),
-        sa.Column("ddns_replace_client_name", TINYINT3),
-        sa.Column("ddns_generated_prefix", VARCHAR(255)),
-        sa.Column("ddns_qualifying_suffix", VARCHAR(255)),
-        sa.Column("reservations_global", BOOL),
-        sa.Column("reservations_in_subnet", BOOL),
-        sa.Column("reservations_out_of_pool", BOOL),
-        sa.Column("cache_threshold", FLOAT),
-        sa.Column("cache_max_age", INT10),
-        sa.UniqueConstraint("subnet_prefix", name="subnet_prefix_UNIQUE"),
-        kit.MySQLKey("subnet_prefix", name="subnet6_subnet_prefix"),
-        kit.MySQLKey("shared_network_name", name="fk_dhcp6_subnet_shared_network"),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_subnet_modification_ts"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_subnet"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_subnet_server",
-        sa.Column("subnet_id", INT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("subnet_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp6_subnet_server_server_id"),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_subnet_server_modification_ts"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_subnet_server"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_pool",
-        sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("start_address", VARCHAR(45), nullable=False),
-        sa.Column("end_address", VARCHAR(45), nullable=False),
-        sa.Column("subnet_id", INT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.Column("client_class", VARCHAR(128)),
-        sa.Column("require_client_classes", LONGTEXT),
-        sa.Column("user_context", LONGTEXT),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_pool_modification_ts"),
-        kit.MySQLKey("subnet_id", name="fk_dhcp6_pool_subnet_id"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_pool"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_pd_pool",
-        sa.Column("id", BIGINT_U, primary_key=True),
-        sa.Column("prefix", VARCHAR(45), nullable=False),
-        sa.Column("prefix_length", TINYINT3, nullable=False),
-        sa.Column("delegated_prefix_length", TINYINT3, nullable=False),
-        sa.Column("subnet_id", INT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.Column("excluded_prefix", VARCHAR(45)),
-        sa.Column("excluded_prefix_length", TINYINT3, nullable=False),
-        sa.Column("client_class", VARCHAR(128)),
-        sa.Column("require_client_classes", LONGTEXT),
-        sa.Column("user_context", LONGTEXT),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_pd_pool_modification_ts"),
-        kit.MySQLKey("subnet_id", name="fk_dhcp6_pd_pool_subnet_id"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_pd_pool"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_options",
-        sa.Column("option_id", BIGINT_U, primary_key=True),
-        sa.Column("code", SMALLINT_U, nullable=False),
-        sa.Column("value", BLOB),
-        sa.Column("formatted_value", TEXT),
-        sa.Column("space", VARCHAR(128)),
-        sa.Column("persistent", BOOL, nullable=False, server_default=sa.text("0")),
-        sa.Column("dhcp_client_class", VARCHAR(128)),
-        sa.Column("dhcp6_subnet_id", INT_U),
-        sa.Column("host_id", INT_U),
-        sa.Column("scope_id", TINYINT_U, nullable=False),
-        sa.Column("user_context", TEXT),
-        sa.Column("shared_network_name", VARCHAR(128)),
-        sa.Column("pool_id", BIGINT_U),
-        sa.Column("pd_pool_id", BIGINT_U),
-        sa.Column(
-            "modification_ts",
-            TIMESTAMP,
-            nullable=False,
-            server_default=sa.text("CURRENT_TIMESTAMP"),
-        ),
-        sa.UniqueConstraint("option_id", name="option_id_UNIQUE"),
-        kit.MySQLKey("host_id", name="fk_options_host1_idx"),
-        kit.MySQLKey("scope_id", name="fk_dhcp6_option_scope"),
-        kit.MySQLKey("shared_network_name", name="fk_dhcp6_options_shared_network"),
-        kit.MySQLKey("dhcp6_subnet_id", name="fk_dhcp6_options_subnet"),
-        kit.MySQLKey("pool_id", name="fk_dhcp6_options_pool"),
-        kit.MySQLKey("pd_pool_id", name="fk_dhcp6_options_pd_pool"),
-        kit.MySQLKey("dhcp_client_class", name="fk_dhcp6_options_client_class"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_options"),
-        **TABLE_OPTIONS,
-    )
-    op.create_table(
-        "dhcp6_options_server",
-        sa.Column("option_id", BIGINT_U, nullable=False),
-        sa.Column("server_id", BIGINT_U, nullable=False),
-        sa.Column("modification_ts", TIMESTAMP, nullable=False),
-        sa.PrimaryKeyConstraint("option_id", "server_id"),
-        kit.MySQLKey("server_id", name="fk_dhcp6_options_server_server_id_idx"),
-        kit.MySQLKey("modification_ts", name="key_dhcp6_options_server_modification_ts"),
-        *kit.foreign_key_constraints(FOREIGN_KEYS, "dhcp6_options_server"),
-        **TABLE_OPTIONS,
+    _link_table(
+        f"{d}_options_server",
+        "option_id",
+        BIGINT_U,
+        [
+            ("server_id", f"fk_{d}_options_server_server_id" + ("_idx" if v == "6" else "")),
+            ("modification_ts", f"key_{d}_options_server_modification_ts"),
+        ],
     )
 
 
@@ -1427,40 +1201,13 @@ def _create_lease_stat_routines(fam: _LeaseFamily) -> None:
 
 
 def _lease_triggers(fam: _LeaseFamily) -> list[MySQLTrigger]:
-    t = fam.table
-    stat_cols = [col for col, _type in fam.keys]
     class_cols = ["state", "user_context", *(["lease_type"] if fam.typed else [])]
-
-    def args(rows: list[str], names: list[str]) -> str:
-        return ", ".join(f"{row}.{name}" for row in rows for name in names)
-
-    triggers = []
-    for event, suffix, rows in (
-        ("INSERT", "AINS", ["NEW"]),
-        ("UPDATE", "AUPD", ["OLD", "NEW"]),
-        ("DELETE", "ADEL", ["OLD"]),
-    ):
-        triggers.append(
-            MySQLTrigger(
-                f"{t}_{suffix}",
-                t,
-                "AFTER",
-                event,
-                (
-                    f"CALL {t}_{suffix}_{t}_stat({args(rows, stat_cols)})",
-                    # Probed once per session.
-                    """
-                    IF @json_supported IS NULL THEN
-                        SET @json_supported = isJsonSupported();
-                    END IF""",
-                    f"""
-                    IF @json_supported = 1 THEN
-                        CALL {t}_{suffix}_{t}_stat_by_client_class({args(rows, class_cols)});
-                    END IF""",
-                ),
-            )
-        )
-    return triggers
+    return kit.mysql_lease_triggers(
+        fam.table[-1],
+        [(fam.stat, [col for col, _type in fam.keys])],
+        class_cols,
+        probe_json=True,
+    )
 
 
 # --- config backend audit --------------------------------------------------------------
@@ -1893,7 +1640,7 @@ def _create_client_class_routines(v: str) -> None:
 # saying which limit is reached.
 
 # (JSON key, word used in the message, lease6 lease_type)
-LIMITS = {
+LIMITS: dict[str, list[tuple[str, str, int | None]]] = {
     "4": [("address-limit", "address", None)],
     "6": [("address-limit", "address", 0), ("prefix-limit", "prefix", 2)],
 }
@@ -1975,72 +1722,42 @@ def _create_limit_function(v: str) -> None:
 
 # --- lease dump and upload (kea-admin lease-dump / lease-upload) -----------------------
 #
-# One row per CSV column of Kea's memfile lease files: header name, dump expression,
-# upload expression (from the procedure parameter of the same name) and parameter type.
-# Commas inside hostname and user_context travel as '&#x2c'.
-
-HEX_OUT = "IFNULL(colonSeparatedHex(HEX({c})), '')"
-HEX_IN = "UNHEX(REPLACE({c}, ':', ''))"
-COMMA_OUT = "REPLACE({c}, ',', '&#x2c')"
-COMMA_IN = "REPLACE({c}, '&#x2c', ',')"
-CONTEXT_OUT = "REPLACE(IFNULL({c}, ''), ',', '&#x2c')"
-TIME_OUT = "UNIX_TIMESTAMP({c})"
-TIME_IN = "FROM_UNIXTIME({c})"
-SAME = "{c}"
+# One row per CSV column of Kea's memfile lease files (kit.CsvColumn).
 
 LEASE_CSV = {
     "4": [
-        ("address", "INET_NTOA({c})", "INET_ATON({c})", "VARCHAR(15)"),
-        ("hwaddr", HEX_OUT, HEX_IN, "VARCHAR(20)"),
-        ("client_id", HEX_OUT, HEX_IN, "VARCHAR(128)"),
-        ("valid_lifetime", SAME, SAME, "INT UNSIGNED"),
-        ("expire", TIME_OUT, TIME_IN, "BIGINT UNSIGNED"),
-        ("subnet_id", SAME, SAME, "INT UNSIGNED"),
-        ("fqdn_fwd", SAME, SAME, "TINYINT"),
-        ("fqdn_rev", SAME, SAME, "TINYINT"),
-        ("hostname", COMMA_OUT, COMMA_IN, "VARCHAR(255)"),
-        ("state", SAME, SAME, "INT UNSIGNED"),
-        ("user_context", CONTEXT_OUT, COMMA_IN, "TEXT"),
+        CsvColumn("address", "INET_NTOA({c})", "INET_ATON({c})", "VARCHAR(15)"),
+        CsvColumn("hwaddr", kit.CSV_HEX_OUT, kit.CSV_HEX_IN, "VARCHAR(20)"),
+        CsvColumn("client_id", kit.CSV_HEX_OUT, kit.CSV_HEX_IN, "VARCHAR(128)"),
+        CsvColumn("valid_lifetime", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+        CsvColumn("expire", kit.CSV_TIME_OUT, kit.CSV_TIME_IN, "BIGINT UNSIGNED"),
+        CsvColumn("subnet_id", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+        CsvColumn("fqdn_fwd", kit.CSV_SAME, kit.CSV_SAME, "TINYINT"),
+        CsvColumn("fqdn_rev", kit.CSV_SAME, kit.CSV_SAME, "TINYINT"),
+        CsvColumn("hostname", kit.CSV_COMMA_OUT, kit.CSV_COMMA_IN, "VARCHAR(255)"),
+        CsvColumn("state", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+        CsvColumn("user_context", kit.CSV_CONTEXT_OUT, kit.CSV_COMMA_IN, "TEXT"),
     ],
     "6": [
-        ("address", SAME, SAME, "VARCHAR(39)"),
-        ("duid", HEX_OUT, HEX_IN, "VARCHAR(128)"),
-        ("valid_lifetime", SAME, SAME, "INT UNSIGNED"),
-        ("expire", TIME_OUT, TIME_IN, "BIGINT UNSIGNED"),
-        ("subnet_id", SAME, SAME, "INT UNSIGNED"),
-        ("pref_lifetime", SAME, SAME, "INT UNSIGNED"),
-        ("lease_type", SAME, SAME, "TINYINT"),
-        ("iaid", SAME, SAME, "INT UNSIGNED"),
-        ("prefix_len", SAME, SAME, "TINYINT UNSIGNED"),
-        ("fqdn_fwd", SAME, SAME, "TINYINT"),
-        ("fqdn_rev", SAME, SAME, "TINYINT"),
-        ("hostname", COMMA_OUT, COMMA_IN, "VARCHAR(255)"),
-        ("hwaddr", HEX_OUT, HEX_IN, "VARCHAR(64)"),
-        ("state", SAME, SAME, "INT UNSIGNED"),
-        ("user_context", CONTEXT_OUT, COMMA_IN, "TEXT"),
-        ("hwtype", SAME, SAME, "SMALLINT"),
-        ("hwaddr_source", SAME, SAME, "INT UNSIGNED"),
+        CsvColumn("address", kit.CSV_SAME, kit.CSV_SAME, "VARCHAR(39)"),
+        CsvColumn("duid", kit.CSV_HEX_OUT, kit.CSV_HEX_IN, "VARCHAR(128)"),
+        CsvColumn("valid_lifetime", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+        CsvColumn("expire", kit.CSV_TIME_OUT, kit.CSV_TIME_IN, "BIGINT UNSIGNED"),
+        CsvColumn("subnet_id", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+        CsvColumn("pref_lifetime", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+        CsvColumn("lease_type", kit.CSV_SAME, kit.CSV_SAME, "TINYINT"),
+        CsvColumn("iaid", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+        CsvColumn("prefix_len", kit.CSV_SAME, kit.CSV_SAME, "TINYINT UNSIGNED"),
+        CsvColumn("fqdn_fwd", kit.CSV_SAME, kit.CSV_SAME, "TINYINT"),
+        CsvColumn("fqdn_rev", kit.CSV_SAME, kit.CSV_SAME, "TINYINT"),
+        CsvColumn("hostname", kit.CSV_COMMA_OUT, kit.CSV_COMMA_IN, "VARCHAR(255)"),
+        CsvColumn("hwaddr", kit.CSV_HEX_OUT, kit.CSV_HEX_IN, "VARCHAR(64)"),
+        CsvColumn("state", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+        CsvColumn("user_context", kit.CSV_CONTEXT_OUT, kit.CSV_COMMA_IN, "TEXT"),
+        CsvColumn("hwtype", kit.CSV_SAME, kit.CSV_SAME, "SMALLINT"),
+        CsvColumn("hwaddr_source", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
     ],
 }
-
-
-def _create_dump_routines(v: str) -> None:
-    columns = LEASE_CSV[v]
-    names = [name for name, *_rest in columns]
-    sep = ",\n    "
-    kit.mysql_create_procedure(f"lease{v}DumpHeader", [], body(f"SELECT '{','.join(names)}'"))
-    selected = sep.join(out.format(c=name) for name, out, _in, _t in columns)
-    kit.mysql_create_procedure(
-        f"lease{v}DumpData",
-        [],
-        body(f"SELECT\n    {selected}\nFROM lease{v}\nORDER BY address"),
-    )
-    values = sep.join(into.format(c=name) for name, _out, into, _t in columns)
-    kit.mysql_create_procedure(
-        f"lease{v}Upload",
-        [f"IN {name} {ptype}" for name, _out, _in, ptype in columns],
-        body(f"INSERT INTO lease{v} (\n    {sep.join(names)}\n) VALUES (\n    {values}\n)"),
-    )
 
 
 def _create_helper_functions() -> None:
@@ -2087,8 +1804,9 @@ def _create_helper_functions() -> None:
 def upgrade() -> None:
     _create_lease_tables()
     _create_host_tables()
-    _create_config_tables_v4()
-    _create_config_tables_v6()
+    _create_config_lookup_tables()
+    for v in "46":
+        _create_config_tables(v)
     _insert_rows()
 
     _create_helper_functions()
@@ -2096,7 +1814,7 @@ def upgrade() -> None:
         _create_lease_stat_routines(fam)
     for v in "46":
         _create_limit_function(v)
-        _create_dump_routines(v)
+        kit.mysql_create_lease_csv_routines(v, LEASE_CSV[v])
         _create_audit_routines(v)
         _create_client_class_routines(v)
 

@@ -1,0 +1,94 @@
+"""Kea MySQL schema 19.0 (Kea 2.4): IPv6 addresses stored as 16 binary bytes.
+
+Revision ID: mysql_19_0
+Revises: mysql_18_0
+
+lease6.address and ipv6_reservations.address change from text to BINARY(16). Every row
+is converted with INET6_ATON through a temporary binary column, so that the address keeps
+its place as the first column (and lease6's primary key): an address the server cannot
+parse stops the step, as it stops Kea's. The lease6 dump and upload procedures convert
+between the binary column and the text of the CSV file.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql as my
+
+from keadb_cli.schema import kit
+from keadb_cli.schema.kit import CsvColumn
+
+revision = "mysql_19_0"
+down_revision = "mysql_18_0"
+branch_labels = None
+depends_on = None
+
+BINARY16 = my.BINARY(16)
+TEXT_ADDRESS = my.VARCHAR(39)
+
+
+def _copy(table: str, target: str, source: str) -> None:
+    kit.execute(f"UPDATE {table} SET {target} = {source}")
+
+
+def _convert_lease6() -> None:
+    # The expire column keeps no implicit default or on-update clause.
+    op.alter_column("lease6", "expire", existing_type=my.TIMESTAMP(), nullable=True)
+    op.drop_index("lease6_by_binaddr", "lease6")
+    _copy("lease6", "binaddr", "INET6_ATON(address)")
+    kit.execute("ALTER TABLE lease6 DROP PRIMARY KEY, ADD PRIMARY KEY (binaddr)")
+    op.alter_column("lease6", "address", existing_type=TEXT_ADDRESS, nullable=True)
+    _copy("lease6", "address", "NULL")
+    op.alter_column("lease6", "address", type_=BINARY16, existing_nullable=True)
+    _copy("lease6", "address", "binaddr")
+    kit.execute("ALTER TABLE lease6 DROP PRIMARY KEY, ADD PRIMARY KEY (address)")
+    op.drop_column("lease6", "binaddr")
+
+
+def _convert_reservations() -> None:
+    op.add_column("ipv6_reservations", sa.Column("binaddr", BINARY16))
+    _copy("ipv6_reservations", "binaddr", "INET6_ATON(address)")
+    op.alter_column("ipv6_reservations", "address", existing_type=TEXT_ADDRESS, nullable=True)
+    _copy("ipv6_reservations", "address", "NULL")
+    op.alter_column("ipv6_reservations", "address", type_=BINARY16, existing_nullable=True)
+    _copy("ipv6_reservations", "address", "binaddr")
+    op.alter_column("ipv6_reservations", "address", existing_type=BINARY16, nullable=False)
+    op.drop_column("ipv6_reservations", "binaddr")
+
+
+
+LEASE6_CSV = [
+    CsvColumn("address", "INET6_NTOA({c})", "INET6_ATON({c})", "VARCHAR(39)"),
+    CsvColumn("duid", kit.CSV_HEX_OUT, kit.CSV_HEX_IN, "VARCHAR(130)"),
+    CsvColumn("valid_lifetime", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+    CsvColumn("expire", kit.CSV_TIME_OUT, kit.CSV_TIME_IN, "BIGINT UNSIGNED"),
+    CsvColumn("subnet_id", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+    CsvColumn("pref_lifetime", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+    CsvColumn("lease_type", kit.CSV_SAME, kit.CSV_SAME, "TINYINT"),
+    CsvColumn("iaid", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+    CsvColumn("prefix_len", kit.CSV_SAME, kit.CSV_SAME, "TINYINT UNSIGNED"),
+    CsvColumn("fqdn_fwd", kit.CSV_SAME, kit.CSV_SAME, "TINYINT"),
+    CsvColumn("fqdn_rev", kit.CSV_SAME, kit.CSV_SAME, "TINYINT"),
+    CsvColumn("hostname", kit.CSV_COMMA_OUT, kit.CSV_COMMA_IN, "VARCHAR(255)"),
+    CsvColumn("hwaddr", kit.CSV_HEX_OUT, kit.CSV_HEX_IN, "VARCHAR(64)"),
+    CsvColumn("state", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+    CsvColumn("user_context", kit.CSV_CONTEXT_OUT, kit.CSV_COMMA_IN, "TEXT"),
+    CsvColumn("hwtype", kit.CSV_SAME, kit.CSV_SAME, "SMALLINT"),
+    CsvColumn("hwaddr_source", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+    CsvColumn("pool_id", kit.CSV_SAME, kit.CSV_SAME, "INT UNSIGNED"),
+]
+
+
+def upgrade() -> None:
+    _convert_lease6()
+    _convert_reservations()
+    for suffix in ("DumpHeader", "DumpData", "Upload"):
+        kit.drop_routine("PROCEDURE", f"lease6{suffix}")
+    kit.mysql_create_lease_csv_routines("6", LEASE6_CSV)
+
+    kit.set_schema_version(19, 0)
+
+
+def downgrade() -> None:
+    raise NotImplementedError("Kea schemas are never downgraded")

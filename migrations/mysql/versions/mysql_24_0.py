@@ -1,0 +1,116 @@
+"""Kea MySQL schema 24.0 (Kea 2.7.1): option definition data types; retired parameters.
+
+Revision ID: mysql_24_0
+Revises: mysql_23_0
+
+- ``control-socket.socket-name`` / ``socket-type`` global parameters are deleted from both
+  config backends (unaudited).
+- The 2.6 stable branch's 22.1 step, made here for the main line: option definitions with
+  record fields take type 254, option_def_data_type lists the data types (with the 22.1
+  spelling ``int8"``, corrected in 26.0) and the definitions' ``type`` becomes a foreign key
+  to it. A database that came from 22.1/22.2 has all this already and is left as it is;
+  the server decides (a temporary procedure), so the offline script does the same.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql as my
+from sqlalchemy.schema import AddConstraint, CreateTable
+
+from keadb_cli.schema import kit
+from keadb_cli.schema.kit import body
+
+revision = "mysql_24_0"
+down_revision = "mysql_23_0"
+branch_labels = None
+depends_on = None
+
+RETIRED = ("control-socket.socket-name", "control-socket.socket-type")
+RECORD_TYPE = 254
+OPTION_DATA_TYPES = [
+    (0, "empty"),
+    (1, "binary"),
+    (2, "boolean"),
+    (3, 'int8"'),
+    (4, "int16"),
+    (5, "int32"),
+    (6, "uint8"),
+    (7, "uint16"),
+    (8, "uint32"),
+    (10, "ipv4-address"),
+    (11, "ipv6-address"),
+    (12, "ipv6-prefix"),
+    (13, "psid"),
+    (14, "string"),
+    (15, "tuple"),
+    (16, "fqdn"),
+    (17, "internal"),
+    (RECORD_TYPE, "record"),
+]
+HELPER = "kea_db_add_option_def_data_types"
+
+
+def _statements() -> list[str]:
+    """The data type table, its rows and the two foreign keys, as MySQL statements."""
+    dialect = my.dialect()
+    meta = sa.MetaData()
+    types = sa.Table(
+        "option_def_data_type",
+        meta,
+        sa.Column("id", my.TINYINT(unsigned=True), primary_key=True, autoincrement=False),
+        sa.Column("name", my.VARCHAR(32), nullable=False),
+        mysql_engine="InnoDB",
+    )
+    statements = [str(CreateTable(types).compile(dialect=dialect)).strip()]
+    values = ",\n    ".join(f"({number}, '{name}')" for number, name in OPTION_DATA_TYPES)
+    statements.append(f"INSERT INTO option_def_data_type (id, name) VALUES\n    {values}")
+    for v in "46":
+        defs = sa.Table(f"dhcp{v}_option_def", meta, sa.Column("type", my.TINYINT()))
+        key = sa.ForeignKeyConstraint(
+            ["type"], [types.c.id], name=f"fk_option_def_data_type{v}"
+        )
+        defs.append_constraint(key)
+        statements.append(str(AddConstraint(key).compile(dialect=dialect)).strip())
+    return statements
+
+
+def upgrade() -> None:
+    kit.set_audit(False)
+    for v in "46":
+        params = sa.table(f"dhcp{v}_global_parameter", sa.column("name"))
+        for name in RETIRED:
+            op.execute(params.delete().where(params.c.name == sa.literal(name)))
+    kit.set_audit(True)
+
+    retype = [
+        f"UPDATE dhcp{v}_option_def SET type = {RECORD_TYPE} WHERE record_types IS NOT NULL"
+        for v in "46"
+    ]
+    kit.mysql_create_procedure(
+        HELPER,
+        [],
+        body(
+            kit.compose(
+                """
+                IF NOT EXISTS (
+                    SELECT 1 FROM information_schema.tables
+                        WHERE table_schema = DATABASE() AND table_name = 'option_def_data_type'
+                ) THEN
+                    SET @disable_audit = 1;
+                    <<work>>;
+                    SET @disable_audit = 0;
+                END IF""",
+                work=";\n".join([*retype, *_statements()]),
+            )
+        ),
+    )
+    kit.execute(f"CALL {HELPER}()")
+    kit.drop_routine("PROCEDURE", HELPER)
+
+    kit.set_schema_version(24, 0)
+
+
+def downgrade() -> None:
+    raise NotImplementedError("Kea schemas are never downgraded")
