@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
-from keadb_cli.schema import scripts
+from keadb_cli.errors import ExitCode, KeaDbError
+from keadb_cli.schema import migrate, scripts
 
 
 def test_known_schemas_from_file_names() -> None:
@@ -21,7 +23,7 @@ def test_known_schemas_from_file_names() -> None:
     }
 
 
-def test_rendering_is_cached_and_keyed_by_the_sources(
+def test_rendering_is_cached_and_checked_against_the_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KEA_DB_CACHE_DIR", str(tmp_path))
@@ -29,15 +31,45 @@ def test_rendering_is_cached_and_keyed_by_the_sources(
     cached = list(tmp_path.glob("mysql_14_0-*.sql"))
     assert len(cached) == 1
     assert cached[0].read_text() == first
-    # The cache is what init reads: a marker written into it comes back ...
-    cached[0].write_text(first + "\n-- marker\n")
-    assert scripts.rendered("mysql", "mysql_14_0").endswith("-- marker\n")
-    # ... until anything that shapes the script changes (here: kea-db's version).
-    monkeypatch.setattr(scripts, "__version__", "0.0.0-other")
-    fresh = scripts.rendered("mysql", "mysql_14_0")
-    assert "-- marker" not in fresh
-    assert fresh == first
-    assert len(list(tmp_path.glob("mysql_14_0-*.sql"))) == 2
+    # A cache file that is not what was recorded is never executed: it is rendered again
+    # (and the file replaced).
+    cached[0].write_text(first.replace("CREATE TABLE", "CREATE TABLE evil_", 1))
+    assert scripts.rendered("mysql", "mysql_14_0") == first
+    assert cached[0].read_text() == first
+    # The recorded text is what is read from the cache: no rendering at all.
+    monkeypatch.setattr(migrate, "offline_sql", lambda *a, **k: pytest.fail("rendered"))
+    assert scripts.rendered_step("mysql", "mysql_14_0") == first
+
+
+def test_a_changed_rendering_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kit or revision changed after release renders other SQL: refused, never run."""
+    monkeypatch.setenv("KEA_DB_CACHE_DIR", str(tmp_path))
+    real = migrate.offline_sql
+    monkeypatch.setattr(migrate, "offline_sql",
+                        lambda *a, **k: real(*a, **k).replace("lease4", "lease_4"))
+    with pytest.raises(KeaDbError, match="not the one recorded") as info:
+        scripts.rendered("postgresql", "pgsql_14_0")
+    assert info.value.exit_code == ExitCode.INTERNAL
+    assert list(tmp_path.glob("*.sql")) == []
+
+
+@pytest.mark.parametrize("db_type", ["mysql", "postgresql"])
+def test_recorded_sql_hashes_are_the_revisions_own(db_type: str) -> None:
+    """Every revision's offline SQL (from the revision before it) hashes as recorded in
+    migrations/<backend>/rendered.json, and the record's chain is alembic's: a change to a
+    shared kit that changes what a released revision runs fails here. A new revision adds
+    its entry; an intended change to an old one needs a reason in the log."""
+    record = scripts.recorded(db_type)
+    found = {}
+    for script in migrate.script_directory(db_type).walk_revisions():
+        down = script.down_revision
+        assert down is None or isinstance(down, str)
+        sql = migrate.offline_sql(db_type, script.revision, current=down)
+        found[script.revision] = {"previous": down,
+                                  "sha256": hashlib.sha256(sql.encode()).hexdigest()}
+    changed = sorted(r for r in found if found[r] != record.get(r))
+    assert not changed, "\n".join(f"{r}: {found[r]}" for r in changed)
+    assert sorted(found) == sorted(record)
 
 
 def test_unwritable_cache_still_renders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -121,7 +121,7 @@ def test_upgrade_matches_kea_admin_db_upgrade(path: list[str], dbs: Any) -> None
         kea_admin_upgrade(theirs.type, theirs.host, theirs.port, theirs.user, theirs.password,
                           theirs.name, release=release)
         code, result = upgrade_json(ours, "--kea-version", release, "--yes")
-        assert code == ExitCode.OK, result
+        assert code == ExitCode.OK, result["detail"]
         assert (result["action"], result["to"]) == ("upgraded", TO[release][ours.type])
         assert [s["revision"] for s in result["steps"]] == [s["revision"] for s in
                                                             result["plan"]]
@@ -183,6 +183,8 @@ def test_refusals_leave_the_catalog_unchanged(dbs: Any) -> None:
 
     foreign = dbs()
     foreign.server.sql("CREATE TABLE notes (id int)", database=foreign.name)
+    if foreign.type == "postgresql":
+        foreign.server.sql(f'ALTER TABLE notes OWNER TO "{foreign.user}"', database=foreign.name)
     code, result = upgrade_json(foreign, "--kea-version", "3.0", "--yes")
     assert code == ExitCode.FOREIGN
     assert [t.name for t in read_catalog(foreign).tables] == ["notes"]
@@ -230,18 +232,31 @@ def test_other_sessions_and_confirmation(dbs: Any) -> None:
 
 
 def test_empty_user_context_is_refused_before_any_change(dbs: Any) -> None:
+    """A lease6 row with an empty user context, as `kea-admin lease-upload` writes it (the
+    insert trigger lets it in; later updates of the row trip over it). kea-admin 3.0.4
+    stops halfway through MySQL step 18 -> 19 on it; PostgreSQL takes it as no context."""
     db = kea22(dbs())
-    db.server.sql("UPDATE lease6 SET user_context = '' WHERE address = '2001:db8::1'",
-                  database=db.name)
+    if db.type == "mysql":
+        db.server.sql("INSERT INTO lease6 (address, duid, subnet_id, lease_type, iaid, "
+                      "prefix_len, state, user_context) VALUES ('2001:db8::99', UNHEX('01'), "
+                      "1, 0, 9, 128, 0, '')", database=db.name)
+    else:
+        db.server.sql("INSERT INTO lease6 (address, duid, subnet_id, lease_type, iaid, "
+                      "prefix_len, state, user_context) VALUES ('2001:db8::99', '\\x01', 1, "
+                      "0, 9, 128, 0, '')", database=db.name)
     before = read_catalog(db)
     code, result = upgrade_json(db, "--kea-version", "3.0", "--yes")
     if db.type == "mysql":
         assert code == ExitCode.DATA_TRAP, result
-        assert any("2001:db8::1" in f for f in result["findings"]), result
+        assert any("2001:db8::99" in f for f in result["findings"]), result
         assert read_catalog(db) == before
         code, result = upgrade_json(db, "--kea-version", "3.0", "--yes", "--fix-user-context")
     assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result
     assert version(db) == TO["3.0.4"][db.type]
+    if db.type == "mysql":
+        rows = db.server.sql("SELECT user_context FROM lease6 WHERE address = "
+                             "INET6_ATON('2001:db8::99')", database=db.name)
+        assert rows == [(None,)]
 
 
 def test_two_upgrades_at_once_one_waits(dbs: Any) -> None:

@@ -1,22 +1,25 @@
 """The SQL that ``init`` runs: alembic's offline rendering of kea-db's revisions, cached.
 
-``init`` does not need SQLAlchemy, alembic or a DBAPI driver at run time: it executes the
-exact script that ``kea-db init --sql`` prints (alembic offline mode over the same revision
-modules; the tests prove it builds the same catalog as alembic's online mode and as
-kea-admin) through kea-db's own wire client. Rendering imports alembic and SQLAlchemy (about
-half a second), so the text is cached on disk, keyed by a hash of every file that shapes it;
-a stale or unwritable cache only costs the rendering again.
+``init`` and ``upgrade`` do not need SQLAlchemy, alembic or a DBAPI driver at run time:
+they execute the exact script that ``--sql`` prints (alembic offline mode over the same
+revision modules; the tests prove it builds the same catalog as alembic's online mode and as
+kea-admin) through the client library's session. Rendering imports alembic and SQLAlchemy
+(about half a second), so each revision's text is cached on disk. The SHA-256 of every
+revision's text is recorded in the repository (``migrations/<backend>/rendered.json``): a
+cached file is used only when it has that hash, and a fresh rendering that does not have it
+is refused, so neither a tampered cache nor a changed kit runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
 from pathlib import Path
 
-from keadb_cli import __version__
+from keadb_cli.errors import ExitCode, KeaDbError
 from keadb_cli.schema.migrate import migrations_dir, revision_for_schema, schema_for_revision
 
 _FOLDERS = {"mysql": "mysql", "postgresql": "postgresql"}
@@ -44,21 +47,34 @@ def known_schemas(db_type: str) -> dict[tuple[int, int], str]:
     return known
 
 
-def _sources(db_type: str) -> list[Path]:
-    package = Path(__file__).resolve().parent
-    files = sorted(versions_dir(db_type).glob("*.py"))
-    files += sorted(package.glob("kit*.py"))
-    files.append(package / "migrate.py")
-    return files
+def recorded(db_type: str) -> dict[str, dict[str, str | None]]:
+    """``migrations/<backend>/rendered.json``: per revision, the revision it starts from and
+    the SHA-256 of its offline SQL, as released. tests/test_scripts.py proves every entry
+    equals a fresh rendering, so a change to a shared kit can never silently change what a
+    released revision runs; the cache is checked against it before anything is executed."""
+    if db_type not in _RECORDED:
+        path = migrations_dir() / _FOLDERS[db_type] / "rendered.json"
+        _RECORDED[db_type] = json.loads(path.read_text(encoding="utf-8"))
+    return _RECORDED[db_type]
 
 
-def fingerprint(db_type: str, revision: str) -> str:
-    """A hash of everything that shapes the rendered script of ``revision``."""
-    digest = hashlib.sha256(f"{__version__}\0{db_type}\0{revision}\0".encode())
-    for path in _sources(db_type):
-        digest.update(path.name.encode() + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:32]
+_RECORDED: dict[str, dict[str, dict[str, str | None]]] = {}
+
+
+def chain_to(db_type: str, revision: str) -> list[str]:
+    """The revisions from nothing to ``revision``, oldest first (from the record: no
+    alembic import)."""
+    record = recorded(db_type)
+    chain: list[str] = []
+    current: str | None = revision
+    while current is not None:
+        if current not in record or current in chain:
+            raise KeaDbError(f"revision {current} has no recorded SQL hash in "
+                             f"migrations/{_FOLDERS[db_type]}/rendered.json",
+                             exit_code=ExitCode.INTERNAL)
+        chain.append(current)
+        current = record[current]["previous"]
+    return chain[::-1]
 
 
 def cache_dir() -> Path:
@@ -69,32 +85,41 @@ def cache_dir() -> Path:
 
 
 def rendered(db_type: str, revision: str) -> str:
-    """The offline DDL of every revision up to ``revision``, from the cache when fresh."""
-    key = fingerprint(db_type, revision)
-    path = cache_dir() / f"{revision}-{key}.sql"
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        pass
-    from keadb_cli.schema.migrate import offline_sql
-
-    text = offline_sql(db_type, revision)
-    _store(path, text)
-    return text
+    """The offline SQL of every revision up to ``revision``: what init runs (the chain's
+    steps, one after the other; each checked as :func:`rendered_step` checks it)."""
+    return "".join(rendered_step(db_type, r) for r in chain_to(db_type, revision))
 
 
 def rendered_step(db_type: str, revision: str) -> str:
-    """The offline SQL of one revision alone (from its previous revision), cached like
-    :func:`rendered`: what ``upgrade`` runs for that step."""
-    key = fingerprint(db_type, f"step:{revision}")
-    path = cache_dir() / f"{revision}-step-{key}.sql"
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        pass
-    from keadb_cli.schema.migrate import offline_sql, previous
+    """The offline SQL of one revision alone (from its previous one): what upgrade runs for
+    that step. Read from the cache only when its SHA-256 is the recorded one; rendered
+    again otherwise (importing alembic and SQLAlchemy, about half a second).
 
-    text = offline_sql(db_type, revision, current=previous(db_type, revision))
+    Raises:
+        KeaDbError (INTERNAL): the revision has no record, or renders to other SQL than
+            the recorded (kea-db's files were changed).
+    """
+    record = recorded(db_type).get(revision)
+    if record is None:
+        raise KeaDbError(f"revision {revision} has no recorded SQL hash in "
+                         f"migrations/{_FOLDERS[db_type]}/rendered.json",
+                         exit_code=ExitCode.INTERNAL)
+    want = record["sha256"]
+    path = cache_dir() / f"{revision}-{want}.sql"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = None
+    if data is not None and hashlib.sha256(data).hexdigest() == want:
+        return data.decode("utf-8")
+    from keadb_cli.schema.migrate import offline_sql
+
+    text = offline_sql(db_type, revision, current=record["previous"])
+    if hashlib.sha256(text.encode()).hexdigest() != want:
+        raise KeaDbError(
+            f"the SQL of revision {revision} is not the one recorded for it: kea-db's "
+            "migrations or schema kit were changed; reinstall kea-db",
+            exit_code=ExitCode.INTERNAL)
     _store(path, text)
     return text
 

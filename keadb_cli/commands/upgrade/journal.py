@@ -16,7 +16,9 @@ Each statement of a step is run so that a later run knows whether it took effect
   journal at a DDL statement compares the object with that fingerprint: unchanged means
   the statement did not happen (run it), changed means it did (go on after it);
 - session settings (``SET @x = ...``) change nothing on disk: a resumed step replays those
-  before the statement it resumes at.
+  before the statement it resumes at;
+- ``CALL kea_db_...()``, kea-db's own temporary procedures, guard each of their parts and
+  are simply run again.
 
 A statement of any other shape is refused when the journal is built (a test runs every
 MySQL revision through :func:`classify`), so a new revision cannot slip past this.
@@ -39,6 +41,10 @@ __all__ = ["JOURNAL", "UPGRADING_MINOR", "Entry", "Statement", "classify"]
 _NAME = r"`?([A-Za-z0-9_$]+)`?"
 _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("set", re.compile(r"SET\s+@", re.I)),
+    # kea-db's own helper procedures, which check the state themselves piece by piece and
+    # can run again after an interruption (tests/test_upgrade.py proves a second run
+    # changes nothing).
+    ("rerun", re.compile(r"CALL\s+`?kea_db_\w+`?\s*\(\s*\)", re.I)),
     ("dml", re.compile(r"(UPDATE|INSERT|DELETE|REPLACE)\b", re.I)),
     ("table", re.compile(rf"(?:ALTER|CREATE|DROP)\s+TABLE\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
                          rf"{_NAME}", re.I)),
@@ -59,7 +65,7 @@ class Statement:
     (``("table", "lease6")``)."""
 
     sql: str
-    kind: str  # set, dml, table, index, trigger, procedure, function
+    kind: str  # set, dml, rerun, table, trigger, procedure, function
     target: tuple[str, str] | None = None
 
 
@@ -74,7 +80,7 @@ def classify(sql: str) -> Statement:
         match = pattern.match(text)
         if not match:
             continue
-        if kind in ("set", "dml"):
+        if kind in ("set", "dml", "rerun"):
             return Statement(sql, kind)
         if kind == "index":  # an index belongs to its table
             return Statement(sql, "table", ("table", match.group(2)))
@@ -163,7 +169,7 @@ def run_statement(session: Session, statement: Statement, index: int, *,
     """Run statement ``index`` of the current step so that the journal stays exact."""
     done = f"UPDATE {JOURNAL} SET next_statement = {index + 1}, running_fingerprint = NULL " \
            "WHERE id = 1"
-    if statement.kind == "set":
+    if statement.kind in ("set", "rerun"):
         session.query(statement.sql)
         session.query(done)
         return

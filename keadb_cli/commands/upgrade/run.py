@@ -154,11 +154,21 @@ def chain_for(db_type: str, found: Schema, expected: Schema) -> list[StepPlan]:
     out = []
     for step in steps:
         schema = Schema(*step.schema)
-        releases = releases_for_schema(db_type, schema)
-        out.append(StepPlan(step.revision, schema, step.title,
-                            f"Kea {releases[0]}" if releases else "",
+        out.append(StepPlan(step.revision, schema, step.title, _release_of(db_type, schema),
                             _rewrites(scripts.rendered_step(db_type, step.revision))))
     return out
+
+
+def _release_of(db_type: str, schema: Schema) -> str:
+    """"Kea 2.4.0": the first release expecting ``schema``; for a development step no tag
+    expects, the first release that includes it ("Kea 2.3.7, within")."""
+    from keadb_cli.kea.releases import RELEASES
+
+    releases = releases_for_schema(db_type, schema)
+    if releases:
+        return f"Kea {releases[0]}"
+    later = sorted(r for r, s in RELEASES.items() if s[db_type] > schema)
+    return f"Kea {later[0]}, within" if later else ""
 
 
 def _rewrites(sql: str) -> tuple[str, ...]:
@@ -209,13 +219,15 @@ _ROW_ESTIMATES = {
 # Rows whose user context is not JSON: Kea's lease triggers read it as JSON, so a step that
 # rewrites the lease table fails on them (kea-admin 3.0.4 stops inside MySQL step 18 -> 19
 # with "Unexpected end of JSON text" on a lease6 row uploaded with an empty context).
-_BAD_CONTEXT = {
-    "postgresql": "SELECT {key} FROM {table} WHERE user_context = '' ORDER BY 1 LIMIT 11",
+# PostgreSQL's lease functions take such a context as no context (kea-admin 3.0.4 upgrades
+# a 2.2 database whose leases have '' there): nothing to check.
+_BAD_CONTEXT: dict[str, str | None] = {
+    "postgresql": None,
     "mysql": ("SELECT {key} FROM {table} WHERE user_context IS NOT NULL AND "
               "JSON_VALID(user_context) = 0 ORDER BY 1 LIMIT 11"),
 }
 _LEASE_KEYS = {
-    "postgresql": {"lease4": "address::text", "lease6": "address::text"},
+    "postgresql": {},
     "mysql": {"lease4": "INET_NTOA(address)",
               "lease6": "IF(LENGTH(address) = 16, INET6_NTOA(address), address)"},
 }
@@ -236,10 +248,13 @@ def bad_user_contexts(session: Session, plan: ConnectPlan, steps: list[StepPlan]
     """Lease rows a step would trip over, per lease table the steps rewrite."""
     rewritten = {t for s in steps for t in s.tables}
     found: dict[str, list[str]] = {}
+    query = _BAD_CONTEXT[plan.backend.type]
+    if query is None:
+        return found
     for table, key in _LEASE_KEYS[plan.backend.type].items():
         if table not in rewritten or table not in tables:
             continue
-        sql = _BAD_CONTEXT[plan.backend.type].format(table=table, key=key)
+        sql = query.format(table=table, key=key)
         rows = [r[0] or "?" for r in session.query(sql)]
         if rows:
             found[table] = rows
@@ -248,11 +263,9 @@ def bad_user_contexts(session: Session, plan: ConnectPlan, steps: list[StepPlan]
 
 def _fix_user_contexts(session: Session, plan: ConnectPlan, bad: dict[str, list[str]]) -> None:
     """Kea reads an empty user context as none: make it NULL before the steps."""
-    where = {"postgresql": "user_context = ''",
-             "mysql": "user_context IS NOT NULL AND JSON_VALID(user_context) = 0"}
     for table in bad:
         session.query(f"UPDATE {table} SET user_context = NULL WHERE "
-                      f"{where[plan.backend.type]}")
+                      "user_context IS NOT NULL AND JSON_VALID(user_context) = 0")
 
 
 # -- running ------------------------------------------------------------------------------
@@ -321,11 +334,14 @@ def _mysql_statements(revision: str) -> tuple[list[journal.Statement], str]:
 
 def _run_mysql(session: Session, steps: list[StepPlan], found: Schema, target_revision: str,
                progress: Progress | None, resume: journal.Entry | None) -> list[StepRun]:
+    # Every statement is classified before the first change: a shape the journal cannot
+    # resume stops the run while the database is untouched.
+    rendered = {step.revision: _mysql_statements(step.revision) for step in steps}
     if resume is None:
         journal.begin(session, str(found), target_revision)
     ran = []
     for number, step in enumerate(steps):
-        statements, sha = _mysql_statements(step.revision)
+        statements, sha = rendered[step.revision]
         start_at = 0
         if resume is not None and number == 0 and resume.step == step.revision:
             if resume.step_sha256 != sha:

@@ -9,7 +9,8 @@ Revises: mysql_23_0
   record fields take type 254, option_def_data_type lists the data types (with the 22.1
   spelling ``int8"``, corrected in 26.0) and the definitions' ``type`` becomes a foreign key
   to it. A database that came from 22.1/22.2 has all this already and is left as it is;
-  the server decides (a temporary procedure), so the offline script does the same.
+  the server decides (a temporary procedure), so the offline script does the same. The
+  procedure can run again after an interruption: each of its parts is guarded.
 """
 
 from __future__ import annotations
@@ -52,28 +53,26 @@ OPTION_DATA_TYPES = [
 HELPER = "kea_db_add_option_def_data_types"
 
 
-def _statements() -> list[str]:
-    """The data type table, its rows and the two foreign keys, as MySQL statements."""
-    dialect = my.dialect()
-    meta = sa.MetaData()
+def _create_table() -> str:
+    """The data type table, as a MySQL statement."""
     types = sa.Table(
         "option_def_data_type",
-        meta,
+        sa.MetaData(),
         sa.Column("id", my.TINYINT(unsigned=True), primary_key=True, autoincrement=False),
         sa.Column("name", my.VARCHAR(32), nullable=False),
         mysql_engine="InnoDB",
     )
-    statements = [str(CreateTable(types).compile(dialect=dialect)).strip()]
-    values = ",\n    ".join(f"({number}, '{name}')" for number, name in OPTION_DATA_TYPES)
-    statements.append(f"INSERT INTO option_def_data_type (id, name) VALUES\n    {values}")
-    for v in "46":
-        defs = sa.Table(f"dhcp{v}_option_def", meta, sa.Column("type", my.TINYINT()))
-        key = sa.ForeignKeyConstraint(
-            ["type"], [types.c.id], name=f"fk_option_def_data_type{v}"
-        )
-        defs.append_constraint(key)
-        statements.append(str(AddConstraint(key).compile(dialect=dialect)).strip())
-    return statements
+    return str(CreateTable(types).compile(dialect=my.dialect())).strip()
+
+
+def _add_key(v: str) -> str:
+    """``dhcp{v}_option_def.type`` as a foreign key to the data types."""
+    meta = sa.MetaData()
+    types = sa.Table("option_def_data_type", meta, sa.Column("id", my.TINYINT(), primary_key=True))
+    defs = sa.Table(f"dhcp{v}_option_def", meta, sa.Column("type", my.TINYINT()))
+    key = sa.ForeignKeyConstraint(["type"], [types.c.id], name=f"fk_option_def_data_type{v}")
+    defs.append_constraint(key)
+    return str(AddConstraint(key).compile(dialect=my.dialect())).strip()
 
 
 def upgrade() -> None:
@@ -86,6 +85,24 @@ def upgrade() -> None:
 
     retype = [
         f"UPDATE dhcp{v}_option_def SET type = {RECORD_TYPE} WHERE record_types IS NOT NULL"
+        for v in "46"
+    ]
+    values = ", ".join(f"({number}, '{name}')" for number, name in OPTION_DATA_TYPES)
+    # Each part is guarded on its own, so that the procedure can run again after it was cut
+    # short (kea-db upgrade resumes a MySQL step by running it again): the retyping goes
+    # with the table's creation, the rows are added where missing, each key where absent.
+    keys = [
+        kit.compose(
+            f"""
+            IF NOT EXISTS (
+                SELECT 1 FROM information_schema.referential_constraints
+                    WHERE constraint_schema = DATABASE() AND table_name = 'dhcp{v}_option_def'
+                        AND referenced_table_name = 'option_def_data_type'
+            ) THEN
+                <<work>>;
+            END IF""",
+            work=_add_key(v),
+        )
         for v in "46"
     ]
     kit.mysql_create_procedure(
@@ -102,8 +119,10 @@ def upgrade() -> None:
                     <<work>>;
                     SET @disable_audit = 0;
                 END IF""",
-                work=";\n".join([*retype, *_statements()]),
-            )
+                work=";\n".join([*retype, _create_table()]),
+            ),
+            f"INSERT IGNORE INTO option_def_data_type (id, name) VALUES {values}",
+            *keys,
         ),
     )
     kit.execute(f"CALL {HELPER}()")
