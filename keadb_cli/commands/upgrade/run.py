@@ -262,10 +262,20 @@ def bad_user_contexts(session: Session, plan: ConnectPlan, steps: list[StepPlan]
 
 
 def _fix_user_contexts(session: Session, plan: ConnectPlan, bad: dict[str, list[str]]) -> None:
-    """Kea reads an empty user context as none: make it NULL before the steps."""
-    for table in bad:
-        session.query(f"UPDATE {table} SET user_context = NULL WHERE "
-                      "user_context IS NOT NULL AND JSON_VALID(user_context) = 0")
+    """Kea reads an empty user context as none: make it NULL before the steps (MySQL).
+
+    The update itself would trip the lease triggers' class counting over the old value, so
+    the session's ``@json_supported`` (which those triggers consult, and which Kea's
+    schemas up to 33.0 have) is 0 meanwhile: neither the old value nor NULL names a
+    class, so the class counters would not change anyway."""
+    session.query("SET @json_supported = 0")
+    try:
+        for table in bad:
+            session.query(f"UPDATE {table} SET user_context = NULL WHERE "
+                          "user_context IS NOT NULL AND JSON_VALID(user_context) = 0")
+    finally:
+        if not session.closed:
+            session.query("SET @json_supported = NULL")
 
 
 # -- running ------------------------------------------------------------------------------
