@@ -86,6 +86,19 @@ def require_kea_admin(release: str = INSTALLED) -> str:
     return words[1]
 
 
+def kea_examples(release: str = INSTALLED) -> Path:
+    """The directory of Kea's example configurations of ``release`` (Debian's kea-doc:
+    installed for 2.2.0, unpacked beside kea-admin for the others); skip (fail under CI)
+    when it is missing."""
+    if release == INSTALLED:
+        folder = Path("/usr/share/doc/kea/examples")
+    else:
+        folder = Path(require_kea_admin(release)).parents[1] / "share" / "doc" / "kea" / "examples"
+    if not (folder / "kea4").is_dir():
+        _unavailable(f"Kea {release}'s example files are not at {folder} (Debian's kea-doc)")
+    return folder
+
+
 def _run(
     command: str,
     backend_type: str,
