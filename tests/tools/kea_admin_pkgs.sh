@@ -45,21 +45,12 @@ complete() {  # complete RELEASE DIR
         && [ -x "$2/usr/sbin/kea-admin" ]
 }
 
-# The mirror of the host's own apt sources (as tests/tools/sid_chroot.sh finds it).
+# The mirror of the host's own apt sources (tests/tools/debian_mirror.sh), else Debian's.
+# shellcheck source=tests/tools/debian_mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian_mirror.sh"
 mirror() {
-    local url=""
-    if [ -n "${KEADB_DEBIAN_MIRROR:-}" ]; then
-        echo "$KEADB_DEBIAN_MIRROR"; return
-    fi
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-        url=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' \
-              /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$url" ] && [ -f /etc/apt/sources.list ]; then
-        url=$(awk '$1 == "deb" && $0 !~ /security/ {
-                     for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; exit } }' \
-              /etc/apt/sources.list)
-    fi
+    local url
+    url=$(debian_mirror)
     echo "${url:-http://deb.debian.org/debian}"
 }
 

@@ -14,7 +14,7 @@
 #
 # Oracle MySQL 8.4+ and Kea 2.6+ need a newer libc than Debian 12 has, so they cannot be
 # installed on the host. The chroot is built with `debootstrap --variant=minbase SUITE` from
-# the mirror of the host's own apt sources (override with KEADB_SID_MIRROR), then the
+# the mirror of the host's own apt sources (override with KEADB_DEBIAN_MIRROR), then the
 # chroot's packages are installed without recommends, with a policy-rc.d that keeps every
 # service from starting.
 #
@@ -91,23 +91,13 @@ fi
 
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot)"
 
-# The mirror of the host's own apt sources: the first non-security URIs: line of the deb822
-# file, else the first "deb" line of sources.list.
+# The mirror of the host's own apt sources (tests/tools/debian_mirror.sh).
+# shellcheck source=tests/tools/debian_mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian_mirror.sh"
 mirror() {
-    local url=""
-    if [ -n "${KEADB_SID_MIRROR:-}" ]; then
-        echo "$KEADB_SID_MIRROR"; return
-    fi
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-        url=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' \
-              /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$url" ] && [ -f /etc/apt/sources.list ]; then
-        url=$(awk '$1 == "deb" && $0 !~ /security/ {
-                     for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; exit } }' \
-              /etc/apt/sources.list)
-    fi
-    [ -n "$url" ] || die "no mirror in the host's apt sources; set KEADB_SID_MIRROR"
+    local url
+    url=$(debian_mirror)
+    [ -n "$url" ] || die "no mirror in the host's apt sources; set KEADB_DEBIAN_MIRROR"
     echo "$url"
 }
 

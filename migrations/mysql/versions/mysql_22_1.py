@@ -19,35 +19,14 @@ from alembic import op
 from sqlalchemy.dialects import mysql as my
 
 from keadb_cli.schema import kit
+from keadb_cli.schema.facts import OPTION_DEF_DATA_TYPES, RECORD_TYPE
 
 revision = "mysql_22_1"
 down_revision = "mysql_22_0"
 branch_labels = ("kea_2_6",)
 depends_on = None
 
-RECORD_TYPE = 254
 
-# Kea's option data types (9, any-address, is internal to Kea and not listed).
-OPTION_DATA_TYPES = [
-    (0, "empty"),
-    (1, "binary"),
-    (2, "boolean"),
-    (3, 'int8"'),
-    (4, "int16"),
-    (5, "int32"),
-    (6, "uint8"),
-    (7, "uint16"),
-    (8, "uint32"),
-    (10, "ipv4-address"),
-    (11, "ipv6-address"),
-    (12, "ipv6-prefix"),
-    (13, "psid"),
-    (14, "string"),
-    (15, "tuple"),
-    (16, "fqdn"),
-    (17, "internal"),
-    (RECORD_TYPE, "record"),
-]
 
 
 def upgrade() -> None:
@@ -65,7 +44,7 @@ def upgrade() -> None:
         sa.Column("name", my.VARCHAR(32), nullable=False),
         mysql_engine="InnoDB",
     )
-    kit.insert_rows("option_def_data_type", ("id", "name"), OPTION_DATA_TYPES)
+    kit.insert_rows("option_def_data_type", ("id", "name"), OPTION_DEF_DATA_TYPES)
     for v in "46":
         op.create_foreign_key(
             f"fk_option_def_data_type{v}",

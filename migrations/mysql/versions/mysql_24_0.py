@@ -21,6 +21,7 @@ from sqlalchemy.dialects import mysql as my
 from sqlalchemy.schema import AddConstraint, CreateTable
 
 from keadb_cli.schema import kit
+from keadb_cli.schema.facts import OPTION_DEF_DATA_TYPES, RECORD_TYPE
 from keadb_cli.schema.kit import body
 
 revision = "mysql_24_0"
@@ -29,27 +30,6 @@ branch_labels = None
 depends_on = None
 
 RETIRED = ("control-socket.socket-name", "control-socket.socket-type")
-RECORD_TYPE = 254
-OPTION_DATA_TYPES = [
-    (0, "empty"),
-    (1, "binary"),
-    (2, "boolean"),
-    (3, 'int8"'),
-    (4, "int16"),
-    (5, "int32"),
-    (6, "uint8"),
-    (7, "uint16"),
-    (8, "uint32"),
-    (10, "ipv4-address"),
-    (11, "ipv6-address"),
-    (12, "ipv6-prefix"),
-    (13, "psid"),
-    (14, "string"),
-    (15, "tuple"),
-    (16, "fqdn"),
-    (17, "internal"),
-    (RECORD_TYPE, "record"),
-]
 HELPER = "kea_db_add_option_def_data_types"
 
 
@@ -87,7 +67,7 @@ def upgrade() -> None:
         f"UPDATE dhcp{v}_option_def SET type = {RECORD_TYPE} WHERE record_types IS NOT NULL"
         for v in "46"
     ]
-    values = ", ".join(f"({number}, '{name}')" for number, name in OPTION_DATA_TYPES)
+    values = ", ".join(f"({number}, '{name}')" for number, name in OPTION_DEF_DATA_TYPES)
     # Each part is guarded on its own, so that the procedure can run again after it was cut
     # short (kea-db upgrade resumes a MySQL step by running it again): the retyping goes
     # with the table's creation, the rows are added where missing, each key where absent.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from keadb_cli.schema.facts import OPTION_DEF_DATA_TYPES
 from keadb_cli.schema.kit_pgsql import batch, only_if, set_audit, set_schema_version
 
 revision = "pgsql_24_0"
@@ -24,27 +25,6 @@ down_revision = "pgsql_23_0"
 branch_labels = None
 depends_on = None
 
-# id -> name; 9 (any-address) is internal to Kea and has no row.
-OPTION_DEF_DATA_TYPES = [
-    (0, "empty"),
-    (1, "binary"),
-    (2, "boolean"),
-    (3, 'int8"'),
-    (4, "int16"),
-    (5, "int32"),
-    (6, "uint8"),
-    (7, "uint16"),
-    (8, "uint32"),
-    (10, "ipv4-address"),
-    (11, "ipv6-address"),
-    (12, "ipv6-prefix"),
-    (13, "psid"),
-    (14, "string"),
-    (15, "tuple"),
-    (16, "fqdn"),
-    (17, "internal"),
-    (254, "record"),
-]
 
 
 def upgrade() -> None:
