@@ -172,3 +172,55 @@ def test_kea3_needs_its_database_hook(release: Release, backend: Backend, kea: K
                      run.text()), run.tail()
     assert f"not been compiled with support for lease database type: {backend.type}" in (
         run.text()), run.tail()
+
+
+# -- issue 11: a Kea 2.2 database with a 2.2 server's leases, upgraded by kea-db -----------
+
+
+@pytest.mark.parametrize("flavor", ["postgresql", "mariadb"])
+def test_kea_3_0_serves_the_leases_kea_2_2_wrote_after_kea_db_upgrade(
+    request: pytest.FixtureRequest, flavor: str, kea_tools: None, dhcp_link: DhcpLink
+) -> None:
+    """Debian 12's kea-dhcp4 2.2.0 hands out leases from a kea-db-built 2.2 database;
+    ``kea-db upgrade --kea-version 3.0.4`` takes the database to 3.0 (over TLS, as Kea
+    reaches it); kea-dhcp4 3.0.4 starts on it and, asked by the same clients, hands each
+    the address it had: the leases are still there and still theirs."""
+    import dataclasses
+    import json
+    import secrets
+
+    from real_kea import kea_db, lease_rows, run_perfdhcp
+
+    target = RELEASES["3.0.4"]
+    root = require_chroot(target)
+    old = make_backend(request, flavor, "2.2", {"mysql": "14.0", "postgresql": "13.0"})
+    base_mac = "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3)) + ":00:00"
+    with kea_runner() as kea22:
+        run = kea22.start(kea22.write_config(old, dhcp_link, "kea22"), old)
+        run.wait_started()
+        first = run_perfdhcp(dhcp_link, base_mac)
+        assert run.stop() == 0, run.tail()
+    given = sorted(first.leases["REQUEST-ACK"])
+    assert len(given) > 0, first.output
+    before = sorted(lease_rows(old))
+    assert len(before) == len(given)
+
+    db = old.db
+    proc = kea_db("upgrade", "--type", db.type, "--host", db.host, "--port", str(db.port),
+                  "--user", db.user, "--name", db.name, "--kea-version", "3.0.4", "--yes",
+                  "--json", *old.kea_db_tls_options(), password=db.password)
+    result = json.loads(proc.stdout)["results"][0]
+    assert (proc.returncode, result["action"], result["to"]) == (
+        0, "upgraded", target.schema[db.type]), result
+    new = dataclasses.replace(old, release="3.0.4", schema=target.schema[db.type])
+    assert sorted(lease_rows(new)) == before  # every row kept, as it was
+
+    with kea_runner(KEA_DHCP4, root, target.hooks[db.type]) as kea30:
+        run = kea30.start(kea30.write_config(new, dhcp_link, "kea30"), new)
+        run.wait_started()
+        again = run_perfdhcp(dhcp_link, base_mac)
+        context = f"{again.output}\nkea-dhcp4 3.0.4:\n{run.tail()}"
+        assert run.stop() == 0, run.tail()
+    assert sorted(again.leases["REQUEST-ACK"]) == given, context
+    assert sorted((hw, address) for hw, address, _s, _st in lease_rows(new)) == sorted(
+        (hw, address) for hw, address, _s, _st in before), context
