@@ -400,7 +400,6 @@ def preflight_cmd(
           --config /etc/kea/kea-dhcp6.conf --kea-version 3.0 --wait --junit preflight.xml
     """
     from keadb_cli.cli import render
-    from keadb_cli.commands.preflight.formats import github_annotations, junit
     from keadb_cli.commands.preflight.run import Options, preflight
     from keadb_cli.commands.settings import access_from_options, resolve_target
     from keadb_cli.files import write_report
@@ -416,9 +415,13 @@ def preflight_cmd(
     report = preflight(configs, access_from_options(values), password, target, options,
                        backend=backend)
     if junit_file:
+        from keadb_cli.commands.preflight.formats import junit
+
         write_report(junit_file, junit(report))
     render.preflight_report(report, as_json=as_json)
     if os.environ.get("GITHUB_ACTIONS") == "true":
+        from keadb_cli.commands.preflight.formats import github_annotations
+
         (sys.stderr if as_json else sys.stdout).write(github_annotations(report))
     return int(report.exit_code)
 

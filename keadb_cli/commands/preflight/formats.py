@@ -9,7 +9,7 @@ characters.
 from __future__ import annotations
 
 import re
-from xml.sax.saxutils import escape, quoteattr
+from html import escape as _html_escape
 
 from keadb_cli.commands.preflight.model import EntryReport, Report, Status
 from keadb_cli.text import shown
@@ -19,6 +19,16 @@ _TEXT_LIMIT = 4000
 
 def _t(text: str) -> str:
     return shown(text, _TEXT_LIMIT)
+
+
+def escape(text: str) -> str:
+    """Text for XML character data (xml.sax.saxutils would import urllib: 40 ms)."""
+    return _html_escape(text, quote=False)
+
+
+def quoteattr(text: str) -> str:
+    """A quoted XML attribute value."""
+    return f'"{_html_escape(text, quote=True)}"'
 
 
 def _suite_name(entry: EntryReport) -> str:
