@@ -17,23 +17,28 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 import sflq_workload_mysql
 import sqlalchemy as sa
 from kea_admin import kea_admin_init, kea_admin_upgrade
 from servers import FreshDatabase, MySQLFamilyServer, create_fresh_database, drop_fresh_database
-from test_migrate_mysql import _config_workload, _run_workload, _server_now
+from test_migrate_mysql import (
+    _catalog,
+    _config_workload,
+    _connect,
+    _load_with_client,
+    _run_workload,
+    _server_now,
+)
 
 from keadb_cli.schema import migrate
-from keadb_cli.schema.catalog import Catalog, assert_same_catalog, read_catalog
+from keadb_cli.schema.catalog import Catalog, assert_same_catalog
 
 pytestmark = [pytest.mark.db, pytest.mark.kea]
 
@@ -68,11 +73,6 @@ RELEASES: dict[str, tuple[str, dict[str, int]]] = {
     ),
 }
 
-def _connect(db: FreshDatabase, **kwargs: Any) -> pymysql.connections.Connection[Any]:
-    return pymysql.connect(
-        host=db.host, port=db.port, user=db.user, password=db.password, database=db.name,
-        **kwargs,
-    )
 
 
 # Sessions like kea-db's own (keadb_cli.db.plan): Kea's strict mode, utf8mb4.
@@ -99,27 +99,8 @@ def _kea_db_cli(db: FreshDatabase | None, *args: str) -> str:
     return done.stdout
 
 
-def _load_with_client(db: FreshDatabase, script: str) -> None:
-    client = shutil.which("mariadb") or shutil.which("mysql")
-    assert client, "the mariadb client is needed to load offline SQL"
-    subprocess.run(
-        [client, "--no-defaults", f"--host={db.host}", f"--port={db.port}",
-         f"--user={db.user}", db.name],
-        input=script,
-        text=True,
-        check=True,
-        capture_output=True,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MYSQL_PWD": db.password},
-        timeout=300,
-    )
 
 
-def _catalog(db: FreshDatabase) -> Catalog:
-    conn = _connect(db)
-    try:
-        return read_catalog(conn, "mysql")
-    finally:
-        conn.close()
 
 
 def _definitions(db: FreshDatabase) -> dict[str, str]:
