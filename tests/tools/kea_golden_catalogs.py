@@ -34,6 +34,7 @@ sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS.parent))
 
 import sflq_workload  # noqa: E402
+import sflq_workload_mysql  # noqa: E402
 from servers import (  # noqa: E402
     FreshDatabase,
     create_fresh_database,
@@ -88,9 +89,13 @@ def _golden_mysql(db: FreshDatabase, tag: str) -> tuple[str, str | None]:
     import pymysql
 
     conn = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password,
-                           database=db.name)
+                           database=db.name, autocommit=True)
     try:
-        return catalog.read_catalog(conn, "mysql").to_json() + "\n", None
+        found = catalog.read_catalog(conn, "mysql").to_json() + "\n"
+        results = None
+        if tag in SFLQ_TAGS:
+            results = json.dumps(sflq_workload_mysql.run(conn), indent=1) + "\n"
+        return found, results
     finally:
         conn.close()
 
