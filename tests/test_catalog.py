@@ -264,6 +264,19 @@ def test_mysql_diff_sees_a_changed_schema(mysql_schema: FreshDatabase) -> None:
     ]
 
 
+@pytest.mark.db
+def test_mysql_diff_sees_an_index_comment(mysql_schema: FreshDatabase) -> None:
+    """Index definitions include the comment (and, where the server has it, visibility)."""
+    before = _mysql_catalog(mysql_schema)
+    server, name = mysql_schema.server, mysql_schema.name
+    server.sql("ALTER TABLE item DROP INDEX item_note, ADD INDEX item_note (note(10)) "
+               "COMMENT 'by note'", database=name)
+    changes = diff(before, _mysql_catalog(mysql_schema))
+    assert len(changes) == 1 and changes[0].startswith("table item index item_note: "
+                                                      "definition:"), changes
+    assert "by note" in changes[0]
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 PG_SCHEMA = [
