@@ -39,9 +39,17 @@ MYSQL_PRIVILEGES = (
     "REFERENCES", "TRIGGER", "CREATE ROUTINE", "ALTER ROUTINE", "EXECUTE",
 )
 
-_MYSQL_GRANTEE = (
+# The current user as information_schema's privilege views spell a GRANTEE ('u'@'h').
+MYSQL_GRANTEE = (
     "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
     "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+)
+# The privileges the current user holds on every database or on this one.
+MYSQL_GRANTED_SQL = (
+    f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
+    f"WHERE GRANTEE = {MYSQL_GRANTEE} "
+    f"UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
+    f"WHERE GRANTEE = {MYSQL_GRANTEE} AND DATABASE() LIKE TABLE_SCHEMA"
 )
 
 
@@ -183,12 +191,7 @@ def _check_mysql_privileges(session: Session, plan: ConnectPlan) -> None:
     roles = session.query("SELECT CURRENT_ROLE()")
     granted = {
         (r[0] or "").upper()
-        for r in session.query(
-            f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
-            f"WHERE GRANTEE = {_MYSQL_GRANTEE} "
-            f"UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
-            f"WHERE GRANTEE = {_MYSQL_GRANTEE} AND DATABASE() LIKE TABLE_SCHEMA"
-        )
+        for r in session.query(MYSQL_GRANTED_SQL)
     }
     missing = [p for p in MYSQL_PRIVILEGES if p not in granted]
     # Privileges that come through a role are not in these views: do not refuse then.

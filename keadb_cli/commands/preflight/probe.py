@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from keadb_cli.commands.init import MYSQL_GRANTED_SQL, MYSQL_GRANTEE
 from keadb_cli.commands.preflight.model import Check, fail, passed, skipped, warn
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
@@ -139,19 +140,9 @@ _PG_ROUTINES = (
     "WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
     "ORDER BY 1"
 )
-_MYSQL_GRANTEE = (
-    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
-    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
-)
-_MYSQL_BROAD = (
-    f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
-    f"WHERE GRANTEE = {_MYSQL_GRANTEE} "
-    f"UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
-    f"WHERE GRANTEE = {_MYSQL_GRANTEE} AND DATABASE() LIKE TABLE_SCHEMA"
-)
 _MYSQL_TABLE_GRANTS = (
     f"SELECT TABLE_NAME, PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES "
-    f"WHERE GRANTEE = {_MYSQL_GRANTEE} AND TABLE_SCHEMA = DATABASE()"
+    f"WHERE GRANTEE = {MYSQL_GRANTEE} AND TABLE_SCHEMA = DATABASE()"
 )
 _MYSQL_TABLES = (
     "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
@@ -202,7 +193,7 @@ def _pg_missing(session: Session, usage: Usage) -> list[str]:
 
 def _mysql_missing(session: Session, usage: Usage) -> list[str]:
     wanted = (*_WRITE, "EXECUTE") if usage.writes else ("SELECT",)
-    broad = {(r[0] or "").upper() for r in session.query(_MYSQL_BROAD)}
+    broad = {(r[0] or "").upper() for r in session.query(MYSQL_GRANTED_SQL)}
     need = [p for p in wanted if p not in broad]
     if not need:
         return []
