@@ -302,6 +302,14 @@ def test_an_interrupted_upgrade_is_completed_or_untouched(dbs: Any, how: int) ->
         db = kea22(dbs())
         original = read_catalog(db)
         proc = _start(db)
+        if db.type == "mysql":
+            # Cut inside the run: once schema_version carries the mark (the journal has
+            # begun), at a random point of what is left of it.
+            begun = time.monotonic()
+            while not version(db).endswith(".9999") and proc.poll() is None:
+                assert time.monotonic() - begun < 60, "the upgrade never began"
+                time.sleep(0.02)
+            point = rng.uniform(0.0, max(0.05, 0.8 * (full - (time.monotonic() - begun))))
         time.sleep(point)
         proc.send_signal(how)
         proc.communicate(timeout=120)
