@@ -52,6 +52,9 @@ class ExitCode(IntEnum):
     NOT_CONFIRMED = 49
     UPGRADE_FAILED = 50
 
+    # verify (upgrade refuses the same way)
+    DRIFT = 51
+
     INTERRUPTED = 130
 
 
@@ -148,6 +151,7 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.NOT_CONFIRMED,
     ExitCode.OTHER_SESSIONS,
     ExitCode.DATA_TRAP,
+    ExitCode.DRIFT,
     ExitCode.PARTIAL,
     ExitCode.INIT_FAILED,
     ExitCode.UPGRADE_FAILED,

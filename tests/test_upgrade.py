@@ -97,11 +97,18 @@ def dbs(request: pytest.FixtureRequest, pg_server: Any,
         made.append(db)
         if db.type == "mysql":
             server.warm_auth_cache(db.user, db.password)
+            grant_scratch(db)
         return db
 
     yield make
     for db in reversed(made):
         drop_fresh_database(db)
+
+
+def grant_scratch(db: FreshDatabase) -> None:
+    """What verify (and upgrade, which verifies first) needs on MySQL beyond Kea's own
+    database: the scratch databases it builds Kea's expected schema in and drops."""
+    db.server.sql(f"GRANT ALL ON `keadb\\_verify\\_%`.* TO '{db.user}'@'%'")
 
 
 def kea22(db: FreshDatabase) -> FreshDatabase:

@@ -245,6 +245,8 @@ def init_cmd(
 @click.option("--fix-user-context", is_flag=True,
               help="Set lease user contexts that are not JSON to NULL first (Kea reads them "
                    "as no context); without it such rows refuse the upgrade.")
+@click.option("--skip-verify", is_flag=True,
+              help="Do not compare the database with its recorded schema first (see verify).")
 @click.option("--lock-timeout", type=float, default=60.0, show_default=True,
               envvar=_env("lock_timeout"),
               help="Seconds to wait for another kea-db init or upgrade on the same server.")
@@ -252,14 +254,15 @@ def init_cmd(
 def upgrade_cmd(
     kea_version: str | None, expect: str | None, plan_only: bool, sql_only: bool,
     from_schema: str | None, yes: bool, allow_other_sessions: bool, fix_user_context: bool,
-    lock_timeout: float, as_json: bool, **opts: Any,
+    skip_verify: bool, lock_timeout: float, as_json: bool, **opts: Any,
 ) -> int:
     """Upgrade Kea's schema explicitly, step by step, to what a Kea release expects.
 
     Refuses what is not an upgrade, each with its own exit code: EMPTY (init's job), AHEAD,
     FOREIGN, a readonly backend, a schema older than kea-db's first revision. Before any
     change: the lock init takes, the state read again, privileges, other sessions on the
-    database (a running Kea), lease rows that would stop a step. Asks on a terminal; give
+    database (a running Kea), lease rows that would stop a step, and verify's comparison of
+    the database with its recorded schema (DRIFT refuses). Asks on a terminal; give
     --yes otherwise. PostgreSQL runs every step in one transaction; on MySQL a cut run
     (error, kill, Ctrl-C) is completed by running upgrade again.
 
@@ -285,11 +288,38 @@ def upgrade_cmd(
     if from_schema:
         raise SettingsError("--from goes with --sql; a connected upgrade reads the schema")
     options = Options(lock_timeout=lock_timeout, allow_other_sessions=allow_other_sessions,
-                      fix_user_context=fix_user_context, plan_only=plan_only)
+                      fix_user_context=fix_user_context, plan_only=plan_only,
+                      verify=not skip_verify)
     confirm = None if plan_only else render.upgrade_confirmer(assume_yes=yes)
     results = upgrade_all(_accesses(opts, target.release), target, options, confirm=confirm,
                           progress=render.step_printer())
     render.upgrade_results(results, target, as_json=as_json)
+    return int(worst_exit(r.exit_code for r in results))
+
+
+@cli.command("verify")
+@db_options
+@json_option
+def verify_cmd(as_json: bool, **opts: Any) -> int:
+    """Check that a database really is the Kea schema its schema_version records.
+
+    Builds that schema from kea-db's revisions on the same server, in a scratch namespace
+    that is removed again (PostgreSQL: a schema in a rolled-back transaction; MySQL: a
+    database `keadb_verify_...` that is dropped), and compares it with the live one. A
+    missing or changed Kea object, or a missing row of a Kea lookup table, is an error
+    (DRIFT, exit 51); an object of the operator's own (a table, column, index, trigger) is
+    a warning. Routine and trigger bodies count as right when they are kea-db's or Kea's
+    own text for that schema (recognised by a hash). The Kea database is never written.
+
+    \b
+    Example:
+      KEA_DB_PASSWORD=... kea-db verify --config /etc/kea/kea-dhcp4.conf --json
+    """
+    from keadb_cli.cli import render
+    from keadb_cli.commands.verify import verify_all
+
+    results = verify_all(_accesses(opts))
+    render.verify_results(results, as_json=as_json)
     return int(worst_exit(r.exit_code for r in results))
 
 

@@ -42,6 +42,9 @@ VERDICT_STYLE = {
     "warn": "bold yellow",
     "fail": "bold red",
     "skip": "dim",
+    "CLEAN": "bold green",
+    "DRIFT": "bold red",
+    "UNVERIFIED": "bold yellow",
 }
 
 
@@ -426,3 +429,30 @@ def upgrade_results(results: Sequence[Any], target: Target, *, as_json: bool) ->
             sys.stdout.write(f"  {step.revision}  {step.seconds:.2f} s\n")
         for finding in r.findings:
             warning(f"{label}: {finding}")
+
+
+def verify_results(results: Sequence[Any], *, as_json: bool) -> None:
+    if as_json:
+        emit_json(json_document("results", [r.to_json() for r in results]))
+        return
+    rows = []
+    for r in results:
+        bodies = ""
+        if r.comparison is not None:
+            bodies = (f" (bodies: {r.comparison.kea_bodies} Kea's, "
+                      f"{r.comparison.own_bodies} kea-db's)")
+        rows.append([
+            r.verdict,
+            r.access.path or r.access.type or "?",
+            r.access.label().split(" ", 1)[1],
+            str(r.found) if r.found else "-",
+            r.detail + bodies,
+        ])
+    table(["VERDICT", "BACKEND", "DATABASE", "SCHEMA", "DETAIL"], rows,
+          title="Verify against the recorded schema")
+    for r in results:
+        label = r.access.path or r.access.label()
+        for finding in r.comparison.errors if r.comparison else ():
+            sys.stdout.write(f"  error: {shown(finding.line(), MESSAGE_LIMIT)}\n")
+        for finding in r.comparison.warnings if r.comparison else ():
+            warning(f"{label}: {finding.line()}")

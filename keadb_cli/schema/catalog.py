@@ -290,14 +290,39 @@ def _pg_quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def read_table_rows(dbapi_connection: Any, backend_type: str, table: str) -> TableRows:
-    """Every row of one table, as JSON scalars, sorted (date/time values masked)."""
+_TIME_TYPES = re.compile(r"^(timestamp|datetime|date|time|interval)\b", re.IGNORECASE)
+
+
+def read_table_rows(
+    dbapi_connection: Any,
+    backend_type: str,
+    table: str,
+    columns: Iterable[Column] | None = None,
+) -> TableRows:
+    """Every row of one table, as JSON scalars, sorted (date/time values masked).
+
+    With ``columns`` (the table's catalog columns) the query names them and masks the
+    date/time ones by type, so a connection whose rows are text (a kea-db session) works
+    too; without, it reads ``*`` and masks by value type.
+    """
     quote = _mysql_quote if backend_type == "mysql" else _pg_quote
+    known = list(columns or ())
+    listed = ", ".join(quote(c.name) for c in known) if known else "*"
+    timed = [bool(_TIME_TYPES.match(c.type)) for c in known]
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"SELECT * FROM {quote(table)}")
-        names = tuple(_text(d[0]) for d in cursor.description)
-        rows = [tuple(_json_value(v) for v in row) for row in cursor.fetchall()]
+        cursor.execute(f"SELECT {listed} FROM {quote(table)}")
+        if known:
+            names = tuple(c.name for c in known)
+        else:
+            names = tuple(_text(d[0]) for d in cursor.description)
+        rows = []
+        for raw in cursor.fetchall():
+            values = [_json_value(v) for v in raw]
+            for i, is_time in enumerate(timed):
+                if is_time and values[i] is not None:
+                    values[i] = TIMESTAMP_MARK
+            rows.append(tuple(values))
     finally:
         cursor.close()
     return TableRows(table, names, tuple(sorted(rows, key=_row_key)))
@@ -306,14 +331,14 @@ def read_table_rows(dbapi_connection: Any, backend_type: str, table: str) -> Tab
 def _rows(
     dbapi_connection: Any,
     backend_type: str,
-    tables: Iterable[str],
+    tables: Iterable[Table],
     row_tables: Collection[str] | None,
 ) -> tuple[TableRows, ...]:
     found = []
-    for name in sorted(tables):
-        if row_tables is not None and name not in row_tables:
+    for table in sorted(tables, key=lambda t: t.name):
+        if row_tables is not None and table.name not in row_tables:
             continue
-        rows = read_table_rows(dbapi_connection, backend_type, name)
+        rows = read_table_rows(dbapi_connection, backend_type, table.name, table.columns)
         if rows.rows:
             found.append(rows)
     return tuple(found)

@@ -240,7 +240,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         tables=tuple(tables),
         triggers=tuple(triggers),
         routines=tuple(routines),
-        rows=_rows(dbapi_connection, "mysql", [t.name for t in tables], row_tables),
+        rows=_rows(dbapi_connection, "mysql", tables, row_tables),
         options=(
             ("charset", _text(charset)),
             ("collation", _text(collation)),
@@ -264,17 +264,30 @@ def _checks_sql(dbapi_connection: Any) -> str:
             "WHERE cc.CONSTRAINT_SCHEMA = %s")
 
 
+_STATISTICS = ("TABLE_NAME", "INDEX_NAME", "SEQ_IN_INDEX", "COLUMN_NAME", "SUB_PART",
+               "COLLATION", "NON_UNIQUE", "INDEX_TYPE", "INDEX_COMMENT",
+               "EXPRESSION", "IS_VISIBLE", "IGNORED")
+
+
 def _statistics(dbapi_connection: Any, schema: str) -> list[dict[str, Any]]:
-    """information_schema.STATISTICS of one schema, one dict per key part (column names in
-    upper case: the two flavours have different extra columns)."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("SELECT * FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s",
-                       (schema,))
-        names = [_text(d[0]).upper() for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
+    """information_schema.STATISTICS of one schema, one dict per key part, with the
+    columns of :data:`_STATISTICS` this server has (the flavours differ: Oracle MySQL has
+    EXPRESSION and IS_VISIBLE, MariaDB 10.6+ IGNORED)."""
+    have = {
+        _text(name).upper()
+        for (name,) in _query(
+            dbapi_connection,
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'STATISTICS'",
+        )
+    }
+    names = [n for n in _STATISTICS if n in have]
+    rows = _query(
+        dbapi_connection,
+        f"SELECT {', '.join(names)} FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s",
+        (schema,),
+    )
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def _index_definition(row: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from dataclasses import asdict
 from typing import Any
@@ -25,6 +26,16 @@ _PG_KINDS = {"p": "PRIMARY KEY", "u": "UNIQUE", "f": "FOREIGN KEY", "c": "CHECK"
 _PG_NS = "n.nspname = ANY (current_schemas(false))"
 
 
+def _bool(value: Any) -> bool:
+    """A boolean from a driver (``True``) or from a text row (``"t"``)."""
+    return value is True or value in ("t", "true", "1", 1)
+
+
+def _ints(value: Any) -> list[int]:
+    """An ``array_to_string(..., ',')`` of column numbers (``None`` or ``""``: none)."""
+    return [int(part) for part in str(value).split(",")] if value else []
+
+
 def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
     q = _query
     tables_raw = q(
@@ -34,10 +45,10 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
         f"WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {_PG_NS}",
     )
-    names = {oid: relname for oid, relname, *_rest in tables_raw}
+    names = {str(oid): relname for oid, relname, *_rest in tables_raw}
 
-    columns: dict[int, list[Column]] = {}
-    attnames: dict[tuple[int, int], str] = {}
+    columns: dict[str, list[Column]] = {}
+    attnames: dict[tuple[str, int], str] = {}
     for relid, attnum, name, ctype, notnull, default, identity, generated, coll in q(
         dbapi_connection,
         "SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), "
@@ -52,7 +63,8 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         f"WHERE a.attnum > 0 AND NOT a.attisdropped AND {_PG_NS} "
         "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY a.attrelid, a.attnum",
     ):
-        attnames[(relid, attnum)] = name
+        relid = str(relid)
+        attnames[(relid, int(attnum))] = name
         extra = " ".join(
             x
             for x in (
@@ -66,7 +78,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
                 name=name,
                 position=0,  # filled below: dropped columns leave gaps in attnum
                 type=ctype,
-                nullable=not notnull,
+                nullable=not _bool(notnull),
                 default=default,
                 extra=extra,
                 collation=coll,
@@ -77,22 +89,22 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
             Column(**{**asdict(c), "position": i}) for i, c in enumerate(cols, start=1)
         ]
 
-    constraints: dict[int, list[Constraint]] = {}
+    constraints: dict[str, list[Constraint]] = {}
     for relid, name, contype, conkey, confrelid, confkey, upd, dele, definition in q(
         dbapi_connection,
-        "SELECT co.conrelid, co.conname, co.contype, co.conkey, co.confrelid, co.confkey, "
+        "SELECT co.conrelid, co.conname, co.contype, array_to_string(co.conkey, ','), "
+        "co.confrelid, array_to_string(co.confkey, ','), "
         "co.confupdtype, co.confdeltype, pg_get_constraintdef(co.oid) "
         "FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_namespace n "
         f"ON n.oid = co.connamespace WHERE co.conrelid <> 0 AND {_PG_NS}",
     ):
-        ref_names = (
-            tuple(attnames.get((confrelid, k), str(k)) for k in confkey or ()) if confkey else ()
-        )
+        relid, confrelid = str(relid), str(confrelid)
+        ref_names = tuple(attnames.get((confrelid, k), str(k)) for k in _ints(confkey))
         constraints.setdefault(relid, []).append(
             Constraint(
                 name=name,
                 kind=_PG_KINDS.get(contype, contype),
-                columns=tuple(attnames.get((relid, k), str(k)) for k in conkey or ()),
+                columns=tuple(attnames.get((relid, k), str(k)) for k in _ints(conkey)),
                 ref_table=names.get(confrelid) if contype == "f" else None,
                 ref_columns=ref_names,
                 on_delete=_PG_RULES.get(dele) if contype == "f" else None,
@@ -101,24 +113,24 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
             )
         )
 
-    indexes: dict[int, list[Index]] = {}
+    indexes: dict[str, list[Index]] = {}
     for relid, name, unique, primary, method, definition, cols in q(
         dbapi_connection,
         "SELECT i.indrelid, ic.relname, i.indisunique, i.indisprimary, am.amname, "
         "pg_get_indexdef(i.indexrelid), "
-        "ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) "
-        "      FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) "
+        "array_to_json(ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) "
+        "      FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k))::text "
         "FROM pg_catalog.pg_index i "
         "JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid "
         "JOIN pg_catalog.pg_am am ON am.oid = ic.relam "
         f"JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace WHERE {_PG_NS}",
     ):
-        indexes.setdefault(relid, []).append(
+        indexes.setdefault(str(relid), []).append(
             Index(
                 name=name,
-                columns=tuple(cols),
-                unique=bool(unique),
-                primary=bool(primary),
+                columns=tuple(json.loads(cols)),
+                unique=_bool(unique),
+                primary=_bool(primary),
                 method=method,
                 definition=definition,
             )
@@ -133,6 +145,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
             options=(("kind", relkind), ("persistence", persistence), ("options", reloptions)),
         )
         for oid, relname, relkind, persistence, reloptions in tables_raw
+        for oid in (str(oid),)
     ]
     tables.sort(key=lambda t: t.name)
 
@@ -145,6 +158,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         f"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
         f"WHERE NOT t.tgisinternal AND {_PG_NS}",
     ):
+        tgtype, relid = int(tgtype), str(relid)
         timing = "INSTEAD OF" if tgtype & 64 else "BEFORE" if tgtype & 2 else "AFTER"
         events = tuple(
             event
@@ -187,8 +201,8 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
                 options=(
                     ("language", language),
                     ("volatility", volatility),
-                    ("strict", str(bool(strict))),
-                    ("security_definer", str(bool(secdef))),
+                    ("strict", str(_bool(strict))),
+                    ("security_definer", str(_bool(secdef))),
                     ("prokind", kind),
                 ),
             )
@@ -204,7 +218,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
                 ("increment", str(inc)),
                 ("min", str(smin)),
                 ("max", str(smax)),
-                ("cycle", str(bool(cycle))),
+                ("cycle", str(_bool(cycle))),
                 ("owned_by", owned or ""),
                 ("last_value", str(last)),
             ),
@@ -240,7 +254,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         rows=_rows(
             dbapi_connection,
             "postgresql",
-            [t.name for t in tables if dict(t.options).get("kind") in ("r", "p")],
+            [t for t in tables if dict(t.options).get("kind") in ("r", "p")],
             row_tables,
         ),
         options=(("extensions", ",".join(sorted(e[0] for e in extensions))),),

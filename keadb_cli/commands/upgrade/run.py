@@ -37,6 +37,7 @@ from keadb_cli.kea.releases import Schema, releases_for_schema
 
 if TYPE_CHECKING:
     from keadb_cli.commands.settings import Target
+    from keadb_cli.commands.verify import Comparison
 
 Progress = Callable[[str], None]
 HEARTBEAT = 15.0  # seconds between "still running" lines during one long statement
@@ -90,6 +91,7 @@ class UpgradeResult:
     ran: tuple[StepRun, ...] = ()
     findings: tuple[str, ...] = ()
     seconds: float = 0.0
+    verified: Comparison | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -103,6 +105,12 @@ class UpgradeResult:
             "plan": [s.to_json() for s in self.steps],
             "steps": [s.to_json() for s in self.ran],
             "findings": list(self.findings),
+            "verify": None if self.verified is None else {
+                "errors": [f.to_json() for f in self.verified.errors],
+                "warnings": [f.to_json() for f in self.verified.warnings],
+                "bodies": {"kea": self.verified.kea_bodies,
+                           "kea-db": self.verified.own_bodies},
+            },
             "seconds": round(self.seconds, 3),
         }
         if self.access.path:
@@ -116,6 +124,7 @@ class Options:
     allow_other_sessions: bool = False
     fix_user_context: bool = False
     plan_only: bool = False
+    verify: bool = True  # compare the database with its recorded schema first (verify)
 
 
 Confirm = Callable[[DbAccess, list[StepPlan], list[str]], bool]
@@ -410,12 +419,13 @@ def upgrade_one(
     found: Schema | None = None
     steps: list[StepPlan] = []
     findings: list[str] = []
+    verified: list[Comparison] = []
 
     def result(action: Action, verdict: str, code: ExitCode, detail: str,
                ran: list[StepRun] | None = None) -> UpgradeResult:
         return UpgradeResult(action, access, verdict, found, expected, detail, code,
                              tuple(steps), tuple(ran or ()), tuple(findings),
-                             time.monotonic() - started)
+                             time.monotonic() - started, verified[0] if verified else None)
 
     if access.readonly and not options.plan_only:
         return result(Action.REFUSED, "-", ExitCode.READONLY,
@@ -442,6 +452,9 @@ def upgrade_one(
             return result(Action.NONE, "MATCH", ExitCode.OK,
                           f"schema {found} is the one Kea expects: nothing to do")
         if options.plan_only:
+            if resume is None and options.verify:
+                assert found is not None
+                _verify(session, plan, found, findings, verified, refuse=False)
             return _plan(session, plan, found, expected, resume, findings, result, steps)
         if progress:
             progress(f"{plan.backend.display} {plan.where}: taking the lock")
@@ -472,6 +485,13 @@ def upgrade_one(
                           "lease rows whose user context is not JSON would stop the upgrade "
                           "halfway (Kea's lease triggers parse it): fix them, or give "
                           "--fix-user-context to set them to NULL (no context) first")
+        if resume is not None:
+            findings.append("verify skipped: the database is between two schemas until the "
+                            "interrupted upgrade is completed")
+        elif options.verify:
+            _verify(session, plan, found, findings, verified, refuse=True)
+        else:
+            findings.append("verify skipped (--skip-verify)")
         if confirm is not None and not confirm(access, steps, findings):
             return result(Action.REFUSED, verdict, ExitCode.NOT_CONFIRMED,
                           "not confirmed: nothing was changed (without a terminal, give --yes)")
@@ -508,6 +528,31 @@ def upgrade_one(
     finally:
         with contextlib.suppress(Exception):
             session.close()  # also releases the lock
+
+
+def _verify(session: Session, plan: ConnectPlan, found: Schema, findings: list[str],
+            verified: list[Comparison], *, refuse: bool) -> None:
+    """verify's comparison of the database with its recorded schema ``found``: drift
+    (errors) refuses the upgrade, the operator's own objects (warnings) are findings. With
+    ``refuse`` false (--plan) everything becomes a finding."""
+    from keadb_cli.commands.verify import CannotVerify, verify_session
+
+    try:
+        comparison = verify_session(session, plan, found)
+    except CannotVerify as err:
+        if not refuse:
+            findings.append(f"not verified: {err.message}")
+            return
+        raise Refusal("BEHIND", err.exit_code, f"{err.message}; or give --skip-verify to "
+                      "upgrade without comparing the database with its schema") from None
+    verified.append(comparison)
+    for finding in comparison.findings:
+        findings.append(f"verify {finding.severity.value}: {finding.line()}")
+    if comparison.errors and refuse:
+        raise Refusal("BEHIND", ExitCode.DRIFT,
+                      f"the database is not Kea's schema {found} ({len(comparison.errors)} "
+                      "difference(s), listed in the findings; `kea-db verify` shows them): "
+                      "repair it first; nothing was changed")
 
 
 def _after_failure(plan: ConnectPlan) -> str:

@@ -1,0 +1,493 @@
+"""``kea-db verify``: is a live database really the schema its ``schema_version`` says?
+
+The expectation is built from kea-db's revisions, on the same server, so that the server
+spells types, defaults and definitions as it spells the live ones, and it leaves no trace:
+
+- PostgreSQL: a scratch schema inside a transaction that is rolled back (needs CREATE on
+  the database, which Kea's database owner has).
+- MySQL: a scratch database ``keadb_verify_<hex>`` with the live database's character set
+  and collation, dropped at once (needs CREATE and DROP on it).
+
+The live catalog is then compared object by object (:mod:`keadb_cli.schema.catalog`):
+a Kea object that is missing or different is an error; an object Kea does not have (an
+operator's own table, column, index, trigger, routine) is a warning; a lookup-table row
+Kea inserts and the database lacks is an error. Routine and trigger bodies are compared by
+a hash of their normalised text: a body is right when it is kea-db's for that schema or
+one Kea's own scripts create (``keadb_cli/schema/kea_bodies.json``: hashes only).
+
+Nothing here prints; the CLI renders :class:`VerifyResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from keadb_cli.commands.check_version import access_json, read_state
+from keadb_cli.db.plan import ConnectPlan, plan_for
+from keadb_cli.db.session import Session, open_session
+from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.kea.releases import Schema
+
+if TYPE_CHECKING:
+    from keadb_cli.schema.catalog import Catalog
+
+SCRATCH_PREFIX = "keadb_verify_"
+
+# Attributes that say how a database is used or tuned, not what Kea's schema is: never
+# compared (next values of counters) or compared as warnings (storage tuning, comments, the
+# sql_mode a routine was created under).
+_IGNORED = frozenset({"auto_increment", "last_value"})
+_TUNING = frozenset({"options", "create_options", "comment", "sql_mode"})
+_BODY = "body_hash"
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    kind: str  # missing | changed | extra
+    object: str  # "table lease4 index lease4_by_hwaddr", "routine function f(...)", ...
+    detail: str = ""
+
+    def line(self) -> str:
+        return f"{self.kind} {self.object}{': ' + self.detail if self.detail else ''}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"severity": self.severity.value, "kind": self.kind, "object": self.object,
+                "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    findings: tuple[Finding, ...]
+    kea_bodies: int  # routine/trigger bodies recognised as Kea's own text
+    own_bodies: int  # ... as kea-db's
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.WARNING]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    access: DbAccess
+    verdict: str  # CLEAN | DRIFT | UNVERIFIED | EMPTY | FOREIGN | UNREACHABLE | DENIED
+    found: Schema | None
+    detail: str
+    exit_code: ExitCode
+    comparison: Comparison | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        comparison = self.comparison
+        out: dict[str, Any] = {
+            "verdict": self.verdict,
+            "schema": str(self.found) if self.found else None,
+            **access_json(self.access),
+            "detail": self.detail,
+            "exit_code": int(self.exit_code),
+            "errors": [f.to_json() for f in comparison.errors] if comparison else [],
+            "warnings": [f.to_json() for f in comparison.warnings] if comparison else [],
+            "bodies": ({"kea": comparison.kea_bodies, "kea-db": comparison.own_bodies}
+                       if comparison else None),
+            "seconds": round(self.seconds, 3),
+        }
+        if self.access.path:
+            out["path"], out["role"] = self.access.path, self.access.role
+        return out
+
+
+class CannotVerify(KeaDbError):
+    """The expectation could not be built (privileges, an unknown schema)."""
+
+
+# -- a kea-db session as the DBAPI connection the catalog readers take --------------------
+
+
+class _Cursor:
+    def __init__(self, session: Session, backend_type: str) -> None:
+        self.session, self.backend_type = session, backend_type
+        self.rows: list[tuple[str | None, ...]] = []
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
+        values = [self._literal(str(v)) for v in params]
+        if values:
+            sql = sql.replace("%s", "{}").format(*values)
+        self.rows = self.session.query(sql)
+
+    def _literal(self, value: str) -> str:
+        if self.backend_type == "mysql":  # any byte, whatever sql_mode says of backslashes
+            return f"CONVERT(X'{value.encode().hex()}' USING utf8mb4)"
+        return "'" + value.replace("'", "''") + "'"
+
+    def fetchall(self) -> list[tuple[str | None, ...]]:
+        return self.rows
+
+    def close(self) -> None:
+        self.rows = []
+
+
+class SessionConnection:
+    """What :func:`keadb_cli.schema.catalog.read_catalog` needs of a connection (cursors
+    with ``%s`` parameters), over a kea-db session whose rows are text."""
+
+    def __init__(self, session: Session, backend_type: str) -> None:
+        self.session, self.backend_type = session, backend_type
+
+    def cursor(self) -> _Cursor:
+        return _Cursor(self.session, self.backend_type)
+
+
+# -- Kea's own bodies ---------------------------------------------------------------------
+
+
+@cache
+def _kea_bodies() -> dict[str, dict[str, dict[str, list[str]]]]:
+    text = resources.files("keadb_cli.schema").joinpath("kea_bodies.json").read_text("utf-8")
+    data: dict[str, dict[str, dict[str, list[str]]]] = json.loads(text)
+    return data
+
+
+def flavour(plan: ConnectPlan, session: Session) -> str:
+    """``postgresql``, ``mariadb`` or ``mysql`` (Oracle MySQL): Kea's bodies are recorded
+    per server flavour."""
+    if plan.backend.type == "postgresql":
+        return "postgresql"
+    return "mariadb" if "mariadb" in session.server.lower() else "mysql"
+
+
+def kea_body(flavour_name: str, key: str, digest: str, schema: Schema) -> str | None:
+    """``"yes"`` when ``digest`` is a body Kea's scripts give ``key`` at ``schema``; the
+    schema versions it belongs to when it is Kea's body of other versions; None when Kea
+    never had it. For a schema no Kea release expects (a development step), a body of the
+    nearest recorded versions either side counts as Kea's."""
+    data = _kea_bodies().get(flavour_name, {})
+    versions = data.get(key, {}).get(digest)
+    if not versions:
+        return None
+    want = f"{schema.version}.{schema.minor}"
+    if want in versions:
+        return "yes"
+    recorded = sorted({Schema(*map(int, v.split("."))) for bodies in data.values()
+                       for vs in bodies.values() for v in vs})
+    if schema not in recorded:
+        below = [s for s in recorded if s < schema]
+        above = [s for s in recorded if s > schema]
+        near = {f"{s.version}.{s.minor}" for s in (below[-1:] + above[:1])}
+        if near & set(versions):
+            return "yes"
+    return ", ".join(versions)
+
+
+# -- the expectation ----------------------------------------------------------------------
+
+
+def _read(session: Session, plan: ConnectPlan) -> Catalog:
+    from keadb_cli.schema.catalog import read_catalog
+
+    return read_catalog(SessionConnection(session, plan.backend.type), plan.backend.type,
+                        row_tables=())
+
+
+def _scratch_pg(session: Session, plan: ConnectPlan, revision: str,
+                read: Callable[[], Catalog]) -> Catalog:
+    from keadb_cli.schema import scripts
+
+    name = SCRATCH_PREFIX + secrets.token_hex(6)
+    session.query("BEGIN")
+    try:
+        try:
+            session.query(f'CREATE SCHEMA "{name}"')
+        except QueryError as err:
+            raise CannotVerify(
+                "verify builds the expected schema in a scratch schema it rolls back, and "
+                f"this user may not create one ({_short(err)}): grant CREATE ON DATABASE to "
+                "it, or verify as the database owner", exit_code=ExitCode.PRIVILEGES) from None
+        session.query(f'SET LOCAL search_path TO "{name}"')
+        _build(lambda: session.query(scripts.rendered(plan.backend.type, revision)))
+        return read()
+    finally:
+        if not session.closed:
+            with contextlib.suppress(KeaDbError):
+                session.query("ROLLBACK")
+
+
+def _scratch_mysql(session: Session, plan: ConnectPlan, revision: str,
+                   read: Callable[[], Catalog]) -> Catalog:
+    from keadb_cli.schema import scripts
+
+    (database, charset, collation), = session.query(
+        "SELECT DATABASE(), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM "
+        "information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()")
+    name = SCRATCH_PREFIX + secrets.token_hex(6)
+    try:
+        session.query(f"CREATE DATABASE `{name}` CHARACTER SET {_word(charset)} "
+                      f"COLLATE {_word(collation)}")
+    except QueryError as err:
+        raise CannotVerify(
+            "verify builds the expected schema in a scratch database it drops again, and this "
+            f"user may not create one ({_short(err)}): grant ALL ON `keadb\\_verify\\_%`.* to "
+            "it, or verify as a user who may", exit_code=ExitCode.PRIVILEGES) from None
+    try:
+        session.query(f"USE `{name}`")
+        statements = scripts.mysql_statements(scripts.rendered("mysql", revision))
+        _build(lambda: [session.query(statement) for statement in statements])
+        return read()
+    finally:
+        if not session.closed:
+            with contextlib.suppress(KeaDbError):
+                session.query(f"DROP DATABASE IF EXISTS `{name}`")
+            with contextlib.suppress(KeaDbError):
+                session.query(f"USE `{(database or '').replace('`', '``')}`")
+
+
+def _build(run: Callable[[], object]) -> None:
+    try:
+        run()
+    except QueryError as err:
+        raise CannotVerify(f"the server refused kea-db's schema in the scratch namespace "
+                           f"({_short(err)}): verify as a user who may create Kea's schema "
+                           "(see init's privileges)", exit_code=ExitCode.PRIVILEGES) from None
+
+
+def _word(value: str | None) -> str:
+    """A character set or collation name from the server, checked before it is spliced."""
+    if not value or not value.replace("_", "").isalnum():
+        raise KeaDbError(f"the server reported an unusable character set or collation "
+                         f"{value!r}", exit_code=ExitCode.FOREIGN)
+    return value
+
+
+def _short(err: KeaDbError) -> str:
+    return " ".join(err.message.split())[:200]
+
+
+def _scratch(session: Session, plan: ConnectPlan, schema: Schema,
+             read: Callable[[], Catalog]) -> Catalog:
+    """Build Kea's schema ``schema`` with kea-db's revisions in a scratch namespace of
+    this server, call ``read`` there, and remove the namespace again.
+
+    Raises:
+        CannotVerify: no revision builds ``schema`` (UNSUPPORTED_RELEASE), or the user may
+            not create the scratch namespace (PRIVILEGES).
+        KeaDbError: the session failed.
+    """
+    from keadb_cli.schema import scripts
+
+    revision = scripts.known_schemas(plan.backend.type).get((schema.version, schema.minor))
+    if revision is None:
+        raise CannotVerify(f"kea-db has no revision that builds {plan.backend.display} "
+                           f"schema {schema}: it cannot say what that schema should hold",
+                           exit_code=ExitCode.UNSUPPORTED_RELEASE)
+    if plan.backend.transactional_ddl:
+        return _scratch_pg(session, plan, revision, read)
+    return _scratch_mysql(session, plan, revision, read)
+
+
+# -- comparing ------------------------------------------------------------------------------
+
+
+def _order_of(columns: str, keep: set[str]) -> str:
+    return ", ".join(c for c in columns.split(", ") if c in keep)
+
+
+def _flat(catalog: Catalog, namespace: str) -> dict[str, dict[str, str]]:
+    """The catalog's objects; PostgreSQL's definitions name the schema (``public.t``),
+    which is left out so that the scratch schema compares with the live one."""
+    from keadb_cli.schema.catalog import _flatten
+
+    flat = _flatten(catalog)
+    if not namespace:
+        return flat
+    for pattern in (f'"{namespace}".', f"{namespace}."):
+        flat = {key: {a: v.replace(pattern, "") for a, v in attrs.items()}
+                for key, attrs in flat.items()}
+    return flat
+
+
+def compare(expected: Catalog, live: Catalog, flavour_name: str, schema: Schema,
+            namespaces: tuple[str, str] = ("", "")) -> Comparison:
+    """Every way ``live`` differs from ``expected`` (see the module's docstring).
+    ``namespaces``: the PostgreSQL schemas the two were read from."""
+    want, have = _flat(expected, namespaces[0]), _flat(live, namespaces[1])
+    findings: list[Finding] = []
+    kea_bodies = own_bodies = 0
+    whole: list[str] = []  # a missing or extra table: its columns, keys... go with it
+    for key in sorted(want.keys() | have.keys()):
+        if any(key.startswith(parent + " ") for parent in whole):
+            continue
+        if key not in have:
+            findings.append(Finding(Severity.ERROR, "missing", key, "Kea's schema has it"))
+            whole.append(key)
+            continue
+        if key not in want:
+            findings.append(Finding(Severity.WARNING, "extra", key, "not part of Kea's schema"))
+            whole.append(key)
+            continue
+        w, h = dict(want[key]), dict(have[key])
+        if "column order" in w:  # the operator's own columns do not count
+            kea_columns = set(w["column order"].split(", "))
+            h["column order"] = _order_of(h.get("column order", ""), kea_columns)
+        trigger_text = key.startswith("trigger ") and "definition" in w
+        if trigger_text and w["definition"] == h.get("definition"):
+            h[_BODY] = w[_BODY]  # PostgreSQL: the server's text, equal but for the schema
+        if _BODY in w and _BODY in h:
+            if w[_BODY] == h[_BODY]:
+                own_bodies += 1
+            else:
+                known = kea_body(flavour_name, key, h[_BODY], schema)
+                if known == "yes":
+                    kea_bodies += 1
+                else:
+                    detail = (f"the body is Kea's of schema {known}, not of {schema}" if known
+                              else "the body is neither Kea's nor kea-db's")
+                    findings.append(Finding(Severity.ERROR, "changed", key, detail))
+            if trigger_text:  # PostgreSQL's trigger definition is its body: judged above
+                w.pop("definition"), h.pop("definition", None)
+            del w[_BODY], h[_BODY]
+        for attr in sorted(w.keys() | h.keys()):
+            if attr in _IGNORED:
+                continue
+            a, b = w.get(attr, "<absent>"), h.get(attr, "<absent>")
+            if a != b:
+                severity = Severity.WARNING if attr in _TUNING else Severity.ERROR
+                findings.append(Finding(severity, "changed", key,
+                                        f"{attr} is {b}, Kea's schema has {a}"))
+    return Comparison(tuple(findings), kea_bodies, own_bodies)
+
+
+def missing_rows(session: Session, plan: ConnectPlan, expected: Catalog, live: Catalog,
+                 expected_rows: dict[str, set[tuple[Any, ...]]]) -> list[Finding]:
+    """Rows of Kea's lookup tables (those init fills) the live database lacks."""
+    from keadb_cli.schema.catalog import read_table_rows
+
+    findings = []
+    live_tables = {t.name: t for t in live.tables}
+    for table in expected.tables:
+        rows = expected_rows.get(table.name)
+        if not rows or table.name == "schema_version":
+            continue
+        have = live_tables.get(table.name)
+        if have is None or not {c.name for c in table.columns} <= {c.name for c in have.columns}:
+            continue  # reported as a missing table or column already
+        got = read_table_rows(SessionConnection(session, plan.backend.type),
+                              plan.backend.type, table.name, table.columns)
+        for row in sorted(rows - set(got.rows), key=repr):
+            findings.append(Finding(Severity.ERROR, "missing", f"rows {table.name} row",
+                                    json.dumps(dict(zip(got.columns, row, strict=True)))))
+    return findings
+
+
+def _expected_rows(session: Session, plan: ConnectPlan,
+                   catalog: Catalog) -> dict[str, set[tuple[Any, ...]]]:
+    from keadb_cli.schema.catalog import read_table_rows
+
+    rows = {}
+    for table in catalog.tables:
+        got = read_table_rows(SessionConnection(session, plan.backend.type),
+                              plan.backend.type, table.name, table.columns)
+        if got.rows:
+            rows[table.name] = set(got.rows)
+    return rows
+
+
+def _namespace(session: Session, plan: ConnectPlan) -> str:
+    if plan.backend.type != "postgresql":
+        return ""
+    return session.query("SELECT current_schema()")[0][0] or ""
+
+
+def verify_session(session: Session, plan: ConnectPlan, schema: Schema) -> Comparison:
+    """Compare the database of an open session with Kea's schema ``schema``.
+
+    Raises:
+        CannotVerify, KeaDbError: see :func:`expected_catalog`.
+    """
+    lookup: dict[str, set[tuple[Any, ...]]] = {}
+    namespaces: list[str] = []
+
+    def read_expected() -> Catalog:
+        catalog = _read(session, plan)
+        lookup.update(_expected_rows(session, plan, catalog))
+        namespaces.append(_namespace(session, plan))
+        return catalog
+
+    expected = _scratch(session, plan, schema, read_expected)
+    live = _read(session, plan)
+    namespaces.append(_namespace(session, plan))
+    comparison = compare(expected, live, flavour(plan, session), schema,
+                         (namespaces[0], namespaces[1]))
+    rows = missing_rows(session, plan, expected, live, lookup)
+    return Comparison(comparison.findings + tuple(rows), comparison.kea_bodies,
+                      comparison.own_bodies)
+
+
+# -- one backend --------------------------------------------------------------------------
+
+
+def verify_one(access: DbAccess, env: dict[str, str] | None = None) -> VerifyResult:
+    """Verify one backend against the schema its ``schema_version`` records. Raises only
+    for unusable settings (SettingsError)."""
+    started = time.monotonic()
+    found: Schema | None = None
+
+    def result(verdict: str, code: ExitCode, detail: str,
+               comparison: Comparison | None = None) -> VerifyResult:
+        return VerifyResult(access, verdict, found, detail, code, comparison,
+                            time.monotonic() - started)
+
+    plan = plan_for(access, env)
+    try:
+        session = open_session(plan)
+    except DeniedError as err:
+        return result("DENIED", ExitCode.DENIED, err.message)
+    except KeaDbError as err:
+        return result("UNREACHABLE", ExitCode.UNREACHABLE, err.message)
+    try:
+        found, reason, tables = read_state(session, plan)
+        if found is None and not reason:
+            return result("EMPTY", ExitCode.EMPTY, "the database is empty: nothing to verify")
+        if found is None:
+            names = ", ".join(tables[:10])
+            return result("FOREIGN", ExitCode.FOREIGN,
+                          f"not a Kea schema kea-db can read ({reason})"
+                          f"{': ' + names if names else ''}")
+        comparison = verify_session(session, plan, found)
+        if comparison.errors:
+            return result("DRIFT", ExitCode.DRIFT,
+                          f"{len(comparison.errors)} difference(s) from Kea's schema {found}",
+                          comparison)
+        extra = (f"; {len(comparison.warnings)} warning(s)" if comparison.warnings else "")
+        return result("CLEAN", ExitCode.OK, f"the database is Kea's schema {found}{extra}",
+                      comparison)
+    except CannotVerify as err:
+        return result("UNVERIFIED", err.exit_code, err.message)
+    except KeaDbError as err:
+        return result("UNREACHABLE", err.exit_code if err.exit_code is not ExitCode.INTERNAL
+                      else ExitCode.UNREACHABLE, err.message)
+    finally:
+        with contextlib.suppress(Exception):
+            session.close()
+
+
+def verify_all(accesses: list[DbAccess]) -> list[VerifyResult]:
+    """verify_one for each backend, one after the other."""
+    return [verify_one(a) for a in accesses]

@@ -1,0 +1,275 @@
+"""`kea-db verify`: a live database against the schema its schema_version records, on real
+PostgreSQL, MariaDB and Oracle MySQL servers; databases built by kea-db and by Debian's
+kea-admin; drift of every kind; no trace left; and upgrade refusing a drifted database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pymysql
+import pytest
+from kea_admin import kea_admin_init, kea_admin_upgrade
+from servers import FreshDatabase
+from test_upgrade import dbs, kea22, kea_db, read_catalog, upgrade_json
+
+from keadb_cli.commands.verify import SessionConnection
+from keadb_cli.db.plan import plan_for
+from keadb_cli.db.session import open_session
+from keadb_cli.errors import ExitCode
+from keadb_cli.kea.access import DbAccess
+from keadb_cli.schema import catalog
+
+pytestmark = [pytest.mark.db, pytest.mark.kea]
+
+__all__ = ["dbs"]  # the fixture, shared with test_upgrade
+
+Make = Callable[[], FreshDatabase]
+
+
+def verify(db: FreshDatabase, *args: str) -> tuple[int, dict[str, Any]]:
+    proc = kea_db(db, "verify", *args, "--json")
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)["results"][0]
+
+
+def init(db: FreshDatabase, release: str) -> None:
+    proc = kea_db(db, "init", "--kea-version", release)
+    assert proc.returncode == ExitCode.OK, proc.stdout + proc.stderr
+
+
+def sql(db: FreshDatabase, *statements: str) -> None:
+    """Run statements as the database's own user (as an operator changing it would)."""
+    if db.type == "postgresql":
+        with psycopg.connect(host=db.host, port=db.port, user=db.user, password=db.password,
+                             dbname=db.name, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement.encode())
+        return
+    conn = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password,
+                           database=db.name, autocommit=True)
+    try:
+        with conn.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    finally:
+        conn.close()
+
+
+def scratch_left(db: FreshDatabase) -> list[Any]:
+    if db.type == "postgresql":
+        return db.server.sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE "
+                             "'keadb_verify_%'", database=db.name)
+    return db.server.sql("SHOW DATABASES LIKE 'keadb\\_verify\\_%'")
+
+
+def access(db: FreshDatabase) -> DbAccess:
+    return DbAccess(type=db.type, host=db.host, port=db.port, user=db.user,
+                    password=db.password, name=db.name)
+
+
+def shown(result: dict[str, Any]) -> str:
+    return result["detail"] + "".join(
+        f"\n  {f['severity']}: {f['kind']} {f['object']}: {f['detail']}"
+        for f in result["errors"] + result["warnings"])
+
+
+def findings(result: dict[str, Any], severity: str) -> list[str]:
+    return [f"{f['kind']} {f['object']}" for f in result[severity + "s"]]
+
+
+# -- the catalog through a kea-db session -------------------------------------------------
+
+
+def test_catalog_read_through_a_session_equals_the_drivers(dbs: Make) -> None:
+    """verify reads catalogs through kea-db's own session (text rows): the same catalog as
+    the DBAPI drivers give, on a Kea 2.2 database kea-admin built."""
+    db = kea22(dbs())
+    with open_session(plan_for(access(db))) as session:
+        ours = catalog.read_catalog(SessionConnection(session, db.type), db.type,
+                                    row_tables=())
+    theirs = read_catalog(db)
+    catalog.assert_same_catalog(
+        catalog.Catalog(**{**theirs.__dict__, "rows": ()}), ours,
+        labels=("driver", "session"))
+    assert ours.counts()["tables"] > 20
+
+
+# -- clean databases ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("release", ["2.2.0", "2.6.3", "3.0.4", "3.2.0"])
+def test_a_kea_db_built_schema_is_clean(release: str, dbs: Make) -> None:
+    db = dbs()
+    init(db, release)
+    before = read_catalog(db)
+    code, result = verify(db)
+    assert (code, result["verdict"], result["warnings"]) == (ExitCode.OK, "CLEAN", []), shown(result)
+    assert result["bodies"]["kea-db"] > 0
+    # Nothing written, nothing left.
+    catalog.assert_same_catalog(before, read_catalog(db), labels=("before", "after"))
+    assert scratch_left(db) == []
+
+
+@pytest.mark.parametrize("release", ["2.2.0", "2.6.3", "3.0.4"])
+def test_a_kea_admin_built_schema_is_clean(release: str, dbs: Make) -> None:
+    db = dbs()
+    kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name, release=release)
+    code, result = verify(db)
+    assert (code, result["verdict"], result["warnings"]) == (ExitCode.OK, "CLEAN", []), shown(result)
+    assert result["bodies"]["kea"] > 0  # Kea's own routine texts, recognised by hash
+
+
+def test_upgraded_databases_are_clean(dbs: Make) -> None:
+    """kea-admin 2.2.0 built, upgraded by kea-admin 3.0.4 / by kea-db: both clean."""
+    theirs, ours = kea22(dbs()), kea22(dbs())
+    kea_admin_upgrade(theirs.type, theirs.host, theirs.port, theirs.user, theirs.password,
+                      theirs.name, release="3.0.4")
+    code, result = upgrade_json(ours, "--kea-version", "3.0.4", "--yes")
+    assert code == ExitCode.OK, result
+    for db in (theirs, ours):
+        code, result = verify(db)
+        assert (code, result["verdict"], result["warnings"]) == (ExitCode.OK, "CLEAN", []), \
+            shown(result)
+
+
+# -- drift ----------------------------------------------------------------------------------
+
+
+def _index_on(cat: catalog.Catalog, table: str, column: str) -> str:
+    return next(i.name for i in cat.table(table).indexes
+                if not i.primary and not i.unique and any(column in c for c in i.columns))
+
+
+def _drift(db: FreshDatabase) -> tuple[set[str], set[str]]:
+    """Change a Kea database in every way verify must see; return the objects it must
+    report as errors and as warnings."""
+    cat = read_catalog(db)
+    index = _index_on(cat, "lease4", "hwaddr")
+    errors = {f"missing table lease4 index {index}",
+              "changed table host_identifier_type column name",
+              "missing rows lease_state row"}
+    if db.type == "postgresql":
+        function = next(r for r in cat.routines
+                        if r.returns == "trigger" and not r.arguments)
+        sql(db, f"DROP INDEX {index}",
+            "ALTER TABLE host_identifier_type ALTER COLUMN name TYPE varchar(40)",
+            f"CREATE OR REPLACE FUNCTION {function.name}() RETURNS trigger AS "
+            "$$ BEGIN RETURN NEW; END; $$ LANGUAGE plpgsql")
+        errors.add(f"changed routine {function.key}")
+    else:
+        trigger = next(t for t in cat.triggers if t.table == "dhcp4_subnet")
+        sql(db, f"DROP INDEX {index} ON lease4",
+            "ALTER TABLE host_identifier_type MODIFY name VARCHAR(40)",
+            f"DROP TRIGGER {trigger.name}",
+            f"CREATE TRIGGER {trigger.name} {trigger.timing} {trigger.events[0]} ON "
+            f"{trigger.table} FOR EACH ROW SET @keadb_test = 1")
+        errors.add(f"changed trigger {trigger.name}")
+    sql(db, "DELETE FROM lease_state WHERE state = 2",
+        "CREATE TABLE operator_notes (id INT PRIMARY KEY, note VARCHAR(80))",
+        "ALTER TABLE lease4 ADD COLUMN site_tag VARCHAR(16)",
+        "CREATE INDEX operator_expire ON lease4 (expire)")
+    warnings = {"extra table operator_notes", "extra table lease4 column site_tag",
+                "extra table lease4 index operator_expire"}
+    return errors, warnings
+
+
+def test_drift_is_reported_object_by_object(dbs: Make) -> None:
+    db = dbs()
+    init(db, "3.0.4")
+    errors, warnings = _drift(db)
+    before = read_catalog(db)
+    code, result = verify(db)
+    assert (code, result["verdict"]) == (ExitCode.DRIFT, "DRIFT"), shown(result)
+    assert set(findings(result, "error")) == errors, shown(result)
+    assert set(findings(result, "warning")) == warnings, shown(result)
+    changed = next(f for f in result["errors"] if f["object"].endswith("column name"))
+    assert "(40)" in changed["detail"] and "(32)" in changed["detail"]
+    row = next(f for f in result["errors"] if f["object"] == "rows lease_state row")
+    assert json.loads(row["detail"])["state"] in (2, "2")
+    catalog.assert_same_catalog(before, read_catalog(db), labels=("before", "after"))
+    assert scratch_left(db) == []
+    # The text report: errors on stdout, warnings on stderr, the same exit code.
+    proc = kea_db(db, "verify")
+    assert proc.returncode == ExitCode.DRIFT
+    assert "DRIFT" in proc.stdout and "error: missing table lease4 index" in proc.stdout
+    assert "warning: " in proc.stderr and "extra table operator_notes" in proc.stderr
+
+
+def test_only_extra_objects_are_warnings_and_exit_0(dbs: Make) -> None:
+    db = dbs()
+    init(db, "2.6.3")
+    sql(db, "CREATE TABLE operator_notes (id INT PRIMARY KEY)")
+    code, result = verify(db)
+    assert (code, result["verdict"]) == (ExitCode.OK, "CLEAN"), shown(result)
+    assert result["errors"] == []
+    assert "extra table operator_notes" in findings(result, "warning")
+
+
+def test_what_is_not_a_kea_schema_is_refused(dbs: Make) -> None:
+    empty = dbs()
+    code, result = verify(empty)
+    assert (code, result["verdict"]) == (ExitCode.EMPTY, "EMPTY")
+    foreign = dbs()
+    sql(foreign, "CREATE TABLE something (id INT)")
+    code, result = verify(foreign)
+    assert (code, result["verdict"]) == (ExitCode.FOREIGN, "FOREIGN")
+
+
+# -- upgrade verifies first -------------------------------------------------------------
+
+
+def test_upgrade_refuses_a_drifted_database_before_any_change(dbs: Make) -> None:
+    db = kea22(dbs())
+    if db.type == "postgresql":
+        sql(db, "ALTER TABLE host_identifier_type ALTER COLUMN name TYPE varchar(40)")
+    else:
+        sql(db, "ALTER TABLE host_identifier_type MODIFY name VARCHAR(40)")
+    before = read_catalog(db)
+    code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes")
+    assert (code, result["action"]) == (ExitCode.DRIFT, "refused"), result["detail"]
+    assert [f["object"] for f in result["verify"]["errors"]] == [
+        "table host_identifier_type column name"]
+    catalog.assert_same_catalog(before, read_catalog(db), labels=("before", "after"))
+    code, result = upgrade_json(db, "--kea-version", "3.0.4", "--plan")
+    assert code == ExitCode.OK
+    assert any("verify error: changed table host_identifier_type column name" in f
+               for f in result["findings"])
+    code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes", "--skip-verify")
+    assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
+    assert "verify skipped (--skip-verify)" in result["findings"]
+
+
+def test_upgrade_keeps_the_operators_own_objects(dbs: Make) -> None:
+    db = kea22(dbs())
+    sql(db, "CREATE TABLE operator_notes (id INT PRIMARY KEY)")
+    code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes")
+    assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
+    assert [f["object"] for f in result["verify"]["warnings"]] == ["table operator_notes"]
+    code, after = verify(db)
+    assert code == ExitCode.OK and "extra table operator_notes" in findings(after, "warning")
+
+
+def test_mysql_scratch_privilege_is_named(mysql_server_factory: Any) -> None:
+    """A MySQL user with Kea's usual grant (its own database only) cannot create the
+    scratch database: verify says what to grant; upgrade refuses, or runs with
+    --skip-verify."""
+    from servers import create_fresh_database, drop_fresh_database
+
+    server = mysql_server_factory(tls="on", flavor="mariadb")
+    db = create_fresh_database(server)
+    try:
+        server.warm_auth_cache(db.user, db.password)
+        kea22(db)
+        code, result = verify(db)
+        assert (code, result["verdict"]) == (ExitCode.PRIVILEGES, "UNVERIFIED")
+        assert "keadb\\_verify\\_%" in result["detail"]
+        code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes")
+        assert (code, result["action"]) == (ExitCode.PRIVILEGES, "refused")
+        assert "--skip-verify" in result["detail"]
+        code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes", "--skip-verify")
+        assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
+    finally:
+        drop_fresh_database(db)
