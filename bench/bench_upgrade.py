@@ -31,6 +31,7 @@ from servers import (  # noqa: E402
     FreshDatabase,
     create_fresh_database,
     drop_fresh_database,
+    grant_verify_scratch,
     start_mariadb,
     start_postgres,
     stop_all,
@@ -88,6 +89,7 @@ def _counts(db: FreshDatabase) -> tuple[object, ...]:
 
 def _prepared(server: DatabaseServer, leases: int) -> FreshDatabase:
     db = create_fresh_database(server)
+    grant_verify_scratch(db)
     kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name)
     _fill(db, leases)
     return db

@@ -1584,6 +1584,14 @@ def create_fresh_database(server: DatabaseServer, *, require_x509: bool = False)
     )
 
 
+def grant_verify_scratch(db: FreshDatabase) -> None:
+    """MySQL: what `kea-db verify` (and upgrade, which verifies first) needs beyond Kea's
+    own database: the scratch databases ``keadb_verify_*`` it builds the expected schema
+    in and drops. Nothing to do on PostgreSQL (the database's owner may create schemas)."""
+    if db.type == "mysql":
+        db.server.sql(f"GRANT ALL ON `keadb\\_verify\\_%`.* TO '{db.user}'@'%'")
+
+
 def drop_fresh_database(db: FreshDatabase) -> None:
     """Drop the database and its user (nothing to do when the server is gone)."""
     if not db.server.is_running():

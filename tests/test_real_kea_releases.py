@@ -45,7 +45,7 @@ from real_kea import (
     prove_serves_dhcp,
     unavailable,
 )
-from servers import FreshDatabase
+from servers import FreshDatabase, grant_verify_scratch
 
 pytestmark = [pytest.mark.kea, pytest.mark.db]
 
@@ -206,6 +206,7 @@ def test_kea_3_0_serves_the_leases_kea_2_2_wrote_after_kea_db_upgrade(
     assert len(before) == len(given)
 
     db = old.db
+    grant_verify_scratch(db)
     proc = kea_db("upgrade", "--type", db.type, "--host", db.host, "--port", str(db.port),
                   "--user", db.user, "--name", db.name, "--kea-version", "3.0.4", "--yes",
                   "--json", *old.kea_db_tls_options(), password=db.password)

@@ -17,7 +17,12 @@ import psycopg
 import pymysql
 import pytest
 from kea_admin import kea_admin_init, kea_admin_upgrade
-from servers import FreshDatabase, create_fresh_database, drop_fresh_database
+from servers import (
+    FreshDatabase,
+    create_fresh_database,
+    drop_fresh_database,
+    grant_verify_scratch,
+)
 
 from keadb_cli.errors import ExitCode
 from keadb_cli.schema import catalog, migrate, scripts
@@ -72,7 +77,10 @@ def seed(db: FreshDatabase) -> None:
     else:
         from test_chain_mysql import SEED_CONFIG, SEED_LEASES_14_0, _seed
 
-        _seed(db, ["SET @disable_audit = 1", *SEED_CONFIG, *SEED_LEASES_14_0])
+        # Config-backend rows with audit revisions, as Kea's config backend writes them.
+        _seed(db, ["CALL createAuditRevisionDHCP4(NOW(), 'all', 'seed', 0)",
+                   "CALL createAuditRevisionDHCP6(NOW(), 'all', 'seed', 0)",
+                   *SEED_CONFIG, *SEED_LEASES_14_0])
 
 
 def assert_same(theirs: FreshDatabase, ours: FreshDatabase, label: str) -> None:
@@ -97,7 +105,7 @@ def dbs(request: pytest.FixtureRequest, pg_server: Any,
         made.append(db)
         if db.type == "mysql":
             server.warm_auth_cache(db.user, db.password)
-            grant_scratch(db)
+            grant_verify_scratch(db)
         return db
 
     yield make
@@ -105,15 +113,14 @@ def dbs(request: pytest.FixtureRequest, pg_server: Any,
         drop_fresh_database(db)
 
 
-def grant_scratch(db: FreshDatabase) -> None:
-    """What verify (and upgrade, which verifies first) needs on MySQL beyond Kea's own
-    database: the scratch databases it builds Kea's expected schema in and drops."""
-    db.server.sql(f"GRANT ALL ON `keadb\\_verify\\_%`.* TO '{db.user}'@'%'")
-
-
-def kea22(db: FreshDatabase) -> FreshDatabase:
-    """A Kea 2.2 database built by Debian's kea-admin 2.2.0, with rows."""
-    kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name)
+def kea22(db: FreshDatabase, built: str = "kea-admin") -> FreshDatabase:
+    """A Kea 2.2 database built by Debian's kea-admin 2.2.0 (or by kea-db init), with
+    rows."""
+    if built == "kea-admin":
+        kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name)
+    else:
+        proc = kea_db(db, "init", "--kea-version", "2.2.0")
+        assert proc.returncode == ExitCode.OK, proc.stdout + proc.stderr
     seed(db)
     return db
 
@@ -121,9 +128,14 @@ def kea22(db: FreshDatabase) -> FreshDatabase:
 # -- the same result as kea-admin db-upgrade -------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [["3.0.4"], ["2.6.3", "3.0.4"]], ids=["main", "via-2.6"])
-def test_upgrade_matches_kea_admin_db_upgrade(path: list[str], dbs: Any) -> None:
-    theirs, ours = kea22(dbs()), kea22(dbs())
+@pytest.mark.parametrize(("path", "built"), [
+    (["3.0.4"], "kea-admin"), (["2.6.3", "3.0.4"], "kea-admin"), (["3.0.4"], "kea-db"),
+    (["2.6.3"], "kea-db")], ids=["main", "via-2.6", "kea-db-built", "kea-db-built-to-2.6"])
+def test_upgrade_matches_kea_admin_db_upgrade(path: list[str], built: str, dbs: Any) -> None:
+    """A 2.2 database with rows of every kind (leases in every state, hosts, reservations,
+    options, classes, config-backend rows with audit revisions), built by kea-admin 2.2.0 or
+    by kea-db, upgraded by kea-db: the same catalog and rows as kea-admin db-upgrade's."""
+    theirs, ours = kea22(dbs()), kea22(dbs(), built)
     for release in path:
         kea_admin_upgrade(theirs.type, theirs.host, theirs.port, theirs.user, theirs.password,
                           theirs.name, release=release)

@@ -106,7 +106,8 @@ def test_a_kea_db_built_schema_is_clean(release: str, dbs: Make) -> None:
     init(db, release)
     before = read_catalog(db)
     code, result = verify(db)
-    assert (code, result["verdict"], result["warnings"]) == (ExitCode.OK, "CLEAN", []), shown(result)
+    assert (code, result["verdict"], result["warnings"]) == (ExitCode.OK, "CLEAN", []), \
+        shown(result)
     assert result["bodies"]["kea-db"] > 0
     # Nothing written, nothing left.
     catalog.assert_same_catalog(before, read_catalog(db), labels=("before", "after"))
@@ -118,7 +119,8 @@ def test_a_kea_admin_built_schema_is_clean(release: str, dbs: Make) -> None:
     db = dbs()
     kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name, release=release)
     code, result = verify(db)
-    assert (code, result["verdict"], result["warnings"]) == (ExitCode.OK, "CLEAN", []), shown(result)
+    assert (code, result["verdict"], result["warnings"]) == (ExitCode.OK, "CLEAN", []), \
+        shown(result)
     assert result["bodies"]["kea"] > 0  # Kea's own routine texts, recognised by hash
 
 
@@ -273,3 +275,32 @@ def test_mysql_scratch_privilege_is_named(mysql_server_factory: Any) -> None:
         assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
     finally:
         drop_fresh_database(db)
+
+
+# -- Kea's own bodies -----------------------------------------------------------------------
+
+
+def test_kea_bodies_are_recognised_by_schema() -> None:
+    """The rules of kea_body, on the recorded facts: a 2.2 MySQL body of isJsonSupported()
+    that kea-admin's upgrades keep (recorded at 14.0, 22.2 and 30.0)."""
+    from keadb_cli.commands.verify import _kea_bodies, kea_body
+    from keadb_cli.kea.releases import Schema
+
+    key = "routine function isJsonSupported()"
+    bodies = _kea_bodies()["mariadb"][key]
+    kept = next(h for h, versions in bodies.items() if {"14.0", "30.0"} <= set(versions))
+    assert kea_body("mariadb", key, kept, Schema(14, 0)) == "yes"
+    assert kea_body("mariadb", key, kept, Schema(18, 0)) == "yes"  # between two records
+    later = kea_body("mariadb", key, kept, Schema(35, 0))
+    assert later is not None and later != "yes" and "30.0" in later
+    assert kea_body("mariadb", key, "0" * 64, Schema(14, 0)) is None
+    assert kea_body("mariadb", "routine function nothing()", kept, Schema(14, 0)) is None
+    # A schema no release expects (MySQL 16.0, PostgreSQL 15.0): the neighbours' bodies
+    # count. (No recorded body changes next to those two; the rule on a record of two.)
+    record = {"mysql": {"routine function r()": {"aa": ["14.0", "15.0"]},
+                        "routine function s()": {"bb": ["17.0"]}}}
+    assert kea_body("mysql", "routine function s()", "bb", Schema(16, 0), record) == "yes"
+    assert kea_body("mysql", "routine function r()", "aa", Schema(16, 0), record) == "yes"
+    assert kea_body("mysql", "routine function r()", "aa", Schema(18, 0), record) == \
+        "14.0, 15.0"
+    assert kea_body("mysql", "routine function s()", "bb", Schema(15, 0), record) == "17.0"

@@ -174,17 +174,24 @@ def flavour(plan: ConnectPlan, session: Session) -> str:
     return "mariadb" if "mariadb" in session.server.lower() else "mysql"
 
 
-def kea_body(flavour_name: str, key: str, digest: str, schema: Schema) -> str | None:
+def kea_body(flavour_name: str, key: str, digest: str, schema: Schema,
+             bodies: dict[str, dict[str, dict[str, list[str]]]] | None = None) -> str | None:
     """``"yes"`` when ``digest`` is a body Kea's scripts give ``key`` at ``schema``; the
     schema versions it belongs to when it is Kea's body of other versions; None when Kea
-    never had it. For a schema no Kea release expects (a development step), a body of the
-    nearest recorded versions either side counts as Kea's."""
-    data = _kea_bodies().get(flavour_name, {})
+    never had it. A body recorded at versions either side of ``schema`` counts as Kea's;
+    so does, for a schema no Kea release expects (a development step), a body of the
+    nearest recorded versions either side. ``bodies``: the record (default: the file's)."""
+    data = (_kea_bodies() if bodies is None else bodies).get(flavour_name, {})
     versions = data.get(key, {}).get(digest)
     if not versions:
         return None
     want = f"{schema.version}.{schema.minor}"
     if want in versions:
+        return "yes"
+    # Kea re-creates a routine only in a step that changes it: a body recorded below and
+    # above ``schema`` (a 2.2 body kept through kea-admin's upgrades) is Kea's in between.
+    seen = [Schema(*map(int, v.split("."))) for v in versions]
+    if min(seen) < schema < max(seen):
         return "yes"
     recorded = sorted({Schema(*map(int, v.split("."))) for bodies in data.values()
                        for vs in bodies.values() for v in vs})

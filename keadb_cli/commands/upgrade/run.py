@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 HEARTBEAT = 15.0  # seconds between "still running" lines during one long statement
+VERIFY_SHOWN = 20  # verify's findings listed among upgrade's findings
 UPGRADE_STATEMENT_TIMEOUT = 6 * 3600.0  # one statement of an upgrade may rewrite a big table
 
 
@@ -546,8 +547,12 @@ def _verify(session: Session, plan: ConnectPlan, found: Schema, findings: list[s
         raise Refusal("BEHIND", err.exit_code, f"{err.message}; or give --skip-verify to "
                       "upgrade without comparing the database with its schema") from None
     verified.append(comparison)
-    for finding in comparison.findings:
+    ordered = comparison.errors + comparison.warnings
+    for finding in ordered[:VERIFY_SHOWN]:
         findings.append(f"verify {finding.severity.value}: {finding.line()}")
+    if len(ordered) > VERIFY_SHOWN:
+        findings.append(f"verify: {len(ordered) - VERIFY_SHOWN} more (JSON's "
+                        "`verify` and `kea-db verify` list them all)")
     if comparison.errors and refuse:
         raise Refusal("BEHIND", ExitCode.DRIFT,
                       f"the database is not Kea's schema {found} ({len(comparison.errors)} "
