@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from kea_admin import kea_admin_init, kea_admin_upgrade
+from kea_admin import KeaAdminError, kea_admin_init, kea_admin_upgrade
 from servers import (
     FreshDatabase,
     create_fresh_database,
@@ -276,6 +276,39 @@ def test_empty_user_context_is_refused_before_any_change(dbs: Any) -> None:
         rows = db.server.sql("SELECT user_context FROM lease6 WHERE address = "
                              "INET6_ATON('2001:db8::99')", database=db.name)
         assert rows == [(None,)]
+
+
+def test_addresses_a_step_cannot_convert_are_refused_before_any_change(dbs: Any) -> None:
+    """Kea 2.2 stores IPv6 addresses as text; MySQL 18 -> 19 converts them to 16 bytes.
+    Text that is no address, and two spellings of one address, stop kea-admin 3.0.4 inside
+    that step; kea-db refuses before any change with the rows named. PostgreSQL: its step
+    fails in the one transaction, and nothing changes."""
+    db, theirs = kea22(dbs()), kea22(dbs())
+    for target in (db, theirs):
+        address = "UNHEX('01')" if target.type == "mysql" else "'\\x01'"
+        target.server.sql(
+            "INSERT INTO lease6 (address, duid, subnet_id, lease_type, iaid, prefix_len, "
+            f"state) VALUES ('not an address', {address}, 1, 0, 9, 128, 0), "
+            f"('2001:0DB8::1', {address}, 1, 0, 10, 128, 0)", database=target.name)
+    with pytest.raises(KeaAdminError):
+        kea_admin_upgrade(theirs.type, theirs.host, theirs.port, theirs.user,
+                          theirs.password, theirs.name, release="3.0.4")
+    before = read_catalog(db)
+    code, result = upgrade_json(db, "--kea-version", "3.0.4", "--plan")
+    if db.type == "mysql":
+        assert code == ExitCode.OK and any("'not an address'" in f for f in result["findings"])
+    code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes")
+    if db.type == "mysql":
+        assert (code, result["action"]) == (ExitCode.DATA_TRAP, "refused"), result["detail"]
+        named = " ".join(result["findings"])
+        assert "'not an address'" in named and "is not an IPv6 address" in named
+        assert "is the same address as another row's" in named
+    else:
+        assert (code, result["action"]) == (ExitCode.UPGRADE_FAILED, "refused"), result
+    catalog.assert_same_catalog(before, read_catalog(db), labels=("before", "after"))
+    db.server.sql("DELETE FROM lease6 WHERE iaid IN (9, 10)", database=db.name)
+    code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes")
+    assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
 
 
 def test_two_upgrades_at_once_one_waits(dbs: Any) -> None:

@@ -243,6 +243,43 @@ _LEASE_KEYS = {
 }
 
 
+# Rows a step cannot convert (MySQL 18 -> 19 stores IPv6 addresses as 16 bytes): text that
+# INET6_ATON cannot read, and two spellings of one address, which become one key. Kea's
+# step stops on them halfway; kea-db refuses before any change, with the rows named.
+_ADDRESS_TRAPS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "postgresql": (),
+    "mysql": tuple(
+        (table, "mysql_19_0", sql.format(table=table))
+        for table in ("lease6", "ipv6_reservations")
+        for sql in (
+            "SELECT address FROM {table} WHERE INET6_ATON(address) IS NULL "
+            "ORDER BY 1 LIMIT 11",
+            "SELECT MIN(address) FROM {table} GROUP BY INET6_ATON(address) "
+            "HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 11",
+        )
+    ),
+}
+
+
+def bad_addresses(session: Session, plan: ConnectPlan, steps: list[StepPlan],
+                  tables: set[str]) -> list[str]:
+    """Findings for rows a step cannot convert (see :data:`_ADDRESS_TRAPS`)."""
+    revisions = {s.revision for s in steps}
+    found = []
+    for table, revision, sql in _ADDRESS_TRAPS[plan.backend.type]:
+        if revision not in revisions or table not in tables:
+            continue
+        rows = [r[0] or "NULL" for r in session.query(sql)]
+        if rows:
+            what = "is not an IPv6 address" if "IS NULL" in sql else \
+                "is the same address as another row's"
+            more = " and more" if len(rows) > 10 else ""
+            found.append(f"{table}: the address of the rows of "
+                         f"{', '.join(repr(r) for r in rows[:10])}{more} {what}: {revision} "
+                         "cannot convert it; fix or delete those rows")
+    return found
+
+
 def other_sessions(session: Session, plan: ConnectPlan) -> list[str]:
     rows = session.query(_OTHER_SESSIONS[plan.backend.type])
     return [f"session {r[0]} of {r[1] or '?'} from {r[2]} ({r[3] or 'no name'})" for r in rows]
@@ -476,7 +513,16 @@ def upgrade_one(
             return result(Action.REFUSED, verdict, ExitCode.OTHER_SESSIONS,
                           f"{len(others)} other session(s) on this database (a Kea server "
                           "still running?): stop them, or give --allow-other-sessions")
-        bad = bad_user_contexts(session, plan, steps, set(row_estimates(session, plan)))
+        tables = set(row_estimates(session, plan))
+        # A resumed step may have converted its rows already: only steps yet to start.
+        unstarted = steps[1:] if resume is not None and resume.step else steps
+        addresses = bad_addresses(session, plan, unstarted, tables)
+        if addresses:
+            findings.extend(addresses)
+            return result(Action.REFUSED, verdict, ExitCode.DATA_TRAP,
+                          "lease or reservation addresses a step cannot convert would stop "
+                          "the upgrade halfway: fix or delete the rows named in the findings")
+        bad = bad_user_contexts(session, plan, steps, tables)
         if bad and not options.fix_user_context:
             for table, rows in bad.items():
                 more = " and more" if len(rows) > 10 else ""
@@ -615,6 +661,9 @@ def _plan(session: Session, plan: ConnectPlan, found: Schema | None, expected: S
     steps[:] = [StepPlan(s.revision, s.schema, s.title, s.kea, s.tables,
                          {t: rows.get(t, 0) for t in s.tables}) for s in chain]
     findings.extend(other_sessions(session, plan))
+    unstarted = steps[1:] if resume is not None and resume.step else steps
+    findings.extend(f"{f} (the upgrade refuses them)"
+                    for f in bad_addresses(session, plan, unstarted, set(rows)))
     for table, bad in bad_user_contexts(session, plan, steps, set(rows)).items():
         findings.append(f"{table}: user_context is not JSON in the rows of {', '.join(bad)}: "
                         "the upgrade refuses them unless --fix-user-context")

@@ -4,9 +4,10 @@ Revision ID: mysql_19_0
 Revises: mysql_18_0
 
 lease6.address and ipv6_reservations.address change from text to BINARY(16). Every row
-is converted with INET6_ATON through a temporary binary column, so that the address keeps
-its place as the first column (and lease6's primary key): an address the server cannot
-parse stops the step, as it stops Kea's. The lease6 dump and upload procedures convert
+is converted with INET6_ATON through a binary column, so that the address keeps its place
+as the first column (and lease6's primary key): an address the server cannot parse stops
+the step, as it stops Kea's. lease6, the big table, is converted in one pass and one
+rebuild. The lease6 dump and upload procedures convert
 between the binary column and the text of the CSV file.
 """
 
@@ -33,17 +34,17 @@ def _copy(table: str, target: str, source: str) -> None:
 
 
 def _convert_lease6() -> None:
-    # The expire column keeps no implicit default or on-update clause.
-    op.alter_column("lease6", "expire", existing_type=my.TIMESTAMP(), nullable=True)
-    op.drop_index("lease6_by_binaddr", "lease6")
+    # One pass over the rows and one table rebuild (Kea's step makes three passes and
+    # rebuilds the table five times): the binary address goes into the spare binaddr
+    # column, then a single ALTER TABLE puts it first, in the text address's place, as
+    # the primary key. An address INET6_ATON cannot parse is NULL there, and the NOT NULL
+    # of the key stops the step, as it stops Kea's; the table ends the same.
     _copy("lease6", "binaddr", "INET6_ATON(address)")
-    kit.execute("ALTER TABLE lease6 DROP PRIMARY KEY, ADD PRIMARY KEY (binaddr)")
-    op.alter_column("lease6", "address", existing_type=TEXT_ADDRESS, nullable=True)
-    _copy("lease6", "address", "NULL")
-    op.alter_column("lease6", "address", type_=BINARY16, existing_nullable=True)
-    _copy("lease6", "address", "binaddr")
-    kit.execute("ALTER TABLE lease6 DROP PRIMARY KEY, ADD PRIMARY KEY (address)")
-    op.drop_column("lease6", "binaddr")
+    kit.execute(
+        "ALTER TABLE lease6 CHANGE expire expire TIMESTAMP NULL, "
+        "DROP INDEX lease6_by_binaddr, DROP PRIMARY KEY, DROP COLUMN address, "
+        "CHANGE binaddr address BINARY(16) NOT NULL FIRST, ADD PRIMARY KEY (address)"
+    )
 
 
 def _convert_reservations() -> None:
