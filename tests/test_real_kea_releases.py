@@ -215,6 +215,13 @@ def test_kea_3_0_serves_the_leases_kea_2_2_wrote_after_kea_db_upgrade(
         0, "upgraded", target.schema[db.type]), result
     new = dataclasses.replace(old, release="3.0.4", schema=target.schema[db.type])
     assert sorted(lease_rows(new)) == before  # every row kept, as it was
+    assert result["verify"]["errors"] == [], result  # checked as 2.2's schema first
+    proc = kea_db("verify", "--type", db.type, "--host", db.host, "--port", str(db.port),
+                  "--user", db.user, "--name", db.name, "--json", *old.kea_db_tls_options(),
+                  password=db.password)
+    checked = json.loads(proc.stdout)["results"][0]
+    assert (proc.returncode, checked["verdict"], checked["schema"], checked["warnings"]) == (
+        0, "CLEAN", target.schema[db.type], []), checked
 
     with kea_runner(KEA_DHCP4, root, target.hooks[db.type]) as kea30:
         run = kea30.start(kea30.write_config(new, dhcp_link, "kea30"), new)
