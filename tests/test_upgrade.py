@@ -392,3 +392,13 @@ def test_every_mysql_statement_is_resumable() -> None:
             continue
         for statement in scripts.mysql_statements(scripts.rendered_step("mysql", revision)):
             journal.classify(statement)  # raises for a shape the journal cannot resume
+
+
+@pytest.mark.parametrize(("server", "atomic"), [
+    ("10.11.19-MariaDB-0+deb12u1", True), ("10.6.1-MariaDB", True),
+    ("5.5.5-10.5.29-MariaDB-0+deb11u1", False), ("10.3.39-MariaDB", False),
+    ("9.1.0", True), ("8.0.36-0ubuntu0.22.04.1", True), ("5.7.44-log", False), ("", False)])
+def test_atomic_ddl_is_read_from_the_server_version(server: str, atomic: bool) -> None:
+    from keadb_cli.commands.upgrade.journal import atomic_ddl
+
+    assert atomic_ddl(server) is atomic

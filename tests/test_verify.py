@@ -8,8 +8,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
-import pymysql
 import pytest
 from kea_admin import kea_admin_init, kea_admin_upgrade
 from servers import FreshDatabase
@@ -43,19 +41,13 @@ def init(db: FreshDatabase, release: str) -> None:
 def sql(db: FreshDatabase, *statements: str) -> None:
     """Run statements as the database's own user (as an operator changing it would)."""
     if db.type == "postgresql":
-        with psycopg.connect(host=db.host, port=db.port, user=db.user, password=db.password,
-                             dbname=db.name, autocommit=True) as conn:
-            for statement in statements:
-                conn.execute(statement.encode())
-        return
-    conn = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password,
-                           database=db.name, autocommit=True)
-    try:
-        with conn.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
-    finally:
-        conn.close()
+        from test_chain_pgsql import _execute
+
+        _execute(db, list(statements))
+    else:
+        from test_chain_mysql import _seed
+
+        _seed(db, list(statements))
 
 
 def scratch_left(db: FreshDatabase) -> list[Any]:

@@ -193,8 +193,8 @@ def kea_body(flavour_name: str, key: str, digest: str, schema: Schema,
     seen = [Schema(*map(int, v.split("."))) for v in versions]
     if min(seen) < schema < max(seen):
         return "yes"
-    recorded = sorted({Schema(*map(int, v.split("."))) for bodies in data.values()
-                       for vs in bodies.values() for v in vs})
+    recorded = sorted({Schema(*map(int, v.split("."))) for hashes in data.values()
+                       for vs in hashes.values() for v in vs})
     if schema not in recorded:
         below = [s for s in recorded if s < schema]
         above = [s for s in recorded if s > schema]

@@ -212,3 +212,18 @@ def _rollback(session: Session) -> None:
     if not session.closed:
         with contextlib.suppress(KeaDbError):
             session.query("ROLLBACK")
+
+
+def atomic_ddl(server: str) -> bool:
+    """Whether a MySQL server's DDL statements are atomic (crash-safe): MariaDB 10.6+ and
+    Oracle MySQL 8.0+. ``server`` is the greeting's version ("10.11.19-MariaDB-1",
+    "5.5.5-10.5.29-MariaDB", "9.1.0"). The journal relies on it only for a server that
+    crashes in the middle of a statement; a cut client leaves a statement to the server,
+    which completes or undoes it either way."""
+    import re
+
+    maria = re.search(r"(\d+)\.(\d+)\.\d+-MariaDB", server, re.IGNORECASE)
+    if maria:
+        return (int(maria.group(1)), int(maria.group(2))) >= (10, 6)
+    oracle = re.match(r"(\d+)\.(\d+)", server)
+    return oracle is not None and int(oracle.group(1)) >= 8

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 HEARTBEAT = 15.0  # seconds between "still running" lines during one long statement
+NOT_ATOMIC = ("the server ({server}) has no atomic DDL (MariaDB 10.6+, MySQL 8.0+): kea-db "
+              "completes a run its client was cut from, but a server that crashes in the "
+              "middle of a statement can leave that statement half done")
 VERIFY_SHOWN = 20  # verify's findings listed among upgrade's findings
 UPGRADE_STATEMENT_TIMEOUT = 6 * 3600.0  # one statement of an upgrade may rewrite a big table
 
@@ -532,6 +535,8 @@ def upgrade_one(
                           "lease rows whose user context is not JSON would stop the upgrade "
                           "halfway (Kea's lease triggers parse it): fix them, or give "
                           "--fix-user-context to set them to NULL (no context) first")
+        if not plan.backend.transactional_ddl and not journal.atomic_ddl(session.server):
+            findings.append(NOT_ATOMIC.format(server=session.server))
         if resume is not None:
             findings.append("verify skipped: the database is between two schemas until the "
                             "interrupted upgrade is completed")
@@ -661,6 +666,8 @@ def _plan(session: Session, plan: ConnectPlan, found: Schema | None, expected: S
     steps[:] = [StepPlan(s.revision, s.schema, s.title, s.kea, s.tables,
                          {t: rows.get(t, 0) for t in s.tables}) for s in chain]
     findings.extend(other_sessions(session, plan))
+    if not plan.backend.transactional_ddl and not journal.atomic_ddl(session.server):
+        findings.append(NOT_ATOMIC.format(server=session.server))
     unstarted = steps[1:] if resume is not None and resume.step else steps
     findings.extend(f"{f} (the upgrade refuses them)"
                     for f in bad_addresses(session, plan, unstarted, set(rows)))
