@@ -37,11 +37,14 @@ from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Schema
+from keadb_cli.text import shown
 
 if TYPE_CHECKING:
     from keadb_cli.schema.catalog import Catalog
 
 SCRATCH_PREFIX = "keadb_verify_"
+OBJECT_LIMIT = 400  # characters of an object's name in a finding (a routine's arguments)
+DETAIL_LIMIT = 600  # ... of what differs (two index or constraint definitions)
 
 # Attributes that say how a database is used or tuned, not what Kea's schema is: never
 # compared (next values of counters) or compared as warnings (storage tuning, comments, the
@@ -64,11 +67,14 @@ class Finding:
     detail: str = ""
 
     def line(self) -> str:
-        return f"{self.kind} {self.object}{': ' + self.detail if self.detail else ''}"
+        detail = f": {shown(self.detail, DETAIL_LIMIT)}" if self.detail else ""
+        return f"{self.kind} {shown(self.object, OBJECT_LIMIT)}{detail}"
 
     def to_json(self) -> dict[str, str]:
-        return {"severity": self.severity.value, "kind": self.kind, "object": self.object,
-                "detail": self.detail}
+        # Server text (names, definitions): printable, and bounded like every other value.
+        return {"severity": self.severity.value, "kind": self.kind,
+                "object": shown(self.object, OBJECT_LIMIT),
+                "detail": shown(self.detail, DETAIL_LIMIT)}
 
 
 @dataclass(frozen=True)
