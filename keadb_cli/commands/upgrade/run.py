@@ -249,16 +249,16 @@ _LEASE_KEYS = {
 # Rows a step cannot convert (MySQL 18 -> 19 stores IPv6 addresses as 16 bytes): text that
 # INET6_ATON cannot read, and two spellings of one address, which become one key. Kea's
 # step stops on them halfway; kea-db refuses before any change, with the rows named.
-_ADDRESS_TRAPS: dict[str, tuple[tuple[str, str, str], ...]] = {
+_ADDRESS_TRAPS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
     "postgresql": (),
     "mysql": tuple(
-        (table, "mysql_19_0", sql.format(table=table))
+        (table, "mysql_19_0", sql.format(table=table), what)
         for table in ("lease6", "ipv6_reservations")
-        for sql in (
-            "SELECT address FROM {table} WHERE INET6_ATON(address) IS NULL "
-            "ORDER BY 1 LIMIT 11",
-            "SELECT MIN(address) FROM {table} GROUP BY INET6_ATON(address) "
-            "HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 11",
+        for sql, what in (
+            ("SELECT address FROM {table} WHERE INET6_ATON(address) IS NULL "
+             "ORDER BY 1 LIMIT 11", "is not an IPv6 address"),
+            ("SELECT MIN(address) FROM {table} GROUP BY INET6_ATON(address) "
+             "HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 11", "is the same address as another row's"),
         )
     ),
 }
@@ -269,13 +269,11 @@ def bad_addresses(session: Session, plan: ConnectPlan, steps: list[StepPlan],
     """Findings for rows a step cannot convert (see :data:`_ADDRESS_TRAPS`)."""
     revisions = {s.revision for s in steps}
     found = []
-    for table, revision, sql in _ADDRESS_TRAPS[plan.backend.type]:
+    for table, revision, sql, what in _ADDRESS_TRAPS[plan.backend.type]:
         if revision not in revisions or table not in tables:
             continue
         rows = [r[0] or "NULL" for r in session.query(sql)]
         if rows:
-            what = "is not an IPv6 address" if "IS NULL" in sql else \
-                "is the same address as another row's"
             more = " and more" if len(rows) > 10 else ""
             found.append(f"{table}: the address of the rows of "
                          f"{', '.join(repr(r) for r in rows[:10])}{more} {what}: {revision} "
