@@ -56,6 +56,25 @@ def execute_block(sql: str) -> None:
 # --- tables ----------------------------------------------------------------------------
 
 
+class ServerTimestamp(sa.types.UserDefinedType[Any]):
+    """MySQL ``TIMESTAMP`` with no ``NULL`` / ``NOT NULL`` of its own, as Kea's script writes
+    some columns (``lease4.expire``, ``logs.timestamp``, the free-lease-queue timestamps).
+
+    The server's ``explicit_defaults_for_timestamp`` then decides, as it does for Kea's
+    script: ON (MariaDB 10.10+, MySQL 8.0+ by default) makes the column nullable; OFF
+    (MariaDB before 10.10) makes it ``NOT NULL``, and the table's first such column
+    ``DEFAULT current_timestamp() ON UPDATE current_timestamp()``. SQLAlchemy's MySQL
+    compiler writes an explicit ``NULL`` after every nullable ``TIMESTAMP`` column, which
+    would build another column than Kea's on such a server; this type is not a
+    ``TIMESTAMP`` to the compiler, so it writes nothing.
+    """
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "TIMESTAMP"
+
+
 @dataclass(frozen=True)
 class ForeignKey:
     """One foreign key. ``None`` for a rule leaves the clause out (MySQL reports that as

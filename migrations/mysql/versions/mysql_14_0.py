@@ -46,6 +46,8 @@ TEXT = my.TEXT()
 LONGTEXT = my.LONGTEXT()
 BLOB = my.BLOB()
 TIMESTAMP = my.TIMESTAMP()
+# Nullability left to the server (explicit_defaults_for_timestamp), as in Kea's script.
+SERVER_TIMESTAMP = kit.ServerTimestamp()
 VARCHAR = my.VARCHAR
 VARBINARY = my.VARBINARY
 
@@ -84,7 +86,7 @@ def _create_lease_tables() -> None:
         sa.Column("hwaddr", VARBINARY(20)),
         sa.Column("client_id", VARBINARY(128)),
         sa.Column("valid_lifetime", INT_U),
-        sa.Column("expire", TIMESTAMP),
+        sa.Column("expire", SERVER_TIMESTAMP),
         sa.Column("subnet_id", INT_U),
         sa.Column("fqdn_fwd", BOOL),
         sa.Column("fqdn_rev", BOOL),
@@ -105,7 +107,7 @@ def _create_lease_tables() -> None:
         sa.Column("address", VARCHAR(39), primary_key=True, autoincrement=False),
         sa.Column("duid", VARBINARY(128)),
         sa.Column("valid_lifetime", INT_U),
-        sa.Column("expire", TIMESTAMP),
+        sa.Column("expire", SERVER_TIMESTAMP),
         sa.Column("subnet_id", INT_U),
         sa.Column("pref_lifetime", INT_U),
         sa.Column("lease_type", TINYINT),
@@ -164,7 +166,7 @@ def _create_lease_tables() -> None:
     )
     op.create_table(
         "logs",
-        sa.Column("timestamp", TIMESTAMP, server_default=sa.text("CURRENT_TIMESTAMP")),
+        sa.Column("timestamp", SERVER_TIMESTAMP, server_default=sa.text("CURRENT_TIMESTAMP")),
         sa.Column("address", VARCHAR(43)),
         sa.Column("log", TEXT, nullable=False),
         sa.Column("id", INT_U, primary_key=True),

@@ -39,7 +39,12 @@ def _convert_lease6() -> None:
     # column, then a single ALTER TABLE puts it first, in the text address's place, as
     # the primary key. An address INET6_ATON cannot parse is NULL there, and the NOT NULL
     # of the key stops the step, as it stops Kea's; the table ends the same.
-    _copy("lease6", "binaddr", "INET6_ATON(address)")
+    #
+    # Assigning expire its own value keeps the row's expiry: on a table built while
+    # explicit_defaults_for_timestamp was OFF (MariaDB before 10.10), expire is still
+    # NOT NULL ... ON UPDATE current_timestamp() here, and any other change of the row
+    # would set every lease's expiry to now (Kea 2.4's step did that; Kea ChangeLog 2235).
+    kit.execute("UPDATE lease6 SET binaddr = INET6_ATON(address), expire = expire")
     kit.execute(
         "ALTER TABLE lease6 CHANGE expire expire TIMESTAMP NULL, "
         "DROP INDEX lease6_by_binaddr, DROP PRIMARY KEY, DROP COLUMN address, "

@@ -55,8 +55,10 @@ def _lease_triggers(v: str) -> list[MySQLTrigger]:
 
 
 def _timestamps(created: bool) -> list[sa.Column[Any]]:
-    columns = [sa.Column("created_ts", my.TIMESTAMP(), server_default=NOW)] if created else []
-    columns.append(sa.Column("modification_ts", my.TIMESTAMP(), server_default=NOW_ON_UPDATE))
+    # Nullability left to the server (explicit_defaults_for_timestamp), as in Kea's script.
+    stamp = kit.ServerTimestamp()
+    columns = [sa.Column("created_ts", stamp, server_default=NOW)] if created else []
+    columns.append(sa.Column("modification_ts", stamp, server_default=NOW_ON_UPDATE))
     return columns
 
 
