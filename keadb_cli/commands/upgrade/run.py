@@ -65,6 +65,7 @@ class StepPlan:
     kea: str  # "Kea 2.4.0" (the first release expecting this schema), or ""
     tables: tuple[str, ...]  # tables the step rewrites (ALTER / UPDATE)
     rows: dict[str, int] = field(default_factory=dict)  # about how many rows each holds
+    updated: tuple[str, ...] = ()  # tables whose rows an UPDATE rewrites (triggers fire)
 
     def to_json(self) -> dict[str, Any]:
         return {"revision": self.revision, "schema": str(self.schema), "title": self.title,
@@ -167,8 +168,9 @@ def chain_for(db_type: str, found: Schema, expected: Schema) -> list[StepPlan]:
     out = []
     for step in steps:
         schema = Schema(*step.schema)
+        sql = scripts.rendered_step(db_type, step.revision)
         out.append(StepPlan(step.revision, schema, step.title, _release_of(db_type, schema),
-                            _rewrites(scripts.rendered_step(db_type, step.revision))))
+                            _rewrites(sql), updated=_rewrites(sql, ("UPDATE",))))
     return out
 
 
@@ -184,10 +186,11 @@ def _release_of(db_type: str, schema: Schema) -> str:
     return f"Kea {later[0]}, within" if later else ""
 
 
-def _rewrites(sql: str) -> tuple[str, ...]:
+def _rewrites(sql: str, kinds: tuple[str, ...] = (r"ALTER\s+TABLE", "UPDATE")) -> tuple[str, ...]:
+    """The tables that statements of ``kinds`` (regular expressions) change, in order."""
     import re
 
-    names = re.findall(r"^\s*(?:ALTER\s+TABLE|UPDATE)\s+(?:ONLY\s+)?[`\"]?(\w+)", sql,
+    names = re.findall(rf"^\s*(?:{'|'.join(kinds)})\s+(?:ONLY\s+)?[`\"]?(\w+)", sql,
                        re.I | re.M)
     seen: dict[str, None] = {}
     for name in names:
@@ -229,21 +232,33 @@ _ROW_ESTIMATES = {
         "information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
     ),
 }
-# Rows whose user context is not JSON: Kea's lease triggers read it as JSON, so a step that
-# rewrites the lease table fails on them (kea-admin 3.0.4 stops inside MySQL step 18 -> 19
-# with "Unexpected end of JSON text" on a lease6 row uploaded with an empty context).
-# PostgreSQL's lease functions take such a context as no context (kea-admin 3.0.4 upgrades
-# a 2.2 database whose leases have '' there): nothing to check.
+# Rows whose user context is not JSON: Kea's lease update triggers read it as JSON, so a
+# step whose UPDATE rewrites the rows of a lease table fails on them (kea-admin 3.0.4 stops
+# inside MySQL step 18 -> 19 with "Unexpected end of JSON text" on a lease6 row uploaded
+# with an empty context). A step that only ALTERs the table fires no trigger: lease4 rows
+# with such a context pass kea-admin's and kea-db's steps to 3.0 alike, and Kea 3.0 then
+# updates and deletes them. From schema 30.0 on the triggers take a bad context as none
+# (MariaDB and Oracle MySQL run 33.0 -> 34.0's lease UPDATEs over '' contexts): only
+# steps up to 30.0 are checked. PostgreSQL's lease functions take such a context as no
+# context (kea-admin 3.0.4 upgrades a 2.2 database whose leases have '' there): nothing
+# to check.
 _BAD_CONTEXT: dict[str, str | None] = {
     "postgresql": None,
     "mysql": ("SELECT {key} FROM {table} WHERE user_context IS NOT NULL AND "
               "JSON_VALID(user_context) = 0 ORDER BY 1 LIMIT 11"),
 }
-_LEASE_KEYS = {
+_CONTEXT_TOLERANT = Schema(30, 0)  # the first schema whose triggers survive a bad context
+# How a lease row is named in a finding: its address as text. lease6.address is text up
+# to schema 18.0 and 16 bytes after: the column's type says which (a run resumed past
+# 18 -> 19 has binary addresses under an older recorded schema). Each expression has one
+# branch, so the column's character set never meets another (latin1 tables).
+_LEASE_KEYS: dict[str, dict[str, tuple[str, str]]] = {
     "postgresql": {},
-    "mysql": {"lease4": "INET_NTOA(address)",
-              "lease6": "IF(LENGTH(address) = 16, INET6_NTOA(address), address)"},
+    "mysql": {"lease4": ("INET_NTOA(address)", "INET_NTOA(address)"),
+              "lease6": ("INET6_NTOA(address)", "address")},
 }
+_ADDRESS_TYPE = ("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                 "DATABASE() AND TABLE_NAME = '{table}' AND COLUMN_NAME = 'address'")
 
 
 # Rows a step cannot convert (MySQL 18 -> 19 stores IPv6 addresses as 16 bytes): text that
@@ -293,15 +308,19 @@ def row_estimates(session: Session, plan: ConnectPlan) -> dict[str, int]:
 
 def bad_user_contexts(session: Session, plan: ConnectPlan, steps: list[StepPlan],
                       tables: set[str]) -> dict[str, list[str]]:
-    """Lease rows a step would trip over, per lease table the steps rewrite."""
-    rewritten = {t for s in steps for t in s.tables}
+    """Lease rows a step would trip over, per lease table whose rows the steps UPDATE
+    under triggers that parse the context strictly (steps to schemas up to 30.0)."""
+    rewritten = {t for s in steps if s.schema <= _CONTEXT_TOLERANT for t in s.updated}
     found: dict[str, list[str]] = {}
     query = _BAD_CONTEXT[plan.backend.type]
     if query is None:
         return found
-    for table, key in _LEASE_KEYS[plan.backend.type].items():
+    for table, (binary_key, text_key) in _LEASE_KEYS[plan.backend.type].items():
         if table not in rewritten or table not in tables:
             continue
+        kind = session.query(_ADDRESS_TYPE.format(table=table))
+        key = binary_key if kind and (kind[0][0] or "").lower() in ("binary", "varbinary",
+                                                                        "int") else text_key
         sql = query.format(table=table, key=key)
         rows = [r[0] or "?" for r in session.query(sql)]
         if rows:
@@ -459,6 +478,9 @@ def upgrade_one(
     steps: list[StepPlan] = []
     findings: list[str] = []
     verified: list[Comparison] = []
+    # How far the run got: "checks" (nothing changed yet), "fix" (MySQL: non-JSON user
+    # contexts being set to NULL), "steps" (the revisions are running).
+    phase = "checks"
 
     def result(action: Action, verdict: str, code: ExitCode, detail: str,
                ran: list[StepRun] | None = None) -> UpgradeResult:
@@ -550,10 +572,13 @@ def upgrade_one(
             findings.append(f"set the non-JSON user contexts of {', '.join(bad)} to NULL")
             fix = lambda: _fix_user_contexts(session, plan, bad)  # noqa: E731
         if plan.backend.transactional_ddl:
+            phase = "steps"
             steps_run = _run_pg(session, steps, progress, fix)
         else:
             if fix is not None:
+                phase = "fix"
                 fix()
+            phase = "steps"
             steps_run = _run_mysql(session, steps, found, steps[-1].revision if steps else "",
                                    progress, resume)
         final, _verdict = _state(session, plan, expected)
@@ -567,14 +592,14 @@ def upgrade_one(
     except Refusal as refusal:
         return result(Action.REFUSED, refusal.verdict, refusal.code, refusal.detail)
     except QueryError as err:
-        after = _after_failure(plan)
+        after = _after_failure(session, plan, phase)
         return result(Action.REFUSED, "BEHIND", ExitCode.UPGRADE_FAILED,
                       f"the server refused a statement: {' '.join(err.message.split())[:300]}"
                       f"; {after}")
     except KeaDbError as err:
         return result(Action.REFUSED, "UNREACHABLE", err.exit_code
                       if err.exit_code is not ExitCode.INTERNAL else ExitCode.UPGRADE_FAILED,
-                      f"{err.message}; {_after_failure(plan)}")
+                      f"{err.message}; {_after_failure(session, plan, phase)}")
     finally:
         with contextlib.suppress(Exception):
             session.close()  # also releases the lock
@@ -609,11 +634,33 @@ def _verify(session: Session, plan: ConnectPlan, found: Schema, findings: list[s
                       "repair it first; nothing was changed")
 
 
-def _after_failure(plan: ConnectPlan) -> str:
+AFTER_CHECKS = "nothing was changed (the upgrade stopped in its checks, before any change)"
+AFTER_TRANSACTION = "nothing was changed (one transaction)"
+AFTER_FIX = ("the schema was not changed, but non-JSON user contexts may have been set to "
+             "NULL already (--fix-user-context)")
+AFTER_JOURNAL = ("the journal records where the upgrade stopped and schema_version is marked "
+                 "(no Kea starts on it): fix the cause, then run kea-db upgrade again to "
+                 "complete it")
+AFTER_UNKNOWN = ("the upgrade had begun; run kea-db check-version: FOREIGN (an upgrade under "
+                 "way or cut short) means run kea-db upgrade again to complete it")
+
+
+def _after_failure(session: Session, plan: ConnectPlan, phase: str) -> str:
+    """What a failed run left, said as it is: by how far the run got and, for MySQL steps,
+    by whether the journal (and so the mark on schema_version) exists."""
+    if phase == "checks":
+        return AFTER_CHECKS
     if plan.backend.transactional_ddl:
-        return "nothing was changed (one transaction)"
-    return ("the journal records where the upgrade stopped and schema_version is marked "
-            "(no Kea starts on it): fix the cause, then run kea-db upgrade again to complete it")
+        return AFTER_TRANSACTION
+    if phase == "fix":
+        return AFTER_FIX
+    try:
+        begun = not session.closed and journal.read(session) is not None
+    except KeaDbError:
+        return AFTER_UNKNOWN
+    if session.closed:
+        return AFTER_UNKNOWN
+    return AFTER_JOURNAL if begun else AFTER_CHECKS
 
 
 def _state(session: Session, plan: ConnectPlan, expected: Schema) -> tuple[Schema | None, str]:
@@ -662,7 +709,7 @@ def _plan(session: Session, plan: ConnectPlan, found: Schema | None, expected: S
     chain = _steps(session, plan, found, expected, resume)
     rows = row_estimates(session, plan)
     steps[:] = [StepPlan(s.revision, s.schema, s.title, s.kea, s.tables,
-                         {t: rows.get(t, 0) for t in s.tables}) for s in chain]
+                         {t: rows.get(t, 0) for t in s.tables}, s.updated) for s in chain]
     findings.extend(other_sessions(session, plan))
     if not plan.backend.transactional_ddl and not journal.atomic_ddl(session.server):
         findings.append(NOT_ATOMIC.format(server=session.server))
