@@ -5,7 +5,9 @@ kea-admin; drift of every kind; no trace left; and upgrade refusing a drifted da
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,9 @@ from keadb_cli.db.session import open_session
 from keadb_cli.errors import ExitCode
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.schema import catalog
+from keadb_cli.schema.scripts import known_schemas
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 
 pytestmark = [pytest.mark.db, pytest.mark.kea]
 
@@ -246,27 +251,71 @@ def test_upgrade_keeps_the_operators_own_objects(dbs: Make) -> None:
     assert code == ExitCode.OK and "extra table operator_notes" in findings(after, "warning")
 
 
-def test_mysql_scratch_privilege_is_named(mysql_server_factory: Any) -> None:
-    """A MySQL user with Kea's usual grant (its own database only) cannot create the
-    scratch database: verify says what to grant; upgrade refuses, or runs with
-    --skip-verify."""
+@pytest.fixture
+def kea_grant_only(mysql_server_factory: Any, mysql_flavor: str) -> Iterator[FreshDatabase]:
+    """A MySQL database whose user has Kea's documented grant only (ALL on its database):
+    no scratch database for verify."""
     from servers import create_fresh_database, drop_fresh_database
 
-    server = mysql_server_factory(tls="on", flavor="mariadb")
+    server = mysql_server_factory(tls="on", flavor=mysql_flavor)
     db = create_fresh_database(server)
+    server.warm_auth_cache(db.user, db.password)
+    yield db
+    drop_fresh_database(db)
+
+
+def test_with_kea_s_grant_verify_compares_with_the_record(kea_grant_only: FreshDatabase) -> None:
+    """Kea's documented grant does not allow a scratch database: verify compares with
+    kea-db's record of the schema instead (JSON `expected`), finds a database kea-admin
+    built CLEAN and drift as drift, and upgrade verifies the same way."""
+    db = kea22(kea_grant_only)
+    code, result = verify(db)
+    assert (code, result["verdict"], result["expected"]) == (ExitCode.OK, "CLEAN", "record"), \
+        shown(result)
+    assert result["bodies"]["kea"] > 50
+    assert scratch_left(db) == []
+    (kept,) = db.server.sql("SELECT type, name FROM host_identifier_type WHERE type = 4",
+                            database=db.name)
+    sql(db, "ALTER TABLE lease4 MODIFY hostname VARCHAR(200)",
+        "DELETE FROM host_identifier_type WHERE type = 4",
+        "CREATE TABLE operator_notes (id INT PRIMARY KEY)")
+    code, result = verify(db)
+    assert (code, result["verdict"], result["expected"]) == (ExitCode.DRIFT, "DRIFT", "record")
+    assert set(findings(result, "error")) == {"changed table lease4 column hostname",
+                                              "missing rows host_identifier_type row"}, \
+        shown(result)
+    assert findings(result, "warning") == ["extra table operator_notes"], shown(result)
+    sql(db, "ALTER TABLE lease4 MODIFY hostname VARCHAR(255)",
+        f"INSERT INTO host_identifier_type VALUES ({kept[0]}, '{kept[1]}')")
+    code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes")
+    assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
+    assert result["verify"]["errors"] == []
+    code, result = verify(db)
+    assert (code, result["verdict"], result["expected"]) == (ExitCode.OK, "CLEAN", "record"), \
+        shown(result)
+
+
+def test_the_record_is_what_the_revisions_build(mysql_server: Any) -> None:
+    """keadb_cli/schema/expected_mysql.json is what tests/tools/expected_catalogs.py builds
+    now, on this flavour's server: every version's objects and lookup rows."""
+    import expected_catalogs
+    from servers import create_fresh_database, drop_fresh_database
+
+    from keadb_cli.schema import expected
+
+    db = create_fresh_database(mysql_server)
     try:
-        server.warm_auth_cache(db.user, db.password)
-        kea22(db)
-        code, result = verify(db)
-        assert (code, result["verdict"]) == (ExitCode.PRIVILEGES, "UNVERIFIED")
-        assert "keadb\\_verify\\_%" in result["detail"]
-        code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes")
-        assert (code, result["action"]) == (ExitCode.PRIVILEGES, "refused")
-        assert "--skip-verify" in result["detail"]
-        code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes", "--skip-verify")
-        assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
+        mysql_server.warm_auth_cache(db.user, db.password)
+        built = expected.merge(expected_catalogs.build_states(db),
+                               expected_catalogs.server_family(mysql_server))
     finally:
         drop_fresh_database(db)
+    recorded = json.loads(expected_catalogs.OUT.read_text(encoding="utf-8"))
+    assert recorded["format"] == expected.FORMAT
+    want = recorded["flavours"][mysql_server.flavor]
+    assert json.loads(json.dumps(built)) == want
+    known = {f"{a}.{b}" for a, b in known_schemas("mysql")}
+    assert set(want["versions"]) == known
 
 
 # -- Kea's own bodies -----------------------------------------------------------------------
@@ -296,3 +345,45 @@ def test_kea_bodies_are_recognised_by_schema() -> None:
     assert kea_body("mysql", "routine function r()", "aa", Schema(18, 0), record) == \
         "14.0, 15.0"
     assert kea_body("mysql", "routine function s()", "bb", Schema(15, 0), record) == "17.0"
+
+
+# -- what explicit_defaults_for_timestamp made of a column ------------------------------------
+
+
+def _column(nullable: bool, default: str | None, extra: str = "",
+            ctype: str = "timestamp") -> dict[str, str]:
+    """A column's attributes as verify's comparison sees them (the catalog's reprs)."""
+    return {"type": repr(ctype), "nullable": repr(nullable), "default": repr(default),
+            "extra": repr(extra), "charset": "None", "collation": "None", "comment": "''"}
+
+
+def test_columns_built_under_another_explicit_defaults_setting_are_warnings() -> None:
+    """MariaDB before 10.10 (explicit_defaults_for_timestamp OFF) made Kea's implicit
+    TIMESTAMP columns NOT NULL and gave a table's first one DEFAULT/ON UPDATE
+    current_timestamp(); a server upgraded in place keeps them. Only that difference, of a
+    TIMESTAMP column, is the setting's; anything else stays drift."""
+    from keadb_cli.commands.verify import _timestamp_setting
+
+    now = "current_timestamp()"
+    on_update = "on update current_timestamp()"
+    # lease4.expire: TIMESTAMP (implicit), built under OFF, expected under ON, and back.
+    said = _timestamp_setting(_column(True, None), _column(False, now, on_update))
+    assert said is not None and "was OFF" in said and "nullable is False" in said
+    said = _timestamp_setting(_column(False, now, on_update), _column(True, None))
+    assert said is not None and "was ON" in said
+    # logs.timestamp: TIMESTAMP DEFAULT CURRENT_TIMESTAMP: only nullability.
+    assert _timestamp_setting(_column(True, now), _column(False, now)) is not None
+    # modification_ts: TIMESTAMP NOT NULL, under OFF with the default and on-update.
+    assert _timestamp_setting(_column(False, None), _column(False, now, on_update)) is not None
+    # Not the setting's: another type, a changed type, a default no setting gives, a
+    # difference outside nullability/default/extra.
+    assert _timestamp_setting(_column(True, None, ctype="datetime"),
+                              _column(False, now, on_update, ctype="datetime")) is None
+    assert _timestamp_setting(_column(True, None), _column(False, now, on_update,
+                                                           ctype="datetime")) is None
+    assert _timestamp_setting(_column(True, None), _column(False, "'2020-01-01 00:00:00'")) \
+        is None
+    other = _column(False, now, on_update)
+    other["comment"] = "'x'"
+    assert _timestamp_setting(_column(True, None), other) is None
+    assert _timestamp_setting(_column(True, None), _column(True, None)) is None

@@ -77,11 +77,17 @@ class Finding:
                 "detail": shown(self.detail, DETAIL_LIMIT)}
 
 
+# Where the expectation came from (JSON's ``expected``).
+FROM_SCRATCH = "scratch"  # built by kea-db's revisions on this server, then removed
+FROM_RECORD = "record"  # kea-db's record for the server's flavour (MySQL, Kea's grant)
+
+
 @dataclass(frozen=True)
 class Comparison:
     findings: tuple[Finding, ...]
     kea_bodies: int  # routine/trigger bodies recognised as Kea's own text
     own_bodies: int  # ... as kea-db's
+    source: str = FROM_SCRATCH
 
     @property
     def errors(self) -> list[Finding]:
@@ -114,6 +120,7 @@ class VerifyResult:
             "warnings": [f.to_json() for f in comparison.warnings] if comparison else [],
             "bodies": ({"kea": comparison.kea_bodies, "kea-db": comparison.own_bodies}
                        if comparison else None),
+            "expected": comparison.source if comparison else None,
             "seconds": round(self.seconds, 3),
         }
         if self.access.path:
@@ -336,11 +343,48 @@ def _flat(catalog: Catalog, namespace: str) -> dict[str, dict[str, str]]:
     return flat
 
 
+# What MySQL's explicit_defaults_for_timestamp decides for a TIMESTAMP column Kea declares
+# without NULL / NOT NULL or without a default: OFF (MariaDB before 10.10) makes it NOT NULL
+# and gives the table's first one DEFAULT current_timestamp() ON UPDATE current_timestamp().
+# A column keeps what it got when it was built: a database built under OFF and verified on
+# a server with ON (an in-place server upgrade), or the other way round, differs in those
+# attributes only. That is a warning; any other difference stays an error.
+_TIMESTAMP_SETTING = frozenset({"nullable", "default", "extra"})
+
+
+def _timestamp_setting(w: dict[str, str], h: dict[str, str]) -> str | None:
+    """How ``h`` (live) differs from ``w`` (expected) when the difference is only what
+    explicit_defaults_for_timestamp made of one TIMESTAMP column; None otherwise."""
+    if w.get("type", "").lower() != "'timestamp'" or h.get("type") != w.get("type"):
+        return None
+    differ = {a for a in w.keys() | h.keys() if w.get(a) != h.get(a)}
+    if not differ or not differ <= _TIMESTAMP_SETTING:
+        return None
+
+    def off_made(attrs: dict[str, str]) -> bool:
+        return (attrs.get("nullable") == "False"
+                and "current_timestamp" in (attrs.get("default") or "").lower())
+
+    if "on update" in h.get("extra", "").lower() + w.get("extra", "").lower() or any(
+            off_made(a) for a in (w, h)):
+        was = "OFF" if off_made(h) or "on update" in h.get("extra", "").lower() else "ON"
+        return (f"built while explicit_defaults_for_timestamp was {was}: "
+                + "; ".join(f"{a} is {h.get(a, '<absent>')}, Kea's schema here has "
+                            f"{w.get(a, '<absent>')}" for a in sorted(differ)))
+    return None
+
+
 def compare(expected: Catalog, live: Catalog, flavour_name: str, schema: Schema,
             namespaces: tuple[str, str] = ("", "")) -> Comparison:
     """Every way ``live`` differs from ``expected`` (see the module's docstring).
     ``namespaces``: the PostgreSQL schemas the two were read from."""
-    want, have = _flat(expected, namespaces[0]), _flat(live, namespaces[1])
+    return compare_flat(_flat(expected, namespaces[0]), _flat(live, namespaces[1]),
+                        flavour_name, schema)
+
+
+def compare_flat(want: dict[str, dict[str, str]], have: dict[str, dict[str, str]],
+                 flavour_name: str, schema: Schema) -> Comparison:
+    """:func:`compare` on flattened catalogs (object key -> attribute -> value)."""
     findings: list[Finding] = []
     kea_bodies = own_bodies = 0
     whole: list[str] = []  # a missing or extra table: its columns, keys... go with it
@@ -376,6 +420,10 @@ def compare(expected: Catalog, live: Catalog, flavour_name: str, schema: Schema,
             if trigger_text:  # PostgreSQL's trigger definition is its body: judged above
                 w.pop("definition"), h.pop("definition", None)
             del w[_BODY], h[_BODY]
+        setting = _timestamp_setting(w, h) if " column " in key else None
+        if setting is not None:
+            findings.append(Finding(Severity.WARNING, "changed", key, setting))
+            continue
         for attr in sorted(w.keys() | h.keys()):
             if attr in _IGNORED:
                 continue
@@ -443,7 +491,12 @@ def verify_session(session: Session, plan: ConnectPlan, schema: Schema) -> Compa
         namespaces.append(_namespace(session, plan))
         return catalog
 
-    expected = _scratch(session, plan, schema, read_expected)
+    try:
+        expected = _scratch(session, plan, schema, read_expected)
+    except CannotVerify as err:
+        if err.exit_code is not ExitCode.PRIVILEGES or plan.backend.type != "mysql":
+            raise
+        return _verify_recorded(session, plan, schema, err)
     live = _read(session, plan)
     namespaces.append(_namespace(session, plan))
     comparison = compare(expected, live, flavour(plan, session), schema,
@@ -451,6 +504,41 @@ def verify_session(session: Session, plan: ConnectPlan, schema: Schema) -> Compa
     rows = missing_rows(session, plan, expected, live, lookup)
     return Comparison(comparison.findings + tuple(rows), comparison.kea_bodies,
                       comparison.own_bodies)
+
+
+def _verify_recorded(session: Session, plan: ConnectPlan, schema: Schema,
+                     why: CannotVerify) -> Comparison:
+    """MySQL, when no scratch database can be built (Kea's documented grant): compare with
+    kea-db's record of the schema for the server's flavour, both sides normalised
+    (:mod:`keadb_cli.schema.expected`)."""
+    from keadb_cli.schema import expected as record
+    from keadb_cli.schema.catalog import read_table_rows
+
+    name = flavour(plan, session)
+    version = f"{schema.version}.{schema.minor}"
+    (mode,), = session.query("SELECT @@GLOBAL.sql_mode")
+    want = record.expected_flat(name, version, mode or "")
+    if want is None:
+        raise CannotVerify(f"{why.message}; kea-db has no record of schema {schema} for "
+                           f"{name} to compare with instead", exit_code=why.exit_code)
+    live = _read(session, plan)
+    comparison = compare_flat(want, record.normalise(_flat(live, "")), name, schema)
+    findings = list(comparison.findings)
+    tables = {t.name: t for t in live.tables}
+    for table, (columns, rows) in sorted(record.expected_rows(name, version).items()):
+        have = tables.get(table)
+        if have is None or table == "schema_version":
+            continue
+        by_name = {c.name: c for c in have.columns}
+        if not set(columns) <= set(by_name):
+            continue  # reported as a missing table or column already
+        got = read_table_rows(SessionConnection(session, "mysql"), "mysql", table,
+                              [by_name[c] for c in columns])
+        for row in sorted(rows - set(got.rows), key=repr):
+            findings.append(Finding(Severity.ERROR, "missing", f"rows {table} row",
+                                    json.dumps(dict(zip(got.columns, row, strict=True)))))
+    return Comparison(tuple(findings), comparison.kea_bodies, comparison.own_bodies,
+                      FROM_RECORD)
 
 
 # -- one backend --------------------------------------------------------------------------
