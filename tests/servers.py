@@ -20,6 +20,9 @@ Oracle MySQL (Debian sid's ``mysql-server``, 8.4 or later) needs a newer C libra
 host's, so it runs from a Debian sid chroot that ``tests/tools/sid_chroot.sh`` builds and
 caches (``$KEADB_SID_CHROOT``, default ``/var/cache/kea-db-tests/sid``); running it needs root.
 Its directories live in the chroot's ``/tmp``, where the server and the host both reach them.
+Other Debian releases' MariaDB and PostgreSQL run the same way from the chroots of that script
+(``start_mariadb(chroot=...)``, ``start_postgres(chroot=...)``, :func:`find_chroot`);
+PostgreSQL as the chroot's own ``postgres`` user.
 
 Processes are started in their own session and are stopped by :meth:`DatabaseServer.stop`;
 an ``atexit`` hook stops whatever is still running, and the kernel sends SIGTERM to a server
