@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
+import matrix
 import pytest
 from servers import (
     MYSQL_FLAVORS,
@@ -188,6 +189,30 @@ def mysql_server_factory(
         )
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def matrix_server(request: pytest.FixtureRequest, _server_cache: _ServerCache) -> DatabaseServer:
+    """The server of a cell of ``tests/matrix.py``, once per session (cells that differ in
+    their database only share one). Parametrise indirectly by cell id:
+    ``@pytest.mark.parametrize("matrix_server", matrix.CELL_IDS, indirect=True)``;
+    ``matrix_cell`` is the cell."""
+    cell_id: Any = getattr(request, "param", None)
+    if cell_id is None:
+        raise ValueError('matrix_server needs a cell id: parametrize("matrix_server", '
+                         "[...], indirect=True)")
+    cell = matrix.cell(cell_id)
+    return _server_cache.get(("matrix", *cell.server_key), f"{cell.id}: {cell.source}",
+                             cell.start)
+
+
+@pytest.fixture
+def matrix_cell(request: pytest.FixtureRequest) -> matrix.Cell:
+    """The :class:`matrix.Cell` the test's ``matrix_server`` parameter names."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None or "matrix_server" not in callspec.params:
+        raise ValueError("matrix_cell needs the test parametrised by matrix_server")
+    return matrix.cell(callspec.params["matrix_server"])
 
 
 @pytest.fixture(scope="session", params=MYSQL_FLAVORS)

@@ -20,6 +20,9 @@ Oracle MySQL (Debian sid's ``mysql-server``, 8.4 or later) needs a newer C libra
 host's, so it runs from a Debian sid chroot that ``tests/tools/sid_chroot.sh`` builds and
 caches (``$KEADB_SID_CHROOT``, default ``/var/cache/kea-db-tests/sid``); running it needs root.
 Its directories live in the chroot's ``/tmp``, where the server and the host both reach them.
+Other Debian releases' MariaDB and PostgreSQL run the same way from the chroots of that script
+(``start_mariadb(chroot=...)``, ``start_postgres(chroot=...)``, :func:`find_chroot`);
+PostgreSQL as the chroot's own ``postgres`` user.
 
 Processes are started in their own session and are stopped by :meth:`DatabaseServer.stop`;
 an ``atexit`` hook stops whatever is still running, and the kernel sends SIGTERM to a server
@@ -45,7 +48,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
@@ -397,13 +400,30 @@ def _die_with_parent() -> None:
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
+def _enter_chroot(root: str, uid: int, gid: int) -> Callable[[], None]:
+    """A ``preexec_fn``: chroot to ``root``, become ``uid``/``gid`` there, then as
+    :func:`_die_with_parent` (set after the change of user, which would clear it)."""
+
+    def enter() -> None:
+        os.chroot(root)
+        os.chdir("/")
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+        _die_with_parent()
+
+    return enter
+
+
 @dataclass(frozen=True)
 class _RunAs:
-    """Who runs the server: the current user, or (as root) a service account."""
+    """Who runs the server: the current user, or (as root) a service account; with ``root``,
+    the service account of that chroot, inside it (the program paths are the chroot's)."""
 
     user: str | None = None
     uid: int = -1
     gid: int = -1
+    root: str | None = None
 
     @classmethod
     def for_postgres(cls) -> _RunAs:
@@ -418,7 +438,26 @@ class _RunAs:
             ) from exc
         return cls(user="postgres", uid=pw.pw_uid, gid=pw.pw_gid)
 
+    @classmethod
+    def chroot_postgres(cls, root: Path) -> _RunAs:
+        """The chroot's ``postgres`` account (its own /etc/passwd); needs root."""
+        if os.geteuid() != 0:
+            raise ServerStartError(f"PostgreSQL runs in the chroot {root}: that needs root")
+        try:
+            lines = (root / "etc" / "passwd").read_text().splitlines()
+        except OSError as exc:
+            raise ServerStartError(f"cannot read {root}/etc/passwd: {exc}") from exc
+        for line in lines:
+            fields = line.split(":")
+            if len(fields) >= 4 and fields[0] == "postgres":
+                return cls(user="postgres", uid=int(fields[2]), gid=int(fields[3]), root=str(root))
+        raise ServerStartError(
+            f"no 'postgres' user in {root}/etc/passwd (the chroot's postgresql-common makes it)"
+        )
+
     def popen_kwargs(self) -> dict[str, Any]:
+        if self.root is not None:
+            return {"preexec_fn": _enter_chroot(self.root, self.uid, self.gid)}
         if self.user is None:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
@@ -484,14 +523,20 @@ def _tail(path: Path, lines: int) -> str:
 
 
 def _run(
-    cmd: Sequence[str], *, what: str, run_as: _RunAs, cwd: Path, timeout: float = STARTUP_TIMEOUT
+    cmd: Sequence[str],
+    *,
+    what: str,
+    run_as: _RunAs,
+    cwd: Path,
+    timeout: float = STARTUP_TIMEOUT,
+    stdin_text: str | None = None,
 ) -> None:
     try:
         done = subprocess.run(
             list(cmd),
             cwd=cwd,
             env=_clean_env(),
-            stdin=subprocess.DEVNULL,
+            **({"input": stdin_text} if stdin_text is not None else {"stdin": subprocess.DEVNULL}),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -603,6 +648,46 @@ atexit.register(stop_all)
 
 
 # --------------------------------------------------------------------------------------------
+# Chroots (tests/tools/sid_chroot.sh)
+# --------------------------------------------------------------------------------------------
+
+CHROOT_CACHE = "/var/cache/kea-db-tests"
+
+
+def chroot_env(name: str) -> str:
+    """The variable that moves chroot ``name``: ``KEADB_<NAME>_CHROOT`` (sid_chroot.sh's)."""
+    return "KEADB_" + name.upper().replace("-", "_") + "_CHROOT"
+
+
+def find_chroot(name: str, programs: Sequence[str] = ()) -> Path:
+    """The complete chroot ``name`` of ``tests/tools/sid_chroot.sh`` (``$KEADB_<NAME>_CHROOT``
+    or ``/var/cache/kea-db-tests/<name>``) holding ``programs`` (paths inside it).
+
+    Raises:
+        ServerStartError: not built (or built without those programs), or not root.
+    """
+    env = chroot_env(name)
+    root = Path(os.environ.get(env) or f"{CHROOT_CACHE}/{name}")
+    stamp = f".keadb-{name}-chroot-complete"
+    missing = [p for p in programs if not os.access(root / p.lstrip("/"), os.X_OK)]
+    if not (root / stamp).is_file() or missing:
+        raise ServerStartError(
+            f"no complete Debian chroot {name!r} at {root} (no {stamp}"
+            + (f", or no {', '.join(missing)}" if missing else "")
+            + f"); build it, as root, with {SID_CHROOT_SCRIPT} {name} (set {env} for "
+            "another place)"
+        )
+    if os.geteuid() != 0:
+        raise ServerStartError(f"servers in the chroot {root} need root")
+    return root
+
+
+def _in_chroot(root: Path, path: Path) -> str:
+    """``path`` (on the host, inside ``root``) as a program in the chroot sees it."""
+    return "/" + str(Path(path).relative_to(root))
+
+
+# --------------------------------------------------------------------------------------------
 # Servers
 # --------------------------------------------------------------------------------------------
 
@@ -701,8 +786,8 @@ class DatabaseServer:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,  # see the module docstring
-                    **self._popen_kwargs(),
+                    # see the module docstring; a chroot's preexec_fn calls it itself
+                    **{"preexec_fn": _die_with_parent, **self._popen_kwargs()},
                 )
             except OSError as exc:
                 raise ServerStartError(f"cannot run {self._command()[0]}: {exc}") from exc
@@ -782,15 +867,18 @@ def _start(server_factory: Any, attempts: int = 3, timeout: float = STARTUP_TIME
 # ---- PostgreSQL ----------------------------------------------------------------------------
 
 
-def find_postgres_bindir() -> Path:
-    """The newest ``/usr/lib/postgresql/<version>/bin``, else the directory of ``postgres``."""
+def find_postgres_bindir(chroot: Path | None = None) -> Path:
+    """The newest ``/usr/lib/postgresql/<version>/bin``, else the directory of ``postgres``;
+    with ``chroot``, the newest one in it (a host path under the chroot)."""
     candidates = []
-    for bindir in Path("/usr/lib/postgresql").glob("*/bin"):
+    for bindir in Path(chroot or "/").joinpath("usr/lib/postgresql").glob("*/bin"):
         version = bindir.parent.name
         if (bindir / "postgres").is_file() and re.fullmatch(r"\d+(\.\d+)?", version):
             candidates.append((tuple(int(p) for p in version.split(".")), bindir))
     if candidates:
         return max(candidates)[1]
+    if chroot is not None:
+        raise ServerStartError(f"no {chroot}/usr/lib/postgresql/*/bin/postgres")
     found = shutil.which("postgres")
     if found:
         return Path(found).parent
@@ -801,19 +889,27 @@ def find_postgres_bindir() -> Path:
 
 
 def _postgres_template(bindir: Path, run_as: _RunAs) -> Path:
-    """An initdb'd data directory, made once per process and copied for each server."""
+    """An initdb'd data directory, made once per process and copied for each server (in
+    the chroot's /tmp, by the chroot's initdb, when ``run_as`` is a chroot's account)."""
     with _LOCK:
         key = f"postgresql:{bindir}"
         if key in _TEMPLATES:
             return _TEMPLATES[key]
-        root = _make_dir("keadb-pg-template-", run_as)
+        chroot = Path(run_as.root) if run_as.root else None
+        root = _make_dir(
+            "keadb-pg-template-", run_as, base=str(chroot / "tmp") if chroot else None
+        )
         _TEMPLATE_DIRS.append(root)
         data = root / "data"
+
+        def path(p: Path) -> str:
+            return _in_chroot(chroot, p) if chroot else str(p)
+
         _run(
             [
-                str(bindir / "initdb"),
+                path(bindir / "initdb"),
                 "-D",
-                str(data),
+                path(data),
                 "-U",
                 "postgres",
                 "--auth=trust",
@@ -822,7 +918,7 @@ def _postgres_template(bindir: Path, run_as: _RunAs) -> Path:
                 "--no-sync",
                 "--wal-segsize=1",  # 1 MiB WAL segments: less to copy per server
             ],
-            what="initdb",
+            what=f"initdb ({path(bindir)}{f' in {chroot}' if chroot else ''})",
             run_as=run_as,
             cwd=root,
         )
@@ -843,6 +939,15 @@ class PostgresServer(DatabaseServer):
         self.data = self.directory / "data"
 
     @property
+    def chroot(self) -> Path | None:
+        """The chroot the server runs in (None: the host's PostgreSQL)."""
+        return Path(self.run_as.root) if self.run_as.root else None
+
+    def inside(self, path: Path | str) -> str:
+        """A host path as the server sees it (under its chroot, if any)."""
+        return _in_chroot(self.chroot, Path(path)) if self.chroot else str(path)
+
+    @property
     def version(self) -> str:
         return str(self.sql("SHOW server_version")[0][0])
 
@@ -850,7 +955,7 @@ class PostgresServer(DatabaseServer):
         settings: dict[str, str] = {
             "listen_addresses": HOST,
             "port": str(self.port),
-            "unix_socket_directories": self.socket,
+            "unix_socket_directories": self.inside(self.socket),
             "fsync": "off",
             "synchronous_commit": "off",
             "full_page_writes": "off",
@@ -871,8 +976,12 @@ class PostgresServer(DatabaseServer):
             )
         if self.options.get("ssl_ciphers"):
             settings["ssl_ciphers"] = str(self.options["ssl_ciphers"])
+        if self.chroot:
+            # A chroot's /dev/shm is a plain root-owned directory: POSIX shared memory
+            # (the default) would fail there; files in the data directory do not.
+            settings["dynamic_shared_memory_type"] = "mmap"
         settings.update(self.options.get("settings") or {})
-        cmd = [str(self.bindir / "postgres"), "-D", str(self.data)]
+        cmd = [self.inside(self.bindir / "postgres"), "-D", self.inside(self.data)]
         for name, value in settings.items():
             cmd += ["-c", f"{name}={value}"]
         return cmd
@@ -999,6 +1108,7 @@ def start_postgres(
     client_cert_required: bool = False,
     ssl_ciphers: str | None = None,
     settings: Mapping[str, str] | None = None,
+    chroot: Path | None = None,
     timeout: float = STARTUP_TIMEOUT,
 ) -> PostgresServer:
     """Start a throw-away PostgreSQL server on 127.0.0.1:<free port>.
@@ -1011,12 +1121,14 @@ def start_postgres(
         certificate signed by the test CA (``clientcert=verify-ca``); implies TLS for them.
     :param ssl_ciphers: the server's ``ssl_ciphers`` (TLS 1.2 and below).
     :param settings: extra ``-c name=value`` settings (they win over the defaults).
+    :param chroot: run that chroot's PostgreSQL (its newest ``/usr/lib/postgresql/N``, as
+        its own ``postgres`` user; see :func:`find_chroot`), the directories in its ``/tmp``.
     """
     _check_tls_args(tls, material, server_cert)
     if client_cert_required and tls == "off":
         raise ValueError("client_cert_required needs tls='on' or 'required'")
-    bindir = find_postgres_bindir()
-    run_as = _RunAs.for_postgres()
+    bindir = find_postgres_bindir(chroot)
+    run_as = _RunAs.chroot_postgres(chroot) if chroot else _RunAs.for_postgres()
     options = {
         "client_cert_required": client_cert_required,
         "ssl_ciphers": ssl_ciphers,
@@ -1024,7 +1136,7 @@ def start_postgres(
     }
 
     def make() -> PostgresServer:
-        directory = _make_dir("keadb-pg-", run_as)
+        directory = _make_dir("keadb-pg-", run_as, base=str(chroot / "tmp") if chroot else None)
         server = PostgresServer(
             directory=directory,
             port=_free_port(),
@@ -1048,17 +1160,25 @@ def start_postgres(
 
 # ---- MariaDB -------------------------------------------------------------------------------
 
-# Shared by mariadb-install-db and mariadbd: a small, non-durable InnoDB.
-_MARIADB_COMMON = (
+# Shared by mariadb-install-db and mariadbd: a small, non-durable InnoDB (the schema does
+# not depend on these)...
+_MARIADB_INNODB = (
     "--innodb-buffer-pool-size=16M",
     "--innodb-log-file-size=8M",
     "--innodb-flush-log-at-trx-commit=0",
     "--innodb-doublewrite=0",
     "--innodb-use-native-aio=0",
     "--skip-name-resolve",
+)
+# ... and Debian's character set (its /etc/mysql/mariadb.conf.d/50-server.cnf), left out with
+# compiled_defaults=True: MariaDB 10.5-11.4 then come up latin1, 11.6+ utf8mb4_uca1400_ai_ci.
+MARIADB_DEBIAN_CHARSET = (
     "--character-set-server=utf8mb4",
     "--collation-server=utf8mb4_general_ci",
 )
+_MARIADB_COMMON = (*_MARIADB_INNODB, *MARIADB_DEBIAN_CHARSET)
+# Inside a chroot of tests/tools/sid_chroot.sh.
+_CHROOT_MARIADBD = "/usr/sbin/mariadbd"
 
 
 def _find_program(names: Iterable[str], dirs: Iterable[str]) -> str:
@@ -1074,24 +1194,47 @@ def _find_program(names: Iterable[str], dirs: Iterable[str]) -> str:
     )
 
 
-def _mariadb_template(run_as_root: bool) -> Path:
+def _mariadb_template(
+    run_as_root: bool, chroot: Path | None = None, compiled_defaults: bool = False
+) -> Path:
+    """A data directory made by the installer of the host's MariaDB (or of ``chroot``'s,
+    run inside it), with the same character set options as its servers; made once per
+    process and copied for each server."""
     with _LOCK:
-        key = "mysql"
+        key = "mysql" if chroot is None and not compiled_defaults else (
+            f"mariadb:{chroot}:{compiled_defaults}"
+        )
         if key in _TEMPLATES:
             return _TEMPLATES[key]
-        installer = _find_program(
-            ["mariadb-install-db", "mysql_install_db"], ["/usr/bin", "/usr/sbin"]
+        prefix: list[str] = []
+        if chroot is None:
+            installer = _find_program(
+                ["mariadb-install-db", "mysql_install_db"], ["/usr/bin", "/usr/sbin"]
+            )
+        else:
+            names = ("/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db")
+            found = [n for n in names if os.access(chroot / n.lstrip("/"), os.X_OK)]
+            if not found:
+                raise ServerStartError(f"none of {', '.join(names)} in the chroot {chroot}")
+            installer = found[0]
+            prefix = ["chroot", str(chroot)]
+        root = _make_dir(
+            "keadb-mariadb-template-", _RunAs(), base=str(chroot / "tmp") if chroot else None
         )
-        root = _make_dir("keadb-mariadb-template-", _RunAs())
         _TEMPLATE_DIRS.append(root)
         data = root / "data"
+
+        def path(p: Path) -> str:
+            return _in_chroot(chroot, p) if chroot else str(p)
+
         cmd = [
+            *prefix,
             installer,
             "--no-defaults",
-            f"--datadir={data}",
+            f"--datadir={path(data)}",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
-            *_MARIADB_COMMON,
+            *(_MARIADB_INNODB if compiled_defaults else _MARIADB_COMMON),
         ]
         if run_as_root:
             cmd.append("--user=root")
@@ -1104,8 +1247,29 @@ def _mariadb_template(run_as_root: bool) -> Path:
             f"DELETE FROM mysql.global_priv WHERE User = 'root' AND Host = '{host}';\n"
             f"DELETE FROM mysql.proxies_priv WHERE Host = '{host}' OR Proxied_host = '{host}';\n"
         )
-        cmd.append(f"--extra-file={extra}")
-        _run(cmd, what="mariadb-install-db", run_as=_RunAs(), cwd=root)
+        where = f" in {chroot}" if chroot else ""
+        # MariaDB 10.5's installer has no --extra-file: bootstrap the server with it after.
+        help_text = subprocess.run(
+            [*prefix, installer, "--help"], capture_output=True, text=True, timeout=30,
+            stdin=subprocess.DEVNULL, check=False, env=_clean_env(),
+        ).stdout
+        has_extra_file = "--extra-file" in help_text.replace("--defaults-extra-file", "")
+        if has_extra_file:
+            cmd.append(f"--extra-file={path(extra)}")
+        _run(cmd, what=f"{installer}{where}", run_as=_RunAs(), cwd=root)
+        if not has_extra_file:
+            mariadbd = _CHROOT_MARIADBD if chroot else _find_program(
+                ["mariadbd", "mysqld"], ["/usr/sbin", "/usr/bin"]
+            )
+            _run(
+                [*prefix, mariadbd, "--no-defaults", "--bootstrap", f"--datadir={path(data)}",
+                 *(["--user=root"] if run_as_root else []),
+                 *(_MARIADB_INNODB if compiled_defaults else _MARIADB_COMMON)],
+                what=f"{mariadbd} --bootstrap{where} (root@host name rows)",
+                run_as=_RunAs(),
+                cwd=root,
+                stdin_text=extra.read_text(),
+            )
         _TEMPLATES[key] = data
         return data
 
@@ -1208,29 +1372,39 @@ class MySQLFamilyServer(DatabaseServer):
 
 
 class MariaDBServer(MySQLFamilyServer):
+    """The host's mariadbd, or (``chroot`` set) a chroot's, run as ``chroot <dir>
+    /usr/sbin/mariadbd`` as root with its directories in the chroot's ``/tmp``."""
+
     flavor = "mariadb"
 
-    def __init__(self, *, mariadbd: str, **kwargs: Any) -> None:
+    def __init__(self, *, mariadbd: str, chroot: Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mariadbd = mariadbd
+        self.chroot = chroot
         self.data = self.directory / "data"
 
+    def inside(self, path: Path | str) -> str:
+        """A host path as the server sees it (under its chroot, if any)."""
+        return _in_chroot(self.chroot, Path(path)) if self.chroot else str(path)
+
     def _command(self) -> list[str]:
+        compiled_defaults = bool(self.options.get("compiled_defaults"))
         cmd = [
+            *(["chroot", str(self.chroot)] if self.chroot else []),
             self.mariadbd,
             "--no-defaults",
-            f"--datadir={self.data}",
-            f"--socket={self.socket}",
+            f"--datadir={self.inside(self.data)}",
+            f"--socket={self.inside(self.socket)}",
             f"--port={self.port}",
             f"--bind-address={HOST}",
             "--skip-networking=0",
-            f"--pid-file={self.directory / 'mariadbd.pid'}",
-            f"--tmpdir={self.directory / 'tmp'}",
+            f"--pid-file={self.inside(self.directory / 'mariadbd.pid')}",
+            f"--tmpdir={self.inside(self.directory / 'tmp')}",
             "--skip-performance-schema",
             "--skip-log-bin",
             "--max-connections=100",
             "--innodb-temp-data-file-path=ibtmp1:1M:autoextend",
-            *_MARIADB_COMMON,
+            *(_MARIADB_INNODB if compiled_defaults else _MARIADB_COMMON),
         ]
         if os.geteuid() == 0:
             cmd.append("--user=root")
@@ -1238,9 +1412,9 @@ class MariaDBServer(MySQLFamilyServer):
             cmd.append("--skip-ssl")
         else:
             cmd += [
-                f"--ssl-ca={self.directory / 'ca.crt'}",
-                f"--ssl-cert={self.directory / 'server.crt'}",
-                f"--ssl-key={self.directory / 'server.key'}",
+                f"--ssl-ca={self.inside(self.directory / 'ca.crt')}",
+                f"--ssl-cert={self.inside(self.directory / 'server.crt')}",
+                f"--ssl-key={self.inside(self.directory / 'server.key')}",
             ]
             if self.tls == "required":
                 cmd.append("--require-secure-transport=ON")
@@ -1252,7 +1426,14 @@ class MariaDBServer(MySQLFamilyServer):
         return cmd
 
     def prepare(self, material: TlsMaterial | None) -> None:
-        _copy_tree(_mariadb_template(os.geteuid() == 0), self.data)
+        if len(self.socket.encode()) > _SOCKET_PATH_MAX:
+            raise ServerStartError(f"socket path {self.socket} is too long for a Unix socket")
+        source = self.options.get("datadir")
+        if source is None:
+            source = _mariadb_template(
+                os.geteuid() == 0, self.chroot, bool(self.options.get("compiled_defaults"))
+            )
+        _copy_tree(Path(source), self.data)
         (self.directory / "tmp").mkdir()
         self._install_tls(material)
 
@@ -1265,6 +1446,9 @@ def start_mariadb(
     ssl_cipher: str | None = None,
     tls_version: str | None = None,
     extra_args: Sequence[str] = (),
+    chroot: Path | None = None,
+    compiled_defaults: bool = False,
+    datadir: Path | None = None,
     timeout: float = STARTUP_TIMEOUT,
 ) -> MariaDBServer:
     """Start a throw-away MariaDB server on 127.0.0.1:<free port>.
@@ -1276,18 +1460,39 @@ def start_mariadb(
     :param server_cert: which server certificate of ``material`` to present.
     :param ssl_cipher: the server's ``--ssl-cipher`` list.
     :param tls_version: the server's ``--tls-version`` (e.g. ``TLSv1.2``).
-    :param extra_args: more ``mariadbd`` options (appended last, so they win).
+    :param extra_args: more ``mariadbd`` options (appended last, so they win; paths in them
+        are the chroot's when ``chroot`` is set).
+    :param chroot: run that chroot's ``/usr/sbin/mariadbd`` (:func:`find_chroot`; its data
+        directory made by its own installer, in its ``/tmp``).
+    :param compiled_defaults: leave out Debian's ``--character-set-server=utf8mb4
+        --collation-server=utf8mb4_general_ci`` (kept by default): the server's compiled-in
+        character set and collation.
+    :param datadir: copy this (stopped) data directory instead of a fresh one: the server
+        starts on another server's data, as an in-place upgrade does.
 
     Client certificates are required per user: ``create_user(..., require_x509=True)``.
     """
     _check_tls_args(tls, material, server_cert)
     if tls == "off" and (ssl_cipher or tls_version):
         raise ValueError("ssl_cipher / tls_version need tls='on' or 'required'")
-    mariadbd = _find_program(["mariadbd", "mysqld"], ["/usr/sbin", "/usr/bin"])
-    options = {"ssl_cipher": ssl_cipher, "tls_version": tls_version, "extra_args": extra_args}
+    if chroot is None:
+        mariadbd = _find_program(["mariadbd", "mysqld"], ["/usr/sbin", "/usr/bin"])
+    else:
+        if not os.access(chroot / _CHROOT_MARIADBD.lstrip("/"), os.X_OK):
+            raise ServerStartError(f"no {_CHROOT_MARIADBD} in the chroot {chroot}")
+        mariadbd = _CHROOT_MARIADBD
+    options = {
+        "ssl_cipher": ssl_cipher,
+        "tls_version": tls_version,
+        "extra_args": extra_args,
+        "compiled_defaults": compiled_defaults,
+        "datadir": datadir,
+    }
 
     def make() -> MariaDBServer:
-        directory = _make_dir("keadb-mariadb-", _RunAs())
+        directory = _make_dir(
+            "keadb-mariadb-", _RunAs(), base=str(chroot / "tmp") if chroot else None
+        )
         server = MariaDBServer(
             directory=directory,
             port=_free_port(),
@@ -1297,6 +1502,7 @@ def start_mariadb(
             server_cert=server_cert,
             options=options,
             mariadbd=mariadbd,
+            chroot=chroot,
         )
         try:
             server.prepare(material)
@@ -1306,6 +1512,84 @@ def start_mariadb(
         return server
 
     return cast(MariaDBServer, _start(make, timeout=timeout))
+
+
+_MARIADB_UPGRADE_TIMEOUT = 120.0
+_DEFAULT_SQL_MODES: dict[str, str] = {}
+
+
+def mariadb_default_sql_mode(chroot: Path | None = None) -> str:
+    """The compiled-in ``sql_mode`` of the host's mariadbd (or ``chroot``'s), as its
+    ``--verbose --help`` prints it."""
+    key = str(chroot)
+    with _LOCK:
+        if key in _DEFAULT_SQL_MODES:
+            return _DEFAULT_SQL_MODES[key]
+    if chroot is None:
+        cmd = [_find_program(["mariadbd", "mysqld"], ["/usr/sbin", "/usr/bin"])]
+    else:
+        cmd = ["chroot", str(chroot), _CHROOT_MARIADBD]
+    cmd += ["--no-defaults", "--user=root", "--verbose", "--help"]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=30, env=_clean_env(),
+            stdin=subprocess.DEVNULL, check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ServerStartError(f"{' '.join(cmd)} failed: {exc}") from exc
+    found = re.search(r"^sql-mode\s+(\S+)$", done.stdout, re.MULTILINE)
+    if not found:
+        raise ServerStartError(f"no sql-mode line in the output of {' '.join(cmd)}")
+    with _LOCK:
+        _DEFAULT_SQL_MODES[key] = found.group(1)
+    return found.group(1)
+
+
+def upgrade_in_place(
+    old: MariaDBServer, *, extra_args: Sequence[str] = (), timeout: float = STARTUP_TIMEOUT
+) -> MariaDBServer:
+    """Stop ``old`` cleanly and start the host's MariaDB (compiled-in defaults, TLS off) on
+    a copy of its data directory, then run the host's ``mariadb-upgrade`` against it, as an
+    operator upgrading a server in place would. ``old`` is stopped (and its directory
+    removed) whatever happens.
+
+    Raises:
+        ServerStartError: ``old`` did not shut down cleanly, the new server did not start, or
+            mariadb-upgrade failed (the new server is then stopped).
+    """
+    process = old.process
+    if process is None or process.poll() is not None:
+        raise ServerStartError(f"{old!r} is not running: nothing to upgrade")
+    try:
+        old.begin_stop()
+        try:
+            code = process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise ServerStartError(
+                f"{old!r} did not shut down within {STOP_TIMEOUT:.0f} s"
+            ) from exc
+        if code != 0:
+            raise ServerStartError(
+                f"{old!r} exited with {code} at shutdown; last log lines:\n{old.log_tail()}"
+            )
+        new = start_mariadb(
+            compiled_defaults=True, datadir=old.data, extra_args=extra_args, timeout=timeout
+        )
+    finally:
+        old.stop()
+    upgrader = _find_program(["mariadb-upgrade", "mysql_upgrade"], ["/usr/bin", "/usr/sbin"])
+    try:
+        _run(
+            [upgrader, "--no-defaults", f"--socket={new.socket}", "--user=root"],
+            what=f"{upgrader} (after the in-place upgrade)",
+            run_as=_RunAs(),
+            cwd=new.directory,
+            timeout=_MARIADB_UPGRADE_TIMEOUT,
+        )
+    except BaseException:
+        new.stop()
+        raise
+    return new
 
 
 # ---- Oracle MySQL, from a Debian sid chroot -------------------------------------------------
@@ -1361,11 +1645,6 @@ def find_sid_chroot() -> Path:
     if os.geteuid() != 0:
         raise ServerStartError(f"Oracle MySQL runs in the chroot {root}: that needs root")
     return root
-
-
-def _in_chroot(root: Path, path: Path) -> str:
-    """``path`` (on the host, inside ``root``) as a program in the chroot sees it."""
-    return "/" + str(Path(path).relative_to(root))
 
 
 def _oracle_mysql_template(root: Path) -> Path:
@@ -1436,6 +1715,8 @@ class OracleMySQLServer(MySQLFamilyServer):
             "--max-connections=100",
             *_ORACLE_MYSQL_COMMON,
         ]
+        if self.options.get("compiled_defaults"):
+            cmd.remove("--skip-log-bin")  # MySQL's default: binary log on (ROW)
         if self.tls == "off":
             # --ssl / --skip-ssl are gone (8.4): an empty TLS version list disables TLS (the
             # server logs a warning that it could not set up TLS). No auto-generated
@@ -1475,6 +1756,7 @@ def start_oracle_mysql(
     ssl_cipher: str | None = None,
     tls_version: str | None = None,
     extra_args: Sequence[str] = (),
+    compiled_defaults: bool = False,
     timeout: float = STARTUP_TIMEOUT,
 ) -> OracleMySQLServer:
     """Start a throw-away Oracle MySQL server (sid chroot) on 127.0.0.1:<free port>.
@@ -1490,6 +1772,8 @@ def start_oracle_mysql(
     :param tls_version: the server's ``--tls-version`` (e.g. ``TLSv1.2``).
     :param extra_args: more ``mysqld`` options (appended last, so they win; paths in them are
         the chroot's).
+    :param compiled_defaults: leave out ``--skip-log-bin`` (kept by default): the binary log
+        is on, as MySQL's default is. (The character set is always the compiled-in one.)
 
     Users are created with MySQL's default plugin, caching_sha2_password. Needs root and the
     chroot of ``tests/tools/sid_chroot.sh`` (:func:`find_sid_chroot`).
@@ -1498,7 +1782,12 @@ def start_oracle_mysql(
     if tls == "off" and (ssl_cipher or tls_version):
         raise ValueError("ssl_cipher / tls_version need tls='on' or 'required'")
     root = find_sid_chroot()
-    options = {"ssl_cipher": ssl_cipher, "tls_version": tls_version, "extra_args": extra_args}
+    options = {
+        "ssl_cipher": ssl_cipher,
+        "tls_version": tls_version,
+        "extra_args": extra_args,
+        "compiled_defaults": compiled_defaults,
+    }
 
     def make() -> OracleMySQLServer:
         directory = _make_dir("keadb-mysql-", _RunAs(), base=str(root / "tmp"))
@@ -1548,7 +1837,8 @@ def _check_tls_args(tls: str, material: TlsMaterial | None, server_cert: str) ->
 
 @dataclass(frozen=True)
 class FreshDatabase:
-    """An empty database and a password user that owns it (all privileges on it)."""
+    """An empty database and a password user that owns it (all privileges on it); with
+    ``owner`` set (PostgreSQL), another role owns it and the user has grants only."""
 
     server: DatabaseServer
     name: str
@@ -1559,6 +1849,7 @@ class FreshDatabase:
     type: BackendType
     socket: str
     require_x509: bool = False
+    owner: str | None = None
 
 
 def create_fresh_database(server: DatabaseServer, *, require_x509: bool = False) -> FreshDatabase:
@@ -1593,8 +1884,69 @@ def grant_verify_scratch(db: FreshDatabase) -> None:
 
 
 def drop_fresh_database(db: FreshDatabase) -> None:
-    """Drop the database and its user (nothing to do when the server is gone)."""
+    """Drop the database and its user (and owner role; nothing to do when the server is
+    gone)."""
     if not db.server.is_running():
         return
     db.server.drop_database(db.name)
     db.server.drop_user(db.user)
+    if db.owner:
+        db.server.drop_user(db.owner)
+
+
+def _fresh_pg(
+    server: PostgresServer, *, encoding: str | None, user_owns: bool
+) -> FreshDatabase:
+    token = secrets.token_hex(6)
+    name, user, password = f"keadb_{token}", f"kea_{token}", secrets.token_urlsafe(18)
+    owner = None if user_owns else f"keadb_owner_{token}"
+    db, ident = pgsql.Identifier(name), pgsql.Identifier(user)
+    if owner:
+        server.sql(pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(owner)))
+    create = pgsql.SQL("CREATE DATABASE {}").format(db)
+    if encoding:
+        create += pgsql.SQL(
+            " ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        ).format(pgsql.Literal(encoding))
+    if owner:
+        create += pgsql.SQL(" OWNER {}").format(pgsql.Identifier(owner))
+    try:
+        server.sql(create)
+        if user_owns:
+            server.create_user(user, password, database=name)
+        else:
+            # Kea's ARM: GRANT ALL PRIVILEGES ON DATABASE, and (PostgreSQL 15+, which took
+            # CREATE on public from PUBLIC) GRANT ALL ON SCHEMA public, run by a superuser
+            # connected to that database.
+            server.create_user(user, password)
+            server.sql(pgsql.SQL("GRANT ALL PRIVILEGES ON DATABASE {} TO {}").format(db, ident))
+            server.sql(pgsql.SQL("GRANT ALL ON SCHEMA public TO {}").format(ident), name)
+    except BaseException:
+        server.drop_database(name)
+        server.drop_user(user)
+        if owner:
+            server.drop_user(owner)
+        raise
+    return FreshDatabase(
+        server=server,
+        name=name,
+        user=user,
+        password=password,
+        host=server.host,
+        port=server.port,
+        type=server.type,
+        socket=server.socket,
+        owner=owner,
+    )
+
+
+def create_fresh_latin1_database(server: PostgresServer) -> FreshDatabase:
+    """As :func:`create_fresh_database`, the database ``ENCODING 'LATIN1' LC_COLLATE 'C'
+    LC_CTYPE 'C' TEMPLATE template0``."""
+    return _fresh_pg(server, encoding="LATIN1", user_owns=True)
+
+
+def create_fresh_not_owner_database(server: PostgresServer) -> FreshDatabase:
+    """A new database owned by a new NOLOGIN role (``db.owner``); the password user has
+    Kea's documented grants only: ALL PRIVILEGES on the database, ALL on schema public."""
+    return _fresh_pg(server, encoding=None, user_owns=False)

@@ -1,56 +1,71 @@
 #!/usr/bin/env bash
-# Build, once, a Debian chroot for the test suite, and cache it. Three of them:
+# Build, once, a Debian chroot for the test suite, and cache it. Four of them:
 #
-#   sid      Oracle MySQL (sid's mysql-server) for the suite's OracleMySQLServer
-#            (tests/servers.py);
-#   sid-kea  kea-dhcp4 3.0.x (sid's kea-dhcp4-server) for tests/test_real_kea_releases.py;
-#   trixie   kea-dhcp4 2.6.x (trixie's kea-dhcp4-server), for the same.
+#   sid       Oracle MySQL (sid's mysql-server) for the suite's OracleMySQLServer, and
+#             PostgreSQL 18 (tests/servers.py, the server matrix of tests/matrix.py);
+#   sid-kea   kea-dhcp4 3.0.x (sid's kea-dhcp4-server) for tests/test_real_kea_releases.py;
+#   trixie    kea-dhcp4 2.6.x (trixie's kea-dhcp4-server), for the same; MariaDB 11.8 and
+#             PostgreSQL 17 for the server matrix;
+#   bullseye  MariaDB 10.5 and PostgreSQL 13 (Debian 11) for the server matrix.
 #
 #   tests/tools/sid_chroot.sh              # sid: build unless a complete chroot is cached;
 #                                          # print its path
 #   tests/tools/sid_chroot.sh trixie       # another one (or KEADB_CHROOT=trixie)
 #   KEADB_SID_CHROOT=/some/dir tests/tools/sid_chroot.sh     # elsewhere; also
-#                                          # KEADB_SID_KEA_CHROOT, KEADB_TRIXIE_CHROOT
+#                                          # KEADB_SID_KEA_CHROOT, KEADB_TRIXIE_CHROOT,
+#                                          # KEADB_BULLSEYE_CHROOT
 #
 # Oracle MySQL 8.4+ and Kea 2.6+ need a newer libc than Debian 12 has, so they cannot be
-# installed on the host. The chroot is built with `debootstrap --variant=minbase SUITE` from
+# installed on the host; the other Debian releases' MariaDB and PostgreSQL cannot be installed
+# beside the host's own. The chroot is built with `debootstrap --variant=minbase SUITE` from
 # the mirror of the host's own apt sources (override with KEADB_DEBIAN_MIRROR), then the
 # chroot's packages are installed without recommends, with a policy-rc.d that keeps every
-# service from starting.
+# service from starting. The data directories the packages' scripts initialise
+# (/var/lib/mysql, /var/lib/postgresql/N/main) are emptied or removed: the tests make their own.
 #
 # Idempotent: a complete chroot carries a stamp file, written last, and is reused as it is.
 # The build happens in DIR.partial and is renamed to DIR only when complete, so an interrupted
 # build is thrown away and redone by the next run, never reused. Needs root.
 set -euo pipefail
 
-# Which chroot: sid (Oracle MySQL), sid-kea (Kea 3.0.x: its libmariadb3 needs mariadb-common,
-# which sid's mysql-server conflicts with, so the two cannot share a chroot) or trixie (Kea 2.6.x).
+# Which chroot: sid (Oracle MySQL, PostgreSQL 18), sid-kea (Kea 3.0.x: its libmariadb3 needs
+# mariadb-common, which sid's mysql-server conflicts with, so the two cannot share a chroot),
+# trixie (Kea 2.6.x, MariaDB 11.8, PostgreSQL 17) or bullseye (MariaDB 10.5, PostgreSQL 13).
 NAME=${1:-${KEADB_CHROOT:-sid}}
 case "$NAME" in
     sid)
         DIR=${KEADB_SID_CHROOT:-/var/cache/kea-db-tests/sid}
-        PACKAGES=(mysql-server mysql-client)
-        PROGRAMS=(/usr/sbin/mysqld)
+        PACKAGES=(mysql-server mysql-client postgresql-18)
+        PROGRAMS=(/usr/sbin/mysqld /usr/lib/postgresql/18/bin/postgres)
+        STAMP_VERSION=2
         ;;
     sid-kea)
         DIR=${KEADB_SID_KEA_CHROOT:-/var/cache/kea-db-tests/sid-kea}
         PACKAGES=(kea-dhcp4-server)
         PROGRAMS=(/usr/sbin/kea-dhcp4)
+        STAMP_VERSION=1
         ;;
     trixie)
         DIR=${KEADB_TRIXIE_CHROOT:-/var/cache/kea-db-tests/trixie}
-        PACKAGES=(kea-dhcp4-server)
-        PROGRAMS=(/usr/sbin/kea-dhcp4)
+        PACKAGES=(kea-dhcp4-server mariadb-server postgresql-17)
+        PROGRAMS=(/usr/sbin/kea-dhcp4 /usr/sbin/mariadbd /usr/lib/postgresql/17/bin/postgres)
+        STAMP_VERSION=2
+        ;;
+    bullseye)
+        DIR=${KEADB_BULLSEYE_CHROOT:-/var/cache/kea-db-tests/bullseye}
+        PACKAGES=(mariadb-server postgresql-13)
+        PROGRAMS=(/usr/sbin/mariadbd /usr/lib/postgresql/13/bin/postgres)
+        STAMP_VERSION=1
         ;;
     *)
-        echo "sid_chroot: error: unknown chroot '$NAME' (sid, sid-kea or trixie)" >&2
+        echo "sid_chroot: error: unknown chroot '$NAME' (sid, sid-kea, trixie or bullseye)" >&2
         exit 2
         ;;
 esac
 SUITE=${NAME%%-*}
 STAMP_NAME=.keadb-$NAME-chroot-complete
-# Bump when a chroot's content requirements change: older caches are then rebuilt.
-STAMP_VERSION=1
+# STAMP_VERSION (per chroot, above): bump it when that chroot's content requirements change
+# beyond its package list (which the stamp names too): older caches are then rebuilt.
 STAMP_WANT="keadb-$NAME-chroot v$STAMP_VERSION: ${PACKAGES[*]}"
 TIMEOUT=${KEADB_SID_CHROOT_TIMEOUT:-900}   # seconds for debootstrap and for apt-get each
 
@@ -169,12 +184,16 @@ bounded chroot "$WORK" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     || { tail -n 30 "$DIR.apt.log" >&2; die "installing ${PACKAGES[*]} failed (log: $DIR.apt.log)"; }
 unmount_all
 trap - EXIT INT TERM HUP
-# Package lists, and the data directory the package's script initialised (the tests make
-# their own): some 200 MB.
+# Package lists, and the data directories the packages' scripts initialised (the tests make
+# their own): some 200 MB. PostgreSQL's clusters (pg_createcluster N main) go with their
+# configuration, so the chroot lists none.
 rm -rf "$WORK/var/lib/apt/lists/"* "$WORK/var/cache/apt/"*.bin
 if [ -d "$WORK/var/lib/mysql" ]; then
     find "$WORK/var/lib/mysql" -mindepth 1 -delete
 fi
+for cluster in "$WORK"/var/lib/postgresql/*/main "$WORK"/etc/postgresql/*/main; do
+    [ ! -e "$cluster" ] || rm -rf --one-file-system "$cluster"
+done
 
 for program in "${PROGRAMS[@]}"; do
     [ -x "$WORK$program" ] || die "no $program in the chroot after the install"
@@ -183,7 +202,8 @@ done
 version=""
 for program in "${PROGRAMS[@]}"; do
     case "$program" in
-        */mysqld) line=$(chroot "$WORK" "$program" --version 2>/dev/null || true) ;;
+        */mysqld|*/mariadbd|*/postgres)
+           line=$(chroot "$WORK" "$program" --version 2>/dev/null || true) ;;
         *) line=$(chroot "$WORK" "$program" -v 2>/dev/null || true)
            [ -z "$line" ] || line="$(basename "$program") $line" ;;
     esac
