@@ -189,7 +189,17 @@ def run_statement(session: Session, statement: Statement, index: int, *,
     assert statement.target is not None
     before = fingerprint(session, statement.target)
     session.query(f"UPDATE {JOURNAL} SET running_fingerprint = {_quote(before)} WHERE id = 1")
-    session.query(statement.sql)
+    try:
+        session.query(statement.sql)
+    except QueryError:
+        # The server answered with an error: the statement did not take effect (a failed
+        # DDL statement changes nothing), so a later run runs it again whatever the object
+        # looks like by then (the operator may have removed what stopped it). Only a
+        # statement whose outcome is unknown (a cut session) is judged by its fingerprint.
+        if not session.closed:
+            with contextlib.suppress(KeaDbError):
+                session.query(f"UPDATE {JOURNAL} SET running_fingerprint = NULL WHERE id = 1")
+        raise
     session.query(done)
 
 
