@@ -239,9 +239,12 @@ def _build(session: Session, plan: ConnectPlan, revision: str,
             raise
         session.query("COMMIT")
         return
+    from keadb_cli.schema.migrate import enter_build_sql_mode
+
     statements = scripts.mysql_statements(script)
     if progress:
         progress(f"building {revision}: {len(statements)} statements")
+    enter_build_sql_mode(session.query)
     for statement in statements:
         session.query(statement)
 

@@ -52,6 +52,12 @@ DETAIL_LIMIT = 600  # ... of what differs (two index or constraint definitions)
 _IGNORED = frozenset({"auto_increment", "last_value"})
 _TUNING = frozenset({"options", "create_options", "comment", "sql_mode"})
 _BODY = "body_hash"
+_UNESCAPED = "body_hash_unescaped"  # catalog_mysql.UNESCAPED, without importing the reader
+_NBE_BODY = (
+    "Kea's body, created under NO_BACKSLASH_ESCAPES, which kept the backslashes of its "
+    "string literals as text (Kea's JSON paths '\\$[' then match nothing, so its client "
+    "class lease counting and limits do not work): re-create Kea's routines without that "
+    "sql_mode")
 
 
 class Severity(StrEnum):
@@ -268,6 +274,9 @@ def _scratch_mysql(session: Session, plan: ConnectPlan, revision: str,
             "it, or verify as a user who may", exit_code=ExitCode.PRIVILEGES) from None
     try:
         session.query(f"USE `{name}`")
+        from keadb_cli.schema.migrate import enter_build_sql_mode
+
+        enter_build_sql_mode(session.query)  # as init builds
         statements = scripts.mysql_statements(scripts.rendered("mysql", revision))
         _build(lambda: [session.query(statement) for statement in statements])
         return read()
@@ -406,12 +415,19 @@ def compare_flat(want: dict[str, dict[str, str]], have: dict[str, dict[str, str]
         trigger_text = key.startswith("trigger ") and "definition" in w
         if trigger_text and w["definition"] == h.get("definition"):
             h[_BODY] = w[_BODY]  # PostgreSQL: the server's text, equal but for the schema
+        unescaped = h.pop(_UNESCAPED, None)
+        w.pop(_UNESCAPED, None)
         if _BODY in w and _BODY in h:
             if w[_BODY] == h[_BODY]:
                 own_bodies += 1
             else:
                 known = kea_body(flavour_name, key, h[_BODY], schema)
-                if known == "yes":
+                if known != "yes" and unescaped is not None and (
+                        unescaped == w[_BODY]
+                        or kea_body(flavour_name, key, unescaped, schema) == "yes"):
+                    kea_bodies += 1
+                    findings.append(Finding(Severity.WARNING, "changed", key, _NBE_BODY))
+                elif known == "yes":
                     kea_bodies += 1
                 else:
                     detail = (f"the body is Kea's of schema {known}, not of {schema}" if known
@@ -516,8 +532,10 @@ def _verify_recorded(session: Session, plan: ConnectPlan, schema: Schema,
 
     name = flavour(plan, session)
     version = f"{schema.version}.{schema.minor}"
+    from keadb_cli.schema.migrate import build_sql_mode
+
     (mode,), = session.query("SELECT @@GLOBAL.sql_mode")
-    want = record.expected_flat(name, version, mode or "")
+    want = record.expected_flat(name, version, build_sql_mode(mode or ""))
     if want is None:
         raise CannotVerify(f"{why.message}; kea-db has no record of schema {schema} for "
                            f"{name} to compare with instead", exit_code=why.exit_code)

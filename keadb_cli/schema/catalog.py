@@ -237,6 +237,26 @@ def normalize_body(body: str, *, hash_comments: bool = True) -> str:
     return "".join(out)
 
 
+# What MySQL's default string literal escapes stand for (any other escaped character is
+# the character itself).
+_ESCAPES = {"0": "\0", "'": "'", '"': '"', "b": "\b", "n": "\n", "r": "\r", "t": "\t",
+            "Z": "\x1a", "\\": "\\", "%": "\\%", "_": "\\_"}
+
+
+def unescape_literals(body: str) -> str:
+    """``body`` with the backslash escapes of its string literals read as MySQL reads them
+    by default. A routine created under NO_BACKSLASH_ESCAPES keeps them as text (Kea's
+    script writes JSON paths as '\\$['): this is the body Kea's script meant."""
+    out: list[str] = []
+    for match in _TOKEN_RE.finditer(body):
+        text = match.group()
+        if match.lastgroup == "string" and text[0] in "'\"" and "\\" in text:
+            text = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text,
+                          flags=re.DOTALL)
+        out.append(text)
+    return "".join(out)
+
+
 def body_hash(body: str | None, *, hash_comments: bool = True) -> str:
     """sha256 of :func:`normalize_body` (empty string for an unreadable body)."""
     if body is None:

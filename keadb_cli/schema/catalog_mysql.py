@@ -17,6 +17,7 @@ from keadb_cli.schema.catalog import (
     _rows,
     _text,
     body_hash,
+    unescape_literals,
 )
 
 
@@ -174,6 +175,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
                 ("order", _text(order)),
                 ("orientation", _text(orientation)),
                 ("sql_mode", _text(sql_mode)),
+                *_unescaped(_text(sql_mode), _text(body)),
             ),
         )
         for name, table, timing, event, order, orientation, sql_mode, body in q(
@@ -219,6 +221,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
                     ("security", _text(security)),
                     ("sql_mode", _text(sql_mode)),
                     ("comment", _text(comment)),
+                    *_unescaped(_text(sql_mode), None if body is None else _text(body)),
                 ),
             )
         )
@@ -247,6 +250,18 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
             ("events", ",".join(sorted(_text(e[0]) for e in events))),
         ),
     )
+
+
+UNESCAPED = "body_hash_unescaped"
+
+
+def _unescaped(sql_mode: str, body: str | None) -> tuple[tuple[str, str], ...]:
+    """For a body stored under NO_BACKSLASH_ESCAPES (which keeps the backslashes of its
+    string literals as text): the hash of the body as the default mode reads it, so that
+    verify can tell Kea's own text stored that way from a foreign body."""
+    if body is None or "NO_BACKSLASH_ESCAPES" not in sql_mode.upper().split(","):
+        return ()
+    return ((UNESCAPED, body_hash(unescape_literals(body))),)
 
 
 def _checks_sql(dbapi_connection: Any) -> str:

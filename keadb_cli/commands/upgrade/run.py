@@ -414,6 +414,9 @@ def _run_mysql(session: Session, steps: list[StepPlan], found: Schema, target_re
     # Every statement is classified before the first change: a shape the journal cannot
     # resume stops the run while the database is untouched.
     rendered = {step.revision: _mysql_statements(step.revision) for step in steps}
+    from keadb_cli.schema.migrate import enter_build_sql_mode
+
+    enter_build_sql_mode(session.query)  # Kea's objects are created as init creates them
     if resume is None:
         journal.begin(session, str(found), target_revision)
     ran = []

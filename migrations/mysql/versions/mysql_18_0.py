@@ -41,11 +41,14 @@ def _widen_identifiers() -> None:
     op.alter_column("lease4", "relay_id", type_=my.VARBINARY(255), existing_nullable=True)
     op.alter_column("lease4", "remote_id", type_=my.VARBINARY(255), existing_nullable=True)
     op.alter_column("lease6", "duid", type_=my.VARBINARY(130), existing_nullable=True)
-    lease6 = sa.table("lease6", sa.column("duid", my.VARBINARY(130)))
+    # Assigning expire its own value keeps the lease's expiry where the column is still
+    # NOT NULL ... ON UPDATE current_timestamp() (built while explicit_defaults_for_timestamp
+    # was OFF, MariaDB before 10.10): Kea's step resets it to now on these rows there.
+    lease6 = sa.table("lease6", sa.column("duid", my.VARBINARY(130)), sa.column("expire"))
     op.execute(
         lease6.update()
         .where(lease6.c.duid == sa.func.unhex(sa.literal("00")))
-        .values(duid=sa.func.unhex(sa.literal("000000")))
+        .values(duid=sa.func.unhex(sa.literal("000000")), expire=lease6.c.expire)
     )
 
 
