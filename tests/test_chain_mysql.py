@@ -10,7 +10,7 @@
   scripts (tests/data/catalogs/<flavour>/), and for the free lease queue the golden results
   of tests/sflq_workload_mysql.py.
 - Every revision's offline SQL is frozen by its sha256 (migrations/mysql/rendered.json,
-  checked in tests/test_scripts.py).
+  checked in tests/test_rendered.py).
 """
 
 from __future__ import annotations

@@ -340,21 +340,133 @@ def _start(db: FreshDatabase) -> subprocess.Popen[str]:
         stdin=subprocess.DEVNULL)
 
 
+# kea-db's upgrade transaction on a PostgreSQL database, seen from a superuser session on
+# another database (a session on this one would be one of the "other sessions" upgrade
+# refuses): a session of kea-db (application_name) that has a transaction id (it has
+# written) and holds an exclusive lock on one of the database's own tables as they were
+# before the run (a step's ALTER TABLE). Neither the read-only checks (no transaction id)
+# nor verify's scratch build (its own schema, rolled back) match. With the next
+# transaction id, to widen the 32-bit id to pg_xact_status's 64-bit one.
+_PG_OPEN_UPGRADE = (
+    "SELECT a.pid, a.backend_xid::text, pg_snapshot_xmax(pg_current_snapshot())::text "
+    "FROM pg_stat_activity a WHERE a.datname = %s AND a.application_name = 'kea-db' "
+    "AND a.backend_xid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid "
+    "AND l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.granted "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = %s) "
+    "AND l.relation = ANY(%s::oid[]))"
+)
+PG_CUT_ATTEMPTS = 8  # at most, until PG_CUTS_WANTED cuts landed inside the transaction
+PG_CUTS_WANTED = 3
+
+
+def _pg_tables(db: FreshDatabase) -> list[int]:
+    """The oids of the tables in ``db``'s public schema (an ALTER TABLE keeps them)."""
+    return [int(oid) for (oid,) in db.server.sql(
+        "SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+        "AND relkind = 'r'", database=db.name)]
+
+
+def _pg_open_upgrade(db: FreshDatabase, proc: subprocess.Popen[str],
+                     tables: list[int]) -> tuple[int, int] | None:
+    """Wait until ``proc``'s upgrade transaction is open on ``db`` (it holds an exclusive lock
+    on one of ``tables``): (its backend's pid, its 64-bit transaction id); None if the
+    process ended before it was seen."""
+    assert tables
+    deadline = time.monotonic() + 120
+    while proc.poll() is None:
+        rows = db.server.sql(_PG_OPEN_UPGRADE, params=(db.name, db.name, tables))
+        if rows:
+            pid, xid, next_xid = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+            epoch = (next_xid >> 32) - (1 if xid > next_xid & 0xFFFFFFFF else 0)
+            return pid, (epoch << 32) | xid
+        assert time.monotonic() < deadline, "the upgrade's transaction never opened"
+        time.sleep(0.005)
+    return None
+
+
+def _pg_fate(db: FreshDatabase, pid: int, xid: int) -> str:
+    """Once the backend ``pid`` is gone: "committed" or "aborted", as the server recorded
+    the transaction ``xid``."""
+    deadline = time.monotonic() + 120
+    while db.server.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %s", params=(pid,)):
+        assert time.monotonic() < deadline, "the upgrade's backend outlived its client by 2 min"
+        time.sleep(0.05)
+    status = db.server.sql("SELECT pg_xact_status(%s::xid8)", params=(str(xid),))[0][0]
+    assert status in ("committed", "aborted"), status
+    return str(status)
+
+
+def _pg_window(db: FreshDatabase) -> float:
+    """Seconds an uninterrupted upgrade of ``db`` holds its transaction open, as seen from
+    the first poll that finds it open to the last (bounds the cut points)."""
+    tables = _pg_tables(db)
+    proc = _start(db)
+    opened = _pg_open_upgrade(db, proc, tables)
+    assert opened is not None, "the upgrade ended before its transaction was seen open"
+    seen = time.monotonic()
+    while db.server.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND backend_xid::text "
+                        "= %s", params=(opened[0], str(opened[1] & 0xFFFFFFFF))):
+        assert time.monotonic() - seen < 600, "the upgrade's transaction never ended"
+        time.sleep(0.005)
+    window = time.monotonic() - seen
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == ExitCode.OK, out + err
+    assert _pg_fate(db, *opened) == "committed"
+    return window
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "ctrl-c"])
 def test_an_interrupted_upgrade_is_completed_or_untouched(dbs: Any, how: int) -> None:
+    """An upgrade cut by SIGKILL or Ctrl-C at a random point inside its run. MySQL: the cut
+    run is detected (check-version) and a second run completes it. PostgreSQL (one
+    transaction): cut inside it, the database is exactly as before (catalog, lookup rows,
+    schema_version) and a second run upgrades it; committed before the cut, it is complete.
+
+    Each half fails unless a cut really landed inside the run: MySQL's when schema_version
+    carries the journal's mark; PostgreSQL's when the upgrade's transaction was seen open
+    (a transaction id and an exclusive lock on one of the database's tables) before the
+    signal and was rolled back after it (pg_xact_status "aborted"). PostgreSQL's attempts
+    go on until PG_CUTS_WANTED cuts landed inside, at most PG_CUT_ATTEMPTS."""
     reference = kea22(dbs())
-    started = time.monotonic()
-    code, _result = upgrade_json(reference, "--kea-version", "3.0", "--yes")
-    full = time.monotonic() - started
-    assert code == ExitCode.OK
-    expected = read_catalog(reference)
     rng = random.Random(int(how) * 7919 + len(reference.type))
-    midway = 0
-    for point in (rng.uniform(0.35, full * 0.95) for _ in range(3)):
+    if reference.type == "postgresql":
+        full = _pg_window(reference)
+    else:
+        started = time.monotonic()
+        code, _result = upgrade_json(reference, "--kea-version", "3.0", "--yes")
+        full = time.monotonic() - started
+        assert code == ExitCode.OK
+    expected = read_catalog(reference)
+    midway = attempts = 0
+    while attempts < (PG_CUT_ATTEMPTS if reference.type == "postgresql" else 3):
+        attempts += 1
         db = kea22(dbs())
-        original = read_catalog(db)
-        proc = _start(db)
-        if db.type == "mysql":
+        original, original_version = read_catalog(db), version(db)
+        untouched = False
+        if db.type == "postgresql":
+            # Cut inside the transaction: once it is seen open, at a random point of it.
+            tables = _pg_tables(db)
+            proc = _start(db)
+            opened = _pg_open_upgrade(db, proc, tables)
+            point = rng.uniform(0.0, 0.8 * full)
+            if opened is not None:
+                time.sleep(point)
+            proc.send_signal(how)
+            proc.communicate(timeout=120)
+            fate = _pg_fate(db, *opened) if opened is not None else "unseen"
+            if fate == "aborted":
+                midway += 1
+                untouched = True
+                assert proc.returncode != ExitCode.OK, f"cut at {point:.2f} s"
+                catalog.assert_same_catalog(original, read_catalog(db), ignore=set(),
+                                            labels=("before", f"cut at {point:.2f} s"))
+                assert version(db) == original_version
+            elif fate == "committed":
+                # Committed before the signal landed: all of it, then (one transaction).
+                catalog.assert_same_catalog(expected, read_catalog(db), ignore=set(),
+                                            labels=("uninterrupted", "committed, then cut"))
+        else:
+            proc = _start(db)
             # Cut inside the run: once schema_version carries the mark (the journal has
             # begun), at a random point of what is left of it.
             begun = time.monotonic()
@@ -362,25 +474,25 @@ def test_an_interrupted_upgrade_is_completed_or_untouched(dbs: Any, how: int) ->
                 assert time.monotonic() - begun < 60, "the upgrade never began"
                 time.sleep(0.02)
             point = rng.uniform(0.0, max(0.05, 0.8 * (full - (time.monotonic() - begun))))
-        time.sleep(point)
-        proc.send_signal(how)
-        proc.communicate(timeout=120)
-        if db.type == "postgresql":
-            if proc.returncode != 0:  # cut before the commit: nothing changed
-                assert read_catalog(db) == original, f"cut at {point:.2f} s"
-            continue
-        if proc.returncode != 0 and version(db).endswith(".9999"):
-            midway += 1
-            check = kea_db(db, "check-version", "--kea-version", "3.0", "--json")
-            assert check.returncode == ExitCode.FOREIGN, check.stdout
-            assert "upgrade is under way or was cut short" in check.stdout
+            time.sleep(point)
+            proc.send_signal(how)
+            proc.communicate(timeout=120)
+            if proc.returncode != 0 and version(db).endswith(".9999"):
+                midway += 1
+                check = kea_db(db, "check-version", "--kea-version", "3.0", "--json")
+                assert check.returncode == ExitCode.FOREIGN, check.stdout
+                assert "upgrade is under way or was cut short" in check.stdout
         code, result = upgrade_json(db, "--kea-version", "3.0", "--yes")
-        assert code == ExitCode.OK, (point, result)
+        assert code == ExitCode.OK, (point, result["detail"], result)
         assert result["action"] in ("upgraded", "none"), (point, result)
+        if db.type == "postgresql":
+            assert result["action"] == ("upgraded" if untouched else "none"), (point, result)
         catalog.assert_same_catalog(expected, read_catalog(db), ignore=set(),
                                     labels=("uninterrupted", f"cut at {point:.2f} s"))
-    if reference.type == "mysql":
-        assert midway >= 1, "no cut landed inside the upgrade: the test proved nothing"
+        if db.type == "postgresql" and midway == PG_CUTS_WANTED:
+            break
+    assert midway >= 1, (f"no cut of {attempts} landed inside the upgrade: the test proved "
+                         "nothing")
 
 
 def test_every_mysql_statement_is_resumable() -> None:

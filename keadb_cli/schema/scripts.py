@@ -49,9 +49,10 @@ def known_schemas(db_type: str) -> dict[tuple[int, int], str]:
 
 def recorded(db_type: str) -> dict[str, dict[str, str | None]]:
     """``migrations/<backend>/rendered.json``: per revision, the revision it starts from and
-    the SHA-256 of its offline SQL, as released. tests/test_scripts.py proves every entry
-    equals a fresh rendering, so a change to a shared kit can never silently change what a
-    released revision runs; the cache is checked against it before anything is executed."""
+    the SHA-256 of its offline SQL, as released (written by tests/tools/rendered_hashes.py).
+    tests/test_rendered.py proves every entry equals a fresh rendering, so a change to a
+    shared kit can never silently change what a released revision runs; the cache is
+    checked against it before anything is executed."""
     if db_type not in _RECORDED:
         path = migrations_dir() / _FOLDERS[db_type] / "rendered.json"
         _RECORDED[db_type] = json.loads(path.read_text(encoding="utf-8"))
