@@ -22,6 +22,7 @@ import ipaddress
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import matrix
@@ -32,7 +33,7 @@ from servers import DatabaseServer, FreshDatabase, MariaDBServer, drop_fresh_dat
 from test_upgrade import IGNORE, TO, kea_db, read_catalog, seed, upgrade_json
 
 from keadb_cli.errors import ExitCode
-from keadb_cli.schema import catalog
+from keadb_cli.schema import catalog, expected
 
 pytestmark = [pytest.mark.db, pytest.mark.kea]
 
@@ -439,3 +440,61 @@ def test_mariadb_10_5_data_directory_started_by_10_11() -> None:
             assert (code, result["verdict"]) == (ExitCode.OK, "CLEAN"), result
     finally:
         new.stop()
+
+
+# -- releases no Debian package ships: Kea's catalogs, compared on this server ------------------
+
+GOLDEN_DIR = Path(__file__).resolve().parent / "data" / "catalogs"
+GOLDEN_RELEASES = ("3.1.8", "3.2.0")
+# Kea's TIMESTAMP columns without NULL / NOT NULL at 3.2 (field.md §3): what an
+# explicit_defaults_for_timestamp OFF server makes NOT NULL.
+IMPLICIT_TIMESTAMPS_3_2 = {
+    "table logs column timestamp",
+    "table flq_pool4 column created_ts", "table flq_pool4 column modification_ts",
+    "table flq_pool6 column created_ts", "table flq_pool6 column modification_ts",
+    "table free_lease4 column modification_ts", "table free_lease6 column modification_ts",
+}
+
+
+def comparable(cat: catalog.Catalog) -> dict[str, dict[str, str]]:
+    """A catalog as the same schema reads on any server of its flavour: MySQL's default
+    character sets and collations named as such (keadb_cli.schema.expected), bodies and
+    the sql_mode they were created under left out (Kea's text and kea-db's differ)."""
+    flat = catalog._flatten(cat)
+    if cat.backend == "mysql":
+        flat = expected.normalise(flat)
+    for attrs in flat.values():
+        for attr in ("body_hash", "sql_mode"):
+            attrs.pop(attr, None)
+    return flat
+
+
+@CELLWISE
+@pytest.mark.parametrize("release", GOLDEN_RELEASES)
+def test_init_builds_kea_s_catalog_of_a_release_without_a_package(
+        release: str, cell: Cell, server: DatabaseServer,
+        make: Callable[[], FreshDatabase]) -> None:
+    """Kea 3.1/3.2's create script has no Debian package: its catalog, recorded on the
+    reference server of the flavour (tests/data/catalogs), and kea-db's init on this one,
+    both read as any server of the flavour reads them. Where explicit_defaults_for_timestamp
+    is OFF, exactly Kea's implicit TIMESTAMP columns (and the first NOT NULL one of each
+    table) differ, as the setting makes them."""
+    from keadb_cli.commands.verify import _timestamp_setting
+
+    db = make()
+    lift = _breaks(cell)[2] if _breaks(cell) == BINLOG else ()
+    with lifted(server, lift):
+        code, result = run_json(db, "init", "--kea-version", release)
+    assert (code, result["action"]) == (ExitCode.OK, "initialized"), result
+    golden = GOLDEN_DIR / cell.flavor / f"Kea-{release}.json"
+    want = comparable(catalog.Catalog.from_json(golden.read_text(encoding="utf-8")))
+    have = comparable(read_catalog(db))
+    assert sorted(want) == sorted(have)
+    differ = {key for key in want if want[key] != have[key]}
+    if cell.id in OFF_ERA:
+        assert all(_timestamp_setting(want[k], have[k]) for k in differ), \
+            {k: (want[k], have[k]) for k in differ if not _timestamp_setting(want[k], have[k])}
+        if release == "3.2.0":
+            assert differ >= IMPLICIT_TIMESTAMPS_3_2, IMPLICIT_TIMESTAMPS_3_2 - differ
+    else:
+        assert differ == set(), {k: (want[k], have[k]) for k in sorted(differ)[:10]}

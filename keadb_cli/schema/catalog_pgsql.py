@@ -90,13 +90,16 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         ]
 
     constraints: dict[str, list[Constraint]] = {}
+    # PostgreSQL 18 also lists every NOT NULL as a constraint (contype 'n', a name of the
+    # server's making): a column's nullability says it already, as on older servers.
     for relid, name, contype, conkey, confrelid, confkey, upd, dele, definition in q(
         dbapi_connection,
         "SELECT co.conrelid, co.conname, co.contype, array_to_string(co.conkey, ','), "
         "co.confrelid, array_to_string(co.confkey, ','), "
         "co.confupdtype, co.confdeltype, pg_get_constraintdef(co.oid) "
         "FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_namespace n "
-        f"ON n.oid = co.connamespace WHERE co.conrelid <> 0 AND {_PG_NS}",
+        f"ON n.oid = co.connamespace WHERE co.conrelid <> 0 AND co.contype <> 'n' "
+        f"AND {_PG_NS}",
     ):
         relid, confrelid = str(relid), str(confrelid)
         ref_names = tuple(attnames.get((confrelid, k), str(k)) for k in _ints(confkey))
