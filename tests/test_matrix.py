@@ -498,3 +498,33 @@ def test_init_builds_kea_s_catalog_of_a_release_without_a_package(
             assert differ >= IMPLICIT_TIMESTAMPS_3_2, IMPLICIT_TIMESTAMPS_3_2 - differ
     else:
         assert differ == set(), {k: (want[k], have[k]) for k in sorted(differ)[:10]}
+
+
+# -- preflight -------------------------------------------------------------------------------
+
+
+@CELLWISE
+def test_preflight_gives_kea_s_verdicts(cell: Cell, server: DatabaseServer,
+                                       make: Callable[[], FreshDatabase],
+                                       tmp_path: Path) -> None:
+    """A Kea 3.0 database kea-admin built (Kea's grants only): every check passes for 3.0;
+    a Kea 2.2 one is BEHIND for 3.0 and MATCH for 2.2."""
+    from test_preflight import run, statuses, write
+
+    current, old = make(), make()
+    lift = (_breaks(cell) or ("", "", ()))[2]
+    with lifted(server, lift):
+        admin_init(current, "3.0.4")
+        admin_init(old, "2.2.0")
+    for db, release, schema, code in ((current, "3.0.4", "pass", ExitCode.OK),
+                                      (old, "3.0.4", "fail", ExitCode.BEHIND),
+                                      (old, "2.2.0", "pass", ExitCode.OK)):
+        entry = {"type": db.type, "host": db.host, "port": db.port, "user": db.user,
+                 "password": db.password, "name": db.name}
+        config = write(tmp_path / f"kea-{db.name}-{release}.json", "Dhcp4", entry)
+        proc = run("preflight", "--config", str(config), "--kea-version", release, "--json")
+        doc = json.loads(proc.stdout)
+        got = statuses(doc, "Dhcp4.lease-database")
+        assert (got["config"], got["login"], got["schema"], got["privileges"]) == \
+            ("pass", "pass", schema, "pass"), (release, doc)
+        assert proc.returncode == code, (release, proc.returncode, doc)
