@@ -1,14 +1,17 @@
 """`kea-db upgrade` against Debian's `kea-admin db-upgrade` (Kea 3.0.4), 2.2 -> 3.0, on
 identical databases holding 100,000 lease4 and 100,000 lease6 rows.
 
-Starts a throw-away PostgreSQL and MariaDB (tests/servers.py). Per backend and round: two
-fresh databases get Kea 2.2's schema from Debian's kea-admin 2.2.0 and the same generated
-leases (INSERT ... SELECT on the server), then one is upgraded by `kea-db upgrade
---kea-version 3.0.4 --yes` and the other by kea-admin 3.0.4 `db-upgrade` (unpacked by
-tests/tools/kea_admin_pkgs.sh). Prints the median wall time of each and the ratio (target
-<= 1.0x), and checks that both ended at the same schema with the same lease counts.
+Starts throw-away servers: by default the host's PostgreSQL and MariaDB (tests/servers.py);
+with ``--cell`` the servers of cells of the server matrix (tests/matrix.py), such as
+``mariadb10.5-defaults`` (MariaDB 10.5 out of the box: latin1, explicit_defaults_for_timestamp
+OFF). Per server and round: two fresh databases get Kea 2.2's schema from Debian's kea-admin
+2.2.0 and the same generated leases (INSERT ... SELECT on the server, every lease expiring at
+one fixed time), then one is upgraded by `kea-db upgrade --kea-version 3.0.4 --yes` and the
+other by kea-admin 3.0.4 `db-upgrade` (unpacked by tests/tools/kea_admin_pkgs.sh). Prints the
+median wall time of each and the ratio (target <= 1.0x), and checks that both ended at the
+same schema with the same lease rows, every column (expiry included) of every row.
 
-Usage: python bench/bench_upgrade.py [--rounds 3] [--leases 100000]
+Usage: python bench/bench_upgrade.py [--rounds 3] [--leases 100000] [--cell ID ...]
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import matrix  # noqa: E402
 from kea_admin import kea_admin_init, kea_admin_upgrade  # noqa: E402
 from servers import (  # noqa: E402
     DatabaseServer,
@@ -51,25 +56,25 @@ _LEASES = {
     "postgresql": [
         "INSERT INTO lease4 (address, hwaddr, valid_lifetime, expire, subnet_id, state, "
         "user_context) SELECT 167772160 + n, decode(lpad(to_hex(n), 12, '0'), 'hex'), 3600, "
-        "now() + interval '1 hour', 1 + n % 10, n % 3, "
+        "'2031-01-01 00:00:00+00', 1 + n % 10, n % 3, "
         "CASE WHEN n % 7 = 0 THEN '{{\"ISC\": {{\"client-classes\": [\"gold\"]}}}}' END "
         "FROM ({digits}) s",
         "INSERT INTO lease6 (address, duid, valid_lifetime, expire, subnet_id, "
         "pref_lifetime, lease_type, iaid, prefix_len, state) SELECT "
         "'2001:db8::' || to_hex(n / 65536) || ':' || to_hex(n % 65536), "
-        "decode(lpad(to_hex(n), 8, '0'), 'hex'), 3600, now() + interval '1 hour', "
+        "decode(lpad(to_hex(n), 8, '0'), 'hex'), 3600, '2031-01-01 00:00:00+00', "
         "1 + n % 10, 1800, 0, n, 128, n % 3 FROM ({digits}) s",
     ],
     "mysql": [
         "INSERT INTO lease4 (address, hwaddr, valid_lifetime, expire, subnet_id, state, "
         "user_context) SELECT 167772160 + n, UNHEX(LPAD(HEX(n), 12, '0')), 3600, "
-        "NOW() + INTERVAL 1 HOUR, 1 + n % 10, n % 3, "
+        "'2031-01-01 00:00:00', 1 + n % 10, n % 3, "
         "IF(n % 7 = 0, '{{\"ISC\": {{\"client-classes\": [\"gold\"]}}}}', NULL) "
         "FROM ({digits}) s WHERE n <= {n}",
         "INSERT INTO lease6 (address, duid, valid_lifetime, expire, subnet_id, "
         "pref_lifetime, lease_type, iaid, prefix_len, state) SELECT "
         "CONCAT('2001:db8::', LOWER(HEX(n DIV 65536)), ':', LOWER(HEX(n % 65536))), "
-        "UNHEX(LPAD(HEX(n), 8, '0')), 3600, NOW() + INTERVAL 1 HOUR, 1 + n % 10, 1800, 0, "
+        "UNHEX(LPAD(HEX(n), 8, '0')), 3600, '2031-01-01 00:00:00', 1 + n % 10, 1800, 0, "
         "n, 128, n % 3 FROM ({digits}) s WHERE n <= {n}",
     ],
 }
@@ -87,9 +92,14 @@ def _counts(db: FreshDatabase) -> tuple[object, ...]:
     return tuple(str(v) for v in rows[0])
 
 
-def _prepared(server: DatabaseServer, leases: int) -> FreshDatabase:
-    db = create_fresh_database(server)
-    grant_verify_scratch(db)
+def _rows(db: FreshDatabase) -> list[list[tuple[object, ...]]]:
+    """Every lease row, every column, in key order."""
+    return [db.server.sql(f"SELECT * FROM {table} ORDER BY address", database=db.name)
+            for table in ("lease4", "lease6")]
+
+
+def _prepared(leases: int, make: Callable[[], FreshDatabase]) -> FreshDatabase:
+    db = make()
     kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name)
     _fill(db, leases)
     return db
@@ -99,15 +109,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--leases", type=int, default=100_000)
+    parser.add_argument("--cell", action="append", default=[],
+                        help="a cell of tests/matrix.py (repeatable); default: the host's "
+                        "PostgreSQL and MariaDB")
     args = parser.parse_args()
     kea_db = shutil.which("kea-db", path=str(Path(sys.executable).parent)) or "kea-db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG"))}
-    servers = {"postgresql": start_postgres(tls="off"), "mysql": start_mariadb(tls="off")}
+    servers: dict[str, tuple[DatabaseServer, Callable[[], FreshDatabase]]] = {}
+
+    def fresh(server: DatabaseServer) -> Callable[[], FreshDatabase]:
+        def make() -> FreshDatabase:
+            db = create_fresh_database(server)
+            grant_verify_scratch(db)
+            return db
+        return make
+
     try:
-        for backend, server in servers.items():
+        if not args.cell:
+            for name, server in (("postgresql", start_postgres(tls="off")),
+                                 ("mariadb", start_mariadb(tls="off"))):
+                servers[name] = (server, fresh(server))
+        for cell_id in args.cell:
+            cell = matrix.cell(cell_id)
+            server = cell.start()
+            servers[cell_id] = (server, lambda c=cell, s=server: c.create_database(s))
+        for label, (server, make) in servers.items():
+            backend = server.type
             ours_t, theirs_t = [], []
             for _ in range(args.rounds):
-                ours, theirs = _prepared(server, args.leases), _prepared(server, args.leases)
+                ours, theirs = _prepared(args.leases, make), _prepared(args.leases, make)
                 started = time.perf_counter()
                 proc = subprocess.run(
                     [kea_db, "upgrade", "--type", backend, "--host", ours.host, "--port",
@@ -122,10 +152,12 @@ def main() -> int:
                                   theirs.password, theirs.name, release="3.0.4")
                 theirs_t.append(time.perf_counter() - started)
                 assert _counts(ours) == _counts(theirs), (_counts(ours), _counts(theirs))
+                assert _rows(ours) == _rows(theirs), "the lease rows differ"
                 for db in (ours, theirs):
                     drop_fresh_database(db)
             o, t = statistics.median(ours_t), statistics.median(theirs_t)
-            print(f"{backend}: kea-db upgrade {o:.2f} s, kea-admin 3.0.4 db-upgrade {t:.2f} s "
+            print(f"{label} ({server.version}): kea-db upgrade {o:.2f} s, kea-admin 3.0.4 "
+                  f"db-upgrade {t:.2f} s "
                   f"(medians of {args.rounds}, {args.leases} lease4 + {args.leases} lease6): "
                   f"ratio {o / t:.2f}x")
         return 0
