@@ -28,32 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from keadb_cli.db.backends import BACKENDS, backend_for
 from keadb_cli.errors import ExitCode, KeaDbError
 
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
     from sqlalchemy.engine import Connection
 
-# Kea backend type -> (script directory under migrations/, revision id prefix, dialect).
-_LAYOUT: dict[str, tuple[str, str, str]] = {
-    "mysql": ("mysql", "mysql", "mysql"),
-    "postgresql": ("postgresql", "pgsql", "postgresql"),
-}
-
 _REVISION_RE = re.compile(r"^(?P<prefix>[a-z]+)_(?P<major>\d+)_(?P<minor>\d+)$")
-
-# MySQL stores the creating session's sql_mode with every routine and trigger and runs them
-# under it. kea-admin's client session has the server's global sql_mode, while kea-db's
-# own sessions may set another (Kea's STRICT_ALL_TABLES), so the revisions run under the
-# global one and the caller's mode comes back afterwards. Per backend: read the session
-# setting, switch to the build setting, restore (:value).
-_BUILD_SESSION: dict[str, tuple[str, str, str]] = {
-    "mysql": (
-        "SELECT @@SESSION.sql_mode",
-        "SET SESSION sql_mode = @@GLOBAL.sql_mode",
-        "SET SESSION sql_mode = :value",
-    ),
-}
 
 # The alias accepted for "the newest revision this kea-db knows".
 HEAD = "head"
@@ -81,13 +63,15 @@ def migrations_dir() -> Path:
 
 
 def _layout(backend_type: str) -> tuple[str, str, str]:
+    """The script directory under migrations/, the revision id prefix, the dialect."""
     try:
-        return _LAYOUT[backend_type]
+        backend = BACKENDS[backend_type]
     except KeyError:
         raise KeaDbError(
             f"kea-db has no schema migrations for database type {backend_type!r}",
             exit_code=ExitCode.SETTINGS,
         ) from None
+    return backend.migrations_folder, backend.revision_prefix, backend.alembic_dialect
 
 
 def script_directory(backend_type: str) -> ScriptDirectory:
@@ -234,7 +218,7 @@ def upgrade(
     from alembic.runtime.migration import MigrationContext
 
     chain = _chain(backend_type, target, current)
-    session = _BUILD_SESSION.get(backend_type)
+    session = backend_for(backend_type).build_session
     saved = None
     if session is not None:
         saved = connection.execute(sa.text(session[0])).scalar_one()

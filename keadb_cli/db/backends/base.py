@@ -1,12 +1,26 @@
-"""Backend differences, in one table keyed by Kea's ``type`` value.
+"""The base of the backend objects: what every server family has, and the behaviour
+they share (the lock, the checks an upgrade runs before any change).
 
-Nothing else in kea-db branches on "mysql" versus "postgresql": it looks the difference up
-here.
+The subclasses (:mod:`.postgresql`, :mod:`.mysql`) hold the SQL and the behaviour that
+differ. Nothing here imports a driver, SQLAlchemy or alembic: the methods import what
+they need when they run.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
+
+if TYPE_CHECKING:
+    from keadb_cli.db.plan import ConnectPlan
+    from keadb_cli.db.session import Session
+    from keadb_cli.schema.catalog import Catalog
+
+SCRATCH_PREFIX = "keadb_verify_"
 
 
 @dataclass(frozen=True)
@@ -51,77 +65,173 @@ class Backend:
     # The hook library a Kea DHCP server must load (hooks-libraries) to use the backend at
     # all, since Kea 2.7.4.
     kea_hook: str = ""
+    # Other sessions on this database (id, user, where from, what they do), and row
+    # estimates per table (name, rows as text).
+    other_sessions_sql: str = ""
+    row_estimates_sql: str = ""
+    # Read the session setting a schema build needs changed, switch to the build setting,
+    # restore (:value); None when the session needs nothing (see schema.migrate.upgrade).
+    build_session: tuple[str, str, str] | None = None
+    # The alembic script directory under migrations/, the revision id prefix, the dialect.
+    migrations_folder: str = ""
+    revision_prefix: str = ""
+    alembic_dialect: str = ""
+    # verify: when no scratch namespace can be built (privileges), compare with kea-db's
+    # record of the schema for the server's flavour instead.
+    verify_from_record: bool = False
+
+    # The upgrade's data traps (see :mod:`keadb_cli.schema.guards`): rows a step cannot
+    # convert (table, revision, query, what is wrong), the query for lease rows whose user
+    # context is not JSON ({table}, {key}), and how a lease row is named (binary, text key).
+    address_traps: ClassVar[tuple[tuple[str, str, str, str], ...]] = ()
+    bad_context_sql: ClassVar[str | None] = None
+    lease_keys: ClassVar[dict[str, tuple[str, str]]] = {}
+    address_type_sql: ClassVar[str] = ""
+
+    # -- the lock -----------------------------------------------------------------------
+
+    def take_lock(self, session: Session, plan: ConnectPlan, timeout: float) -> None:
+        """The session advisory lock init and upgrade take.
+
+        Raises:
+            Refusal: LOCKED, after ``timeout`` seconds.
+        """
+        backend = self
+        lock = backend.lock_sql.format(seconds=max(0, int(timeout)))
+        try:
+            if backend.lock_wait_sql:  # the lock statement waits as long as the session says
+                session.query(backend.lock_wait_sql.format(ms=max(1, int(timeout * 1000))))
+                try:
+                    session.query(lock)
+                finally:
+                    session.query(backend.lock_wait_reset_sql or "")
+                return
+            rows = session.query(lock)
+        except QueryError as err:
+            if err.code != backend.lock_timeout_code:
+                raise
+            rows = [("0",)]
+        if not rows or rows[0][0] != "1":
+            raise Refusal(
+                "EMPTY", ExitCode.LOCKED,
+                f"another kea-db init or upgrade holds the lock on this server; gave up after "
+                f"{timeout:g} s (--lock-timeout)",
+            )
+
+    # -- privileges ---------------------------------------------------------------------
+
+    def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
+        """Refuse before any change when the user cannot create Kea's objects.
+
+        Raises:
+            Refusal: PRIVILEGES.
+        """
+        raise NotImplementedError
+
+    # -- the upgrade's checks before any change -----------------------------------------
+
+    def other_sessions(self, session: Session) -> list[str]:
+        rows = session.query(self.other_sessions_sql)
+        return [f"session {r[0]} of {r[1] or '?'} from {r[2]} ({r[3] or 'no name'})"
+                for r in rows]
+
+    def row_estimates(self, session: Session) -> dict[str, int]:
+        return {(r[0] or "").lower(): int(r[1] or 0) for r in
+                session.query(self.row_estimates_sql)}
+
+    def bad_addresses(self, session: Session, revisions: Collection[str],
+                      tables: Collection[str]) -> list[str]:
+        """Findings for rows a step of ``revisions`` cannot convert
+        (:attr:`address_traps`)."""
+        found = []
+        for table, revision, sql, what in self.address_traps:
+            if revision not in revisions or table not in tables:
+                continue
+            rows = [r[0] or "NULL" for r in session.query(sql)]
+            if rows:
+                more = " and more" if len(rows) > 10 else ""
+                found.append(f"{table}: the address of the rows of "
+                             f"{', '.join(repr(r) for r in rows[:10])}{more} {what}: {revision} "
+                             "cannot convert it; fix or delete those rows")
+        return found
+
+    def bad_user_contexts(self, session: Session, rewritten: Collection[str],
+                          tables: Collection[str]) -> dict[str, list[str]]:
+        """Lease rows whose user context is not JSON, per lease table of ``rewritten``
+        (tables whose rows a step UPDATEs under strict triggers)."""
+        found: dict[str, list[str]] = {}
+        query = self.bad_context_sql
+        if query is None:
+            return found
+        for table, (binary_key, text_key) in self.lease_keys.items():
+            if table not in rewritten or table not in tables:
+                continue
+            kind = session.query(self.address_type_sql.format(table=table))
+            key = binary_key if kind and (kind[0][0] or "").lower() in ("binary", "varbinary",
+                                                                            "int") else text_key
+            sql = query.format(table=table, key=key)
+            rows = [r[0] or "?" for r in session.query(sql)]
+            if rows:
+                found[table] = rows
+        return found
+
+    def fix_user_contexts(self, session: Session, bad: dict[str, list[str]]) -> None:
+        """Set the user contexts :meth:`bad_user_contexts` found to NULL."""
+        raise NotImplementedError(f"{self.display} has no user-context trap")
+
+    # -- verify and the catalog ---------------------------------------------------------
+
+    def flavour(self, session: Session) -> str:
+        """The server flavour Kea's bodies are recorded under (``postgresql``,
+        ``mariadb``, ``mysql``)."""
+        return self.type
+
+    def namespace(self, session: Session) -> str:
+        """The schema a catalog's definitions name (PostgreSQL), else ""."""
+        return ""
+
+    def build_scratch(self, session: Session, script: str,
+                      read: Callable[[], Catalog]) -> Catalog:
+        """Build ``script`` (a rendered revision) in a scratch namespace of this server,
+        call ``read`` there, and remove the namespace again.
+
+        Raises:
+            CannotVerify: the user may not create the namespace, or the server refused the
+                script (PRIVILEGES).
+            KeaDbError: the session failed.
+        """
+        raise NotImplementedError
+
+    def read_catalog(self, dbapi_connection: Any,
+                     row_tables: Collection[str] | None = None) -> Catalog:
+        """The catalog of the connection's database (see
+        :func:`keadb_cli.schema.catalog.read_table_rows` for ``row_tables``)."""
+        raise NotImplementedError
+
+    def quote_identifier(self, name: str) -> str:
+        raise NotImplementedError
+
+    def sql_literal(self, value: str) -> str:
+        """``value`` as a string literal, spliced into a statement."""
+        return "'" + value.replace("'", "''") + "'"
+
+
+def scratch_name() -> str:
+    return SCRATCH_PREFIX + secrets.token_hex(6)
+
+
+def build_or_refuse(run: Callable[[], object]) -> None:
+    try:
+        run()
+    except QueryError as err:
+        raise CannotVerify(f"the server refused kea-db's schema in the scratch namespace "
+                           f"({short(err)}): verify as a user who may create Kea's schema "
+                           "(see init's privileges)", exit_code=ExitCode.PRIVILEGES) from None
+
+
+def short(err: KeaDbError) -> str:
+    return " ".join(err.message.split())[:200]
+
 
 
 LOCK_NAME = "kea-db-init"
-
-POSTGRESQL = Backend(
-    type="postgresql",
-    display="PostgreSQL",
-    default_port=5432,
-    admin_name="pgsql",
-    version_sql="SELECT version, minor FROM schema_version",
-    tables_sql=(
-        "SELECT c.relname FROM pg_catalog.pg_class c "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
-        "AND n.nspname = ANY (current_schemas(false)) ORDER BY 1"
-    ),
-    routines_sql=(
-        "SELECT p.proname FROM pg_catalog.pg_proc p "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE n.nspname = ANY (current_schemas(false)) ORDER BY 1"
-    ),
-    read_only_begin="BEGIN READ ONLY",
-    lock_sql="SELECT pg_advisory_lock(hashtext('kea-db-init'))",
-    unlock_sql="SELECT pg_advisory_unlock(hashtext('kea-db-init'))",
-    sqlalchemy_driver="postgresql+psycopg",
-    missing_table_codes=("42P01",),
-    transactional_ddl=True,
-    library="libpq",
-    library_module="keadb_cli.db.libpq",
-    soname="libpq.so.5",
-    driver="psycopg",
-    kea_hook="libdhcp_pgsql.so",
-    lock_wait_sql="SET lock_timeout = {ms}",
-    lock_wait_reset_sql="SET lock_timeout = 0",
-    lock_timeout_code="55P03",
-)
-
-MYSQL = Backend(
-    type="mysql",
-    display="MySQL",
-    default_port=3306,
-    admin_name="mysql",
-    version_sql="SELECT version, minor FROM schema_version",
-    tables_sql=(
-        "SELECT table_name FROM information_schema.tables "
-        "WHERE table_schema = DATABASE() ORDER BY 1"
-    ),
-    routines_sql=(
-        "SELECT routine_name FROM information_schema.routines "
-        "WHERE routine_schema = DATABASE() ORDER BY 1"
-    ),
-    read_only_begin="START TRANSACTION READ ONLY",
-    lock_sql="SELECT GET_LOCK('kea-db-init', {seconds})",
-    unlock_sql="SELECT RELEASE_LOCK('kea-db-init')",
-    sqlalchemy_driver="mysql+pymysql",
-    missing_table_codes=("1146",),
-    transactional_ddl=False,
-    statement_timeout_sql={
-        "mariadb": "SET SESSION max_statement_time = {seconds}",
-        "mysql": "SET SESSION max_execution_time = {ms}",
-    },
-    library="libmariadb",
-    library_module="keadb_cli.db.libmariadb",
-    soname="libmariadb.so.3",
-    driver="PyMySQL",
-    kea_hook="libdhcp_mysql.so",
-)
-
-BACKENDS: dict[str, Backend] = {b.type: b for b in (MYSQL, POSTGRESQL)}
-
-
-def backend_for(db_type: str) -> Backend:
-    """The backend for a Kea ``type`` value; KeyError for memfile or anything unknown."""
-    return BACKENDS[db_type]
