@@ -130,6 +130,18 @@ class QueryError(KeaDbError):
         self.code = code
 
 
+class CannotVerify(KeaDbError):
+    """The expectation could not be built (privileges, an unknown schema)."""
+
+
+class Refusal(Exception):
+    """A command declines to act on a backend: the state seen, the exit code, why."""
+
+    def __init__(self, verdict: str, code: ExitCode, detail: str) -> None:
+        super().__init__(detail)
+        self.verdict, self.code, self.detail = verdict, code, detail
+
+
 # One order of results, from best to worst, for every command that reports several backends:
 # the exit code of a run is that of its worst result.
 SEVERITY: tuple[ExitCode, ...] = (

@@ -226,6 +226,30 @@ def test_plan_changes_nothing_and_lists_the_steps(dbs: Any) -> None:
     assert first in human.stdout and "rewrites" in human.stdout
 
 
+def test_plan_runs_the_privilege_check(dbs: Any) -> None:
+    """--plan runs upgrade's checks, the privilege check included: a user who may not
+    change the schema is told so by --plan (a finding, exit 0), not only by the run."""
+    db = kea22(dbs())
+    if db.type == "postgresql":
+        # A database the user does not own: PostgreSQL 15 gives it no CREATE on public.
+        db.server.sql(f'ALTER DATABASE "{db.name}" OWNER TO postgres')
+        db.server.sql(f'REVOKE ALL ON DATABASE "{db.name}" FROM "{db.user}"')
+        db.server.sql(f'GRANT CONNECT ON DATABASE "{db.name}" TO "{db.user}"')
+        fragment = "GRANT CREATE ON SCHEMA"
+    else:
+        db.server.sql(f"REVOKE TRIGGER ON `{db.name}`.* FROM '{db.user}'@'%'")
+        fragment = "lacks TRIGGER"
+    before = read_catalog(db)
+    code, result = upgrade_json(db, "--kea-version", "3.0", "--plan")
+    assert (code, result["action"]) == (ExitCode.OK, "planned"), result
+    assert any(fragment in f and "the upgrade refuses this" in f
+               for f in result["findings"]), result["findings"]
+    code, result = upgrade_json(db, "--kea-version", "3.0", "--yes")
+    assert code == ExitCode.PRIVILEGES, result
+    assert fragment in result["detail"]
+    assert read_catalog(db) == before
+
+
 def test_other_sessions_and_confirmation(dbs: Any) -> None:
     db = kea22(dbs())
     before = read_catalog(db)

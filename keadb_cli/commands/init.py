@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.commands.check_version import Verdict, access_json, judge, read_state
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import (
@@ -24,34 +23,16 @@ from keadb_cli.errors import (
     ExitCode,
     KeaDbError,
     QueryError,
+    Refusal,
 )
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import RELEASES, Release, Schema, releases_for_schema
+from keadb_cli.schema.state import Verdict, access_json, judge, read_state
 
 if TYPE_CHECKING:
-    from keadb_cli.commands.settings import Target
+    from keadb_cli.schema.state import Target
 
 Progress = Callable[[str], None]
-
-# The privileges Kea's schema needs on MySQL (tables, keys, triggers, routines, lookup rows).
-MYSQL_PRIVILEGES = (
-    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
-    "REFERENCES", "TRIGGER", "CREATE ROUTINE", "ALTER ROUTINE", "EXECUTE",
-)
-
-# The current user as information_schema's privilege views spell a GRANTEE ('u'@'h').
-MYSQL_GRANTEE = (
-    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
-    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
-)
-# The privileges the current user holds on every database or on this one.
-MYSQL_GRANTED_SQL = (
-    f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
-    f"WHERE GRANTEE = {MYSQL_GRANTEE} "
-    f"UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
-    f"WHERE GRANTEE = {MYSQL_GRANTEE} AND DATABASE() LIKE TABLE_SCHEMA"
-)
-
 
 class Action(StrEnum):
     INITIALIZED = "initialized"
@@ -85,14 +66,6 @@ class InitResult:
             out["path"] = self.access.path
             out["role"] = self.access.role
         return out
-
-
-class Refusal(Exception):
-    """A command declines to act on a backend: the state seen, the exit code, why."""
-
-    def __init__(self, verdict: str, code: ExitCode, detail: str) -> None:
-        super().__init__(detail)
-        self.verdict, self.code, self.detail = verdict, code, detail
 
 
 @dataclass
@@ -142,84 +115,6 @@ def _refuse_state(state: _State, expected: Schema, known: Callable[[], set[str]]
         )
 
 
-def take_lock(session: Session, plan: ConnectPlan, timeout: float) -> None:
-    backend = plan.backend
-    lock = backend.lock_sql.format(seconds=max(0, int(timeout)))
-    try:
-        if backend.lock_wait_sql:  # the lock statement waits as long as the session says
-            session.query(backend.lock_wait_sql.format(ms=max(1, int(timeout * 1000))))
-            try:
-                session.query(lock)
-            finally:
-                session.query(backend.lock_wait_reset_sql or "")
-            return
-        rows = session.query(lock)
-    except QueryError as err:
-        if err.code != backend.lock_timeout_code:
-            raise
-        rows = [("0",)]
-    if not rows or rows[0][0] != "1":
-        raise Refusal(
-            "EMPTY", ExitCode.LOCKED,
-            f"another kea-db init or upgrade holds the lock on this server; gave up after "
-            f"{timeout:g} s (--lock-timeout)",
-        )
-
-
-def _check_pg_privileges(session: Session, plan: ConnectPlan) -> None:
-    rows = session.query(
-        "SELECT current_schema(), "
-        "COALESCE(has_schema_privilege(current_schema(), 'CREATE'), false), "
-        "EXISTS (SELECT 1 FROM pg_language WHERE lanname = 'plpgsql')"
-    )
-    schema, can_create, plpgsql = rows[0]
-    if schema is None:
-        raise Refusal("EMPTY", ExitCode.PRIVILEGES,
-                       "no schema on the search_path to create Kea's tables in")
-    if can_create != "True" and can_create != "t":
-        raise Refusal(
-            "EMPTY", ExitCode.PRIVILEGES,
-            f"user {plan.user} may not create objects in schema {schema}: "
-            f"GRANT CREATE ON SCHEMA {schema} TO {plan.user} (or make it the database owner)",
-        )
-    if plpgsql not in ("True", "t"):
-        raise Refusal("EMPTY", ExitCode.PRIVILEGES,
-                       "the plpgsql language is not installed in this database")
-
-
-def _check_mysql_privileges(session: Session, plan: ConnectPlan) -> None:
-    roles = session.query("SELECT CURRENT_ROLE()")
-    granted = {
-        (r[0] or "").upper()
-        for r in session.query(MYSQL_GRANTED_SQL)
-    }
-    missing = [p for p in MYSQL_PRIVILEGES if p not in granted]
-    # Privileges that come through a role are not in these views: do not refuse then.
-    # No role is NULL on MariaDB and the string NONE on Oracle MySQL.
-    role = (roles[0][0] or "") if roles else ""
-    if missing and role.upper() in ("", "NONE"):
-        raise Refusal(
-            "EMPTY", ExitCode.PRIVILEGES,
-            f"user {plan.user} lacks {', '.join(missing)} on {plan.database}: "
-            f"GRANT ALL ON `{plan.database}`.* TO the Kea user",
-        )
-    log_bin, trust = session.query("SELECT @@log_bin, @@log_bin_trust_function_creators")[0]
-    if log_bin == "1" and trust == "0" and "SUPER" not in granted:
-        raise Refusal(
-            "EMPTY", ExitCode.PRIVILEGES,
-            "binary logging is on and log_bin_trust_function_creators is off, so creating "
-            "Kea's triggers and routines needs SUPER: SET GLOBAL "
-            "log_bin_trust_function_creators = 1, or run init as a user with SUPER",
-        )
-
-
-# Per backend: refuse before any change when the user cannot create Kea's objects.
-PRIVILEGE_CHECKS: dict[str, Callable[[Session, ConnectPlan], None]] = {
-    "postgresql": _check_pg_privileges,
-    "mysql": _check_mysql_privileges,
-}
-
-
 def _build(session: Session, plan: ConnectPlan, revision: str,
            progress: Progress | None) -> None:
     """Run the rendered script of ``revision``: PostgreSQL in one transaction, MySQL one
@@ -239,12 +134,11 @@ def _build(session: Session, plan: ConnectPlan, revision: str,
             raise
         session.query("COMMIT")
         return
-    from keadb_cli.schema.migrate import enter_build_sql_mode
 
     statements = scripts.mysql_statements(script)
     if progress:
         progress(f"building {revision}: {len(statements)} statements")
-    enter_build_sql_mode(session.query)
+    plan.backend.enter_build_mode(session)
     for statement in statements:
         session.query(statement)
 
@@ -293,7 +187,7 @@ def init_one(
         # now (on MySQL its tables appear one by one), so what we saw may be its work.
         if progress:
             progress(f"{plan.backend.display} {plan.where}: taking the init lock")
-        take_lock(session, plan, lock_timeout)
+        plan.backend.take_lock(session, plan, lock_timeout)
         state = _state(session, plan, expected)
         if state.verdict is Verdict.MATCH:
             return result(Action.NONE, "MATCH", ExitCode.OK,
@@ -301,7 +195,7 @@ def init_one(
                           "one waited for the lock: nothing to do", state.found)
         _refuse_state(state, expected, lambda: _kea_object_names(db_type, revision))
 
-        PRIVILEGE_CHECKS[plan.backend.type](session, plan)
+        plan.backend.check_privileges(session, plan)
         try:
             _build(session, plan, revision, progress)
         except KeaDbError as err:  # the database refused a statement, or went away

@@ -18,12 +18,11 @@ from keadb_cli.kea.hostname import host_problem
 from keadb_cli.kea.releases import (
     InstalledKea,
     Release,
-    Schema,
     detect_installed,
-    expected_schema,
     parse_release,
     parse_schema,
 )
+from keadb_cli.schema.state import Target as Target
 
 
 def read_password_file(path: str) -> str:
@@ -89,28 +88,6 @@ def require_sql_entry(access: DbAccess) -> DbAccess:
     if not access.name:
         raise SettingsError("no database name: give --name (or KEA_DB_NAME)")
     return access
-
-
-@dataclass(frozen=True)
-class Target:
-    """What schema each backend must have, and why ("--kea-version 2.2", "kea-dhcp4 2.2.0")."""
-
-    release: Release | None
-    expect: Schema | None
-    source: str
-
-    def schema_for(self, db_type: str) -> Schema:
-        if self.expect is not None:
-            return self.expect
-        assert self.release is not None
-        return expected_schema(self.release, db_type)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kea_version": str(self.release) if self.release else None,
-            "expect": str(self.expect) if self.expect else None,
-            "source": self.source,
-        }
 
 
 def resolve_target(

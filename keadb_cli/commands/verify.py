@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,18 +30,19 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.commands.check_version import access_json, read_state
+from keadb_cli.db.backends import backend_for
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.db.session import Session, open_session
-from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
+from keadb_cli.errors import CannotVerify as CannotVerify
+from keadb_cli.errors import DeniedError, ExitCode, KeaDbError
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Schema
+from keadb_cli.schema.state import access_json, read_state
 from keadb_cli.text import shown
 
 if TYPE_CHECKING:
     from keadb_cli.schema.catalog import Catalog
 
-SCRATCH_PREFIX = "keadb_verify_"
 OBJECT_LIMIT = 400  # characters of an object's name in a finding (a routine's arguments)
 DETAIL_LIMIT = 600  # ... of what differs (two index or constraint definitions)
 
@@ -134,28 +134,19 @@ class VerifyResult:
         return out
 
 
-class CannotVerify(KeaDbError):
-    """The expectation could not be built (privileges, an unknown schema)."""
-
-
 # -- a kea-db session as the DBAPI connection the catalog readers take --------------------
 
 
 class _Cursor:
     def __init__(self, session: Session, backend_type: str) -> None:
-        self.session, self.backend_type = session, backend_type
+        self.session, self.backend = session, backend_for(backend_type)
         self.rows: list[tuple[str | None, ...]] = []
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
-        values = [self._literal(str(v)) for v in params]
+        values = [self.backend.sql_literal(str(v)) for v in params]
         if values:
             sql = sql.replace("%s", "{}").format(*values)
         self.rows = self.session.query(sql)
-
-    def _literal(self, value: str) -> str:
-        if self.backend_type == "mysql":  # any byte, whatever sql_mode says of backslashes
-            return f"CONVERT(X'{value.encode().hex()}' USING utf8mb4)"
-        return "'" + value.replace("'", "''") + "'"
 
     def fetchall(self) -> list[tuple[str | None, ...]]:
         return self.rows
@@ -188,9 +179,7 @@ def _kea_bodies() -> dict[str, dict[str, dict[str, list[str]]]]:
 def flavour(plan: ConnectPlan, session: Session) -> str:
     """``postgresql``, ``mariadb`` or ``mysql`` (Oracle MySQL): Kea's bodies are recorded
     per server flavour."""
-    if plan.backend.type == "postgresql":
-        return "postgresql"
-    return "mariadb" if "mariadb" in session.server.lower() else "mysql"
+    return plan.backend.flavour(session)
 
 
 def kea_body(flavour_name: str, key: str, digest: str, schema: Schema,
@@ -227,86 +216,8 @@ def kea_body(flavour_name: str, key: str, digest: str, schema: Schema,
 
 
 def _read(session: Session, plan: ConnectPlan) -> Catalog:
-    from keadb_cli.schema.catalog import read_catalog
-
-    return read_catalog(SessionConnection(session, plan.backend.type), plan.backend.type,
-                        row_tables=())
-
-
-def _scratch_pg(session: Session, plan: ConnectPlan, revision: str,
-                read: Callable[[], Catalog]) -> Catalog:
-    from keadb_cli.schema import scripts
-
-    name = SCRATCH_PREFIX + secrets.token_hex(6)
-    session.query("BEGIN")
-    try:
-        try:
-            session.query(f'CREATE SCHEMA "{name}"')
-        except QueryError as err:
-            raise CannotVerify(
-                "verify builds the expected schema in a scratch schema it rolls back, and "
-                f"this user may not create one ({_short(err)}): grant CREATE ON DATABASE to "
-                "it, or verify as the database owner", exit_code=ExitCode.PRIVILEGES) from None
-        session.query(f'SET LOCAL search_path TO "{name}"')
-        _build(lambda: session.query(scripts.rendered(plan.backend.type, revision)))
-        return read()
-    finally:
-        if not session.closed:
-            with contextlib.suppress(KeaDbError):
-                session.query("ROLLBACK")
-
-
-def _scratch_mysql(session: Session, plan: ConnectPlan, revision: str,
-                   read: Callable[[], Catalog]) -> Catalog:
-    from keadb_cli.schema import scripts
-
-    (database, charset, collation), = session.query(
-        "SELECT DATABASE(), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM "
-        "information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()")
-    name = SCRATCH_PREFIX + secrets.token_hex(6)
-    try:
-        session.query(f"CREATE DATABASE `{name}` CHARACTER SET {_word(charset)} "
-                      f"COLLATE {_word(collation)}")
-    except QueryError as err:
-        raise CannotVerify(
-            "verify builds the expected schema in a scratch database it drops again, and this "
-            f"user may not create one ({_short(err)}): grant ALL ON `keadb\\_verify\\_%`.* to "
-            "it, or verify as a user who may", exit_code=ExitCode.PRIVILEGES) from None
-    try:
-        session.query(f"USE `{name}`")
-        from keadb_cli.schema.migrate import enter_build_sql_mode
-
-        enter_build_sql_mode(session.query)  # as init builds
-        statements = scripts.mysql_statements(scripts.rendered("mysql", revision))
-        _build(lambda: [session.query(statement) for statement in statements])
-        return read()
-    finally:
-        if not session.closed:
-            with contextlib.suppress(KeaDbError):
-                session.query(f"DROP DATABASE IF EXISTS `{name}`")
-            with contextlib.suppress(KeaDbError):
-                session.query(f"USE `{(database or '').replace('`', '``')}`")
-
-
-def _build(run: Callable[[], object]) -> None:
-    try:
-        run()
-    except QueryError as err:
-        raise CannotVerify(f"the server refused kea-db's schema in the scratch namespace "
-                           f"({_short(err)}): verify as a user who may create Kea's schema "
-                           "(see init's privileges)", exit_code=ExitCode.PRIVILEGES) from None
-
-
-def _word(value: str | None) -> str:
-    """A character set or collation name from the server, checked before it is spliced."""
-    if not value or not value.replace("_", "").isalnum():
-        raise KeaDbError(f"the server reported an unusable character set or collation "
-                         f"{value!r}", exit_code=ExitCode.FOREIGN)
-    return value
-
-
-def _short(err: KeaDbError) -> str:
-    return " ".join(err.message.split())[:200]
+    return plan.backend.read_catalog(SessionConnection(session, plan.backend.type),
+                                     row_tables=())
 
 
 def _scratch(session: Session, plan: ConnectPlan, schema: Schema,
@@ -326,9 +237,8 @@ def _scratch(session: Session, plan: ConnectPlan, schema: Schema,
         raise CannotVerify(f"kea-db has no revision that builds {plan.backend.display} "
                            f"schema {schema}: it cannot say what that schema should hold",
                            exit_code=ExitCode.UNSUPPORTED_RELEASE)
-    if plan.backend.transactional_ddl:
-        return _scratch_pg(session, plan, revision, read)
-    return _scratch_mysql(session, plan, revision, read)
+    return plan.backend.build_scratch(session, scripts.rendered(plan.backend.type, revision),
+                                      read)
 
 
 # -- comparing ------------------------------------------------------------------------------
@@ -466,7 +376,7 @@ def missing_rows(session: Session, plan: ConnectPlan, expected: Catalog, live: C
         if have is None or not {c.name for c in table.columns} <= {c.name for c in have.columns}:
             continue  # reported as a missing table or column already
         got = read_table_rows(SessionConnection(session, plan.backend.type),
-                              plan.backend.type, table.name, table.columns)
+                              plan.backend.quote_identifier, table.name, table.columns)
         for row in sorted(rows - set(got.rows), key=repr):
             findings.append(Finding(Severity.ERROR, "missing", f"rows {table.name} row",
                                     json.dumps(dict(zip(got.columns, row, strict=True)))))
@@ -480,16 +390,14 @@ def _expected_rows(session: Session, plan: ConnectPlan,
     rows = {}
     for table in catalog.tables:
         got = read_table_rows(SessionConnection(session, plan.backend.type),
-                              plan.backend.type, table.name, table.columns)
+                              plan.backend.quote_identifier, table.name, table.columns)
         if got.rows:
             rows[table.name] = set(got.rows)
     return rows
 
 
 def _namespace(session: Session, plan: ConnectPlan) -> str:
-    if plan.backend.type != "postgresql":
-        return ""
-    return session.query("SELECT current_schema()")[0][0] or ""
+    return plan.backend.namespace(session)
 
 
 def verify_session(session: Session, plan: ConnectPlan, schema: Schema) -> Comparison:
@@ -510,7 +418,7 @@ def verify_session(session: Session, plan: ConnectPlan, schema: Schema) -> Compa
     try:
         expected = _scratch(session, plan, schema, read_expected)
     except CannotVerify as err:
-        if err.exit_code is not ExitCode.PRIVILEGES or plan.backend.type != "mysql":
+        if err.exit_code is not ExitCode.PRIVILEGES or not plan.backend.verify_from_record:
             raise
         return _verify_recorded(session, plan, schema, err)
     live = _read(session, plan)
@@ -532,10 +440,9 @@ def _verify_recorded(session: Session, plan: ConnectPlan, schema: Schema,
 
     name = flavour(plan, session)
     version = f"{schema.version}.{schema.minor}"
-    from keadb_cli.schema.migrate import build_sql_mode
 
     (mode,), = session.query("SELECT @@GLOBAL.sql_mode")
-    want = record.expected_flat(name, version, build_sql_mode(mode or ""))
+    want = record.expected_flat(name, version, plan.backend.build_sql_mode(mode or ""))
     if want is None:
         raise CannotVerify(f"{why.message}; kea-db has no record of schema {schema} for "
                            f"{name} to compare with instead", exit_code=why.exit_code)
@@ -550,8 +457,8 @@ def _verify_recorded(session: Session, plan: ConnectPlan, schema: Schema,
         by_name = {c.name: c for c in have.columns}
         if not set(columns) <= set(by_name):
             continue  # reported as a missing table or column already
-        got = read_table_rows(SessionConnection(session, "mysql"), "mysql", table,
-                              [by_name[c] for c in columns])
+        got = read_table_rows(SessionConnection(session, plan.backend.type),
+                              plan.backend.quote_identifier, table, [by_name[c] for c in columns])
         for row in sorted(rows - set(got.rows), key=repr):
             findings.append(Finding(Severity.ERROR, "missing", f"rows {table} row",
                                     json.dumps(dict(zip(got.columns, row, strict=True)))))

@@ -17,7 +17,7 @@ from typing import Any
 
 from keadb_cli.db import classify
 from keadb_cli.db.plan import ConnectPlan
-from keadb_cli.db.session import GRACE, Budget, Row, timed_out
+from keadb_cli.db.session_kit import GRACE, Budget, Row, timed_out
 from keadb_cli.errors import (
     InsecureAuthError,
     KeaDbError,
@@ -32,7 +32,7 @@ _MAX_PACKET = 16 * 1024 * 1024
 
 
 class DriverSession:
-    """A psycopg or PyMySQL connection behind the :class:`~keadb_cli.db.session.Session`
+    """A psycopg or PyMySQL connection behind the :class:`~keadb_cli.db.session_kit.Session`
     interface."""
 
     tls_bits: int | None = None

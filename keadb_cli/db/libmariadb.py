@@ -18,11 +18,9 @@ import ctypes
 import os
 import selectors
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keadb_cli.db.backends import MYSQL
-from keadb_cli.db.plan import ConnectPlan
-from keadb_cli.db.session import (
+from keadb_cli.db.session_kit import (
     GRACE,
     Budget,
     Deadline,
@@ -37,6 +35,9 @@ from keadb_cli.db.session import (
 )
 from keadb_cli.errors import InsecureAuthError, KeaDbError, QueryError, UnreachableError
 from keadb_cli.text import shown
+
+if TYPE_CHECKING:
+    from keadb_cli.db.plan import ConnectPlan
 
 # enum mysql_option (MariaDB Connector/C 3.x)
 _OPT_CONNECT_TIMEOUT = 0
@@ -71,11 +72,12 @@ _state: dict[str, Any] = {}
 _LOADING = threading.Lock()
 
 
-def load() -> Any:
-    """libmariadb, declared, or None when it cannot be loaded (or lacks the async API)."""
+def load(soname: str) -> Any:
+    """libmariadb, declared, or None when it cannot be loaded (or lacks the async API).
+    ``soname``: the backend's (what Kea's packages link)."""
     with _LOADING:  # preflight opens sessions from several threads at once
         if "lib" not in _state:
-            _state["lib"] = load_library(MYSQL.soname, "mariadb", _signatures())
+            _state["lib"] = load_library(soname, "mariadb", _signatures())
     return _state["lib"]
 
 
@@ -156,7 +158,7 @@ def _set(lib: Any, handle: int, option: int, value: Any) -> None:
 
 
 class MariadbSession(LibrarySession):
-    """A logged-in libmariadb connection (see :class:`keadb_cli.db.session.Session`)."""
+    """A logged-in libmariadb connection (see :class:`keadb_cli.db.session_kit.Session`)."""
 
     fallback: str | None = None
 
@@ -375,7 +377,7 @@ def _login_error(lib: Any, handle: int, plan: ConnectPlan) -> KeaDbError:
 
 
 def _connect(plan: ConnectPlan, deadline: Deadline) -> MariadbSession:
-    lib = load()
+    lib = load(plan.backend.soname)
     if lib is None:
         raise UnreachableError("libmariadb cannot be loaded")
     try:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keadb_cli.db.backends import POSTGRESQL
-from keadb_cli.db.plan import ConnectPlan
-from keadb_cli.db.session import (
+from keadb_cli.db.session_kit import (
     GRACE,
     Budget,
     Deadline,
@@ -33,6 +31,9 @@ from keadb_cli.db.session import (
 from keadb_cli.errors import KeaDbError, QueryError, UnreachableError
 from keadb_cli.text import shown
 
+if TYPE_CHECKING:
+    from keadb_cli.db.plan import ConnectPlan
+
 _CONNECTION_OK, _CONNECTION_BAD = 0, 1
 _POLLING_FAILED, _POLLING_READING, _POLLING_WRITING, _POLLING_OK = 0, 1, 2, 3
 _TUPLES_OK, _FATAL_ERROR, _SINGLE_TUPLE = 2, 7, 9
@@ -44,11 +45,12 @@ _state: dict[str, Any] = {}
 _LOADING = threading.Lock()
 
 
-def load() -> Any:
-    """libpq, declared, or None when it cannot be loaded (or is too old)."""
+def load(soname: str) -> Any:
+    """libpq, declared, or None when it cannot be loaded (or is too old).
+    ``soname``: the backend's (what Kea's packages link)."""
     with _LOADING:  # preflight opens sessions from several threads at once
         if "lib" not in _state:
-            _state["lib"] = load_library(POSTGRESQL.soname, "pq", _signatures())
+            _state["lib"] = load_library(soname, "pq", _signatures())
     return _state["lib"]
 
 
@@ -98,7 +100,7 @@ def _text(value: bytes | None) -> str:
 
 
 class LibpqSession(LibrarySession):
-    """A logged-in libpq connection (see :class:`keadb_cli.db.session.Session`)."""
+    """A logged-in libpq connection (see :class:`keadb_cli.db.session_kit.Session`)."""
 
     fallback: str | None = None
 
@@ -252,7 +254,7 @@ def connect(plan: ConnectPlan) -> LibpqSession:
     Raises:
         UnreachableError, DeniedError, TlsError: classified by :mod:`classify`.
     """
-    lib = load()
+    lib = load(plan.backend.soname)
     if lib is None:
         raise UnreachableError("libpq cannot be loaded")
     params = plan.libpq_params()

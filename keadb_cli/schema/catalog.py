@@ -302,30 +302,22 @@ def _row_key(row: tuple[Any, ...]) -> str:
     return json.dumps(row, sort_keys=True, default=str)
 
 
-def _mysql_quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _pg_quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 _TIME_TYPES = re.compile(r"^(timestamp|datetime|date|time|interval)\b", re.IGNORECASE)
 
 
 def read_table_rows(
     dbapi_connection: Any,
-    backend_type: str,
+    quote: Callable[[str], str],
     table: str,
     columns: Iterable[Column] | None = None,
 ) -> TableRows:
     """Every row of one table, as JSON scalars, sorted (date/time values masked).
+    ``quote`` quotes an identifier (the backend's ``quote_identifier``).
 
     With ``columns`` (the table's catalog columns) the query names them and masks the
     date/time ones by type, so a connection whose rows are text (a kea-db session) works
     too; without, it reads ``*`` and masks by value type.
     """
-    quote = _mysql_quote if backend_type == "mysql" else _pg_quote
     known = list(columns or ())
     listed = ", ".join(quote(c.name) for c in known) if known else "*"
     timed = [bool(_TIME_TYPES.match(c.type)) for c in known]
@@ -350,7 +342,7 @@ def read_table_rows(
 
 def _rows(
     dbapi_connection: Any,
-    backend_type: str,
+    quote: Callable[[str], str],
     tables: Iterable[Table],
     row_tables: Collection[str] | None,
 ) -> tuple[TableRows, ...]:
@@ -358,7 +350,7 @@ def _rows(
     for table in sorted(tables, key=lambda t: t.name):
         if row_tables is not None and table.name not in row_tables:
             continue
-        rows = read_table_rows(dbapi_connection, backend_type, table.name, table.columns)
+        rows = read_table_rows(dbapi_connection, quote, table.name, table.columns)
         if rows.rows:
             found.append(rows)
     return tuple(found)
@@ -371,7 +363,7 @@ def read_catalog(
     row_tables: Collection[str] | None = None,
 ) -> Catalog:
     """Read the schema the connection's current database (MySQL) or search path
-    (PostgreSQL) holds.
+    (PostgreSQL) holds, with the backend's reader (``Backend.read_catalog``).
 
     ``row_tables`` limits which tables' rows are read (``None``: every table, which suits a
     freshly initialised schema; pass the lookup tables for a production database). Only
@@ -380,13 +372,9 @@ def read_catalog(
     Raises:
         KeyError: unknown ``backend_type``. Driver errors propagate.
     """
-    from keadb_cli.schema import catalog_mysql, catalog_pgsql
+    from keadb_cli.db.backends import backend_for
 
-    readers: dict[str, Callable[[Any, Collection[str] | None], Catalog]] = {
-        "mysql": catalog_mysql.read,
-        "postgresql": catalog_pgsql.read,
-    }
-    return readers[backend_type](dbapi_connection, row_tables)
+    return backend_for(backend_type).read_catalog(dbapi_connection, row_tables)
 
 
 # --- comparing -------------------------------------------------------------------------

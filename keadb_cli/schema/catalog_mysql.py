@@ -21,6 +21,10 @@ from keadb_cli.schema.catalog import (
 )
 
 
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
 def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
     q = _query
     (schema,) = q(dbapi_connection, "SELECT DATABASE()")[0]
@@ -243,7 +247,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         tables=tuple(tables),
         triggers=tuple(triggers),
         routines=tuple(routines),
-        rows=_rows(dbapi_connection, "mysql", tables, row_tables),
+        rows=_rows(dbapi_connection, quote, tables, row_tables),
         options=(
             ("charset", _text(charset)),
             ("collation", _text(collation)),

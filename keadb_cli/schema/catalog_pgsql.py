@@ -26,6 +26,10 @@ _PG_KINDS = {"p": "PRIMARY KEY", "u": "UNIQUE", "f": "FOREIGN KEY", "c": "CHECK"
 _PG_NS = "n.nspname = ANY (current_schemas(false))"
 
 
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _bool(value: Any) -> bool:
     """A boolean from a driver (``True``) or from a text row (``"t"``)."""
     return value is True or value in ("t", "true", "1", 1)
@@ -256,7 +260,7 @@ def read(dbapi_connection: Any, row_tables: Collection[str] | None) -> Catalog:
         sequences=tuple(sequences),
         rows=_rows(
             dbapi_connection,
-            "postgresql",
+            quote,
             [t for t in tables if dict(t.options).get("kind") in ("r", "p")],
             row_tables,
         ),

@@ -23,76 +23,19 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from keadb_cli.db.backends import BACKENDS, backend_for
 from keadb_cli.errors import ExitCode, KeaDbError
 
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
     from sqlalchemy.engine import Connection
 
-# Kea backend type -> (script directory under migrations/, revision id prefix, dialect).
-_LAYOUT: dict[str, tuple[str, str, str]] = {
-    "mysql": ("mysql", "mysql", "mysql"),
-    "postgresql": ("postgresql", "pgsql", "postgresql"),
-}
-
 _REVISION_RE = re.compile(r"^(?P<prefix>[a-z]+)_(?P<major>\d+)_(?P<minor>\d+)$")
-
-# MySQL stores the creating session's sql_mode with every routine and trigger and runs them
-# under it. kea-admin's client session has the server's global sql_mode, while kea-db's
-# own sessions may set another (Kea's STRICT_ALL_TABLES), so the revisions run under the
-# global one (less the modes that change how SQL text reads, below) and the caller's mode
-# comes back afterwards. Per backend: read the session setting, read the global one, set
-# the build setting (:value), and the same statement restores the caller's.
-_BUILD_SESSION: dict[str, tuple[str, str, str]] = {
-    "mysql": (
-        "SELECT @@SESSION.sql_mode",
-        "SELECT @@GLOBAL.sql_mode",
-        "SET SESSION sql_mode = :value",
-    ),
-}
-
-# sql_mode flags under which kea-db's SQL (and Kea's) would read as other SQL, or behave
-# otherwise inside a stored routine: double-quoted strings as names (ANSI_QUOTES, ANSI),
-# '||' as concatenation, backslashes kept in string literals (Kea's own script then stores
-# JSON paths such as '\$[' that match nothing), a space after a function name, NOT's
-# precedence, '' as NULL, MariaDB's Oracle parser. Kea's script fails under some of them
-# and builds routines that misbehave under others; kea-db builds without them what Kea's
-# script builds where they are off.
-TEXT_MODES = frozenset({"ANSI", "ANSI_QUOTES", "PIPES_AS_CONCAT", "NO_BACKSLASH_ESCAPES",
-                        "IGNORE_SPACE", "HIGH_NOT_PRECEDENCE", "EMPTY_STRING_IS_NULL",
-                        "ORACLE", "SIMULTANEOUS_ASSIGNMENT"})
-
-
-def build_sql_mode(global_mode: str) -> str:
-    """The sql_mode kea-db creates MySQL objects under: the server's global one without
-    :data:`TEXT_MODES`."""
-    return ",".join(m for m in global_mode.split(",") if m and m.upper() not in TEXT_MODES)
-
-
-def build_sql_mode_statement(global_mode: str) -> str:
-    """``SET SESSION sql_mode = '...'`` to :func:`build_sql_mode` of ``global_mode`` (the
-    server's text, checked before it is spliced).
-
-    Raises:
-        KeaDbError: the server reported a mode that is no list of words.
-    """
-    mode = build_sql_mode(global_mode)
-    if not re.fullmatch(r"[A-Za-z0-9_,]*", mode):
-        raise KeaDbError(f"the server reported an unusable sql_mode {global_mode[:100]!r}",
-                         exit_code=ExitCode.FOREIGN)
-    return f"SET SESSION sql_mode = '{mode}'"
-
-
-def enter_build_sql_mode(query: Callable[[str], Sequence[Sequence[Any]]]) -> None:
-    """Switch a MySQL session (its ``query``) to the sql_mode Kea's objects are created
-    under: init, upgrade and verify's scratch build create them alike."""
-    (mode,), = query("SELECT @@GLOBAL.sql_mode")
-    query(build_sql_mode_statement(str(mode or "")))
 
 # The alias accepted for "the newest revision this kea-db knows".
 HEAD = "head"
@@ -120,13 +63,15 @@ def migrations_dir() -> Path:
 
 
 def _layout(backend_type: str) -> tuple[str, str, str]:
+    """The script directory under migrations/, the revision id prefix, the dialect."""
     try:
-        return _LAYOUT[backend_type]
+        backend = BACKENDS[backend_type]
     except KeyError:
         raise KeaDbError(
             f"kea-db has no schema migrations for database type {backend_type!r}",
             exit_code=ExitCode.SETTINGS,
         ) from None
+    return backend.migrations_folder, backend.revision_prefix, backend.alembic_dialect
 
 
 def script_directory(backend_type: str) -> ScriptDirectory:
@@ -273,11 +218,13 @@ def upgrade(
     from alembic.runtime.migration import MigrationContext
 
     chain = _chain(backend_type, target, current)
-    session = _BUILD_SESSION.get(backend_type)
+    backend = backend_for(backend_type)
+    session = backend.build_session
     saved = None
     if session is not None:
         saved = connection.execute(sa.text(session[0])).scalar_one()
-        mode = build_sql_mode(str(connection.execute(sa.text(session[1])).scalar_one() or ""))
+        mode = backend.build_sql_mode(
+            str(connection.execute(sa.text(session[1])).scalar_one() or ""))
         connection.execute(sa.text(session[2]), {"value": mode})
     try:
         context = MigrationContext.configure(connection=connection)

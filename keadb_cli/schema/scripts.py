@@ -15,19 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 
+from keadb_cli.db.backends import backend_for
+from keadb_cli.db.backends.mysql import mysql_statements as mysql_statements
 from keadb_cli.errors import ExitCode, KeaDbError
 from keadb_cli.schema.migrate import migrations_dir, revision_for_schema, schema_for_revision
 
-_FOLDERS = {"mysql": "mysql", "postgresql": "postgresql"}
-_DELIMITER_RE = re.compile(r"^\s*DELIMITER\s+(\S+)\s*$", re.IGNORECASE)
-
 
 def versions_dir(db_type: str) -> Path:
-    return migrations_dir() / _FOLDERS[db_type] / "versions"
+    return migrations_dir() / backend_for(db_type).migrations_folder / "versions"
 
 
 def known_schemas(db_type: str) -> dict[tuple[int, int], str]:
@@ -54,7 +52,7 @@ def recorded(db_type: str) -> dict[str, dict[str, str | None]]:
     shared kit can never silently change what a released revision runs; the cache is
     checked against it before anything is executed."""
     if db_type not in _RECORDED:
-        path = migrations_dir() / _FOLDERS[db_type] / "rendered.json"
+        path = migrations_dir() / backend_for(db_type).migrations_folder / "rendered.json"
         _RECORDED[db_type] = json.loads(path.read_text(encoding="utf-8"))
     return _RECORDED[db_type]
 
@@ -71,7 +69,7 @@ def chain_to(db_type: str, revision: str) -> list[str]:
     while current is not None:
         if current not in record or current in chain:
             raise KeaDbError(f"revision {current} has no recorded SQL hash in "
-                             f"migrations/{_FOLDERS[db_type]}/rendered.json",
+                             f"migrations/{backend_for(db_type).migrations_folder}/rendered.json",
                              exit_code=ExitCode.INTERNAL)
         chain.append(current)
         current = record[current]["previous"]
@@ -103,7 +101,7 @@ def rendered_step(db_type: str, revision: str) -> str:
     record = recorded(db_type).get(revision)
     if record is None:
         raise KeaDbError(f"revision {revision} has no recorded SQL hash in "
-                         f"migrations/{_FOLDERS[db_type]}/rendered.json",
+                         f"migrations/{backend_for(db_type).migrations_folder}/rendered.json",
                          exit_code=ExitCode.INTERNAL)
     want = record["sha256"]
     path = cache_dir() / f"{revision}-{want}.sql"
@@ -134,30 +132,3 @@ def _store(path: Path, text: str) -> None:
         os.replace(tmp, path)  # atomic: concurrent runs never read half a file
     except OSError:
         pass  # no cache: render again next time
-
-
-def mysql_statements(script: str) -> list[str]:
-    """Split a MySQL script as the mariadb client does for kea-db's rendering: statements
-    end with the current delimiter at the end of a line; ``DELIMITER x`` changes it."""
-    statements: list[str] = []
-    delimiter = ";"
-    buffer: list[str] = []
-    for line in script.splitlines():
-        match = _DELIMITER_RE.match(line)
-        if match and not buffer:
-            delimiter = match.group(1)
-            continue
-        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
-            continue
-        stripped = line.rstrip()
-        if stripped.endswith(delimiter):
-            buffer.append(stripped[: len(stripped) - len(delimiter)])
-            statement = "\n".join(buffer).strip()
-            if statement:
-                statements.append(statement)
-            buffer = []
-        else:
-            buffer.append(line)
-    if "\n".join(buffer).strip():
-        statements.append("\n".join(buffer).strip())
-    return statements

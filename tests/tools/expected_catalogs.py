@@ -42,7 +42,7 @@ from keadb_cli.commands.verify import SessionConnection, _flat  # noqa: E402
 from keadb_cli.db.plan import plan_for  # noqa: E402
 from keadb_cli.db.session import open_session  # noqa: E402
 from keadb_cli.kea.access import DbAccess  # noqa: E402
-from keadb_cli.schema import catalog, expected, scripts  # noqa: E402
+from keadb_cli.schema import catalog, catalog_mysql, expected, scripts  # noqa: E402
 
 OUT = ROOT / "keadb_cli" / "schema" / expected.RECORD
 FLAVOURS: tuple[MySQLFlavor, ...] = ("mariadb", "mysql")
@@ -73,7 +73,8 @@ def build_states(db: FreshDatabase) -> dict[str, tuple[expected.Flat, dict[str, 
             for table in read.tables:
                 if table.name == "schema_version":
                     continue
-                got = catalog.read_table_rows(connection, "mysql", table.name, table.columns)
+                got = catalog.read_table_rows(connection, catalog_mysql.quote, table.name,
+                                              table.columns)
                 if got.rows:
                     rows[table.name] = (list(got.columns), [list(r) for r in got.rows])
             states[f"{major}.{minor}"] = (expected.normalise(_flat(read, "")), rows)

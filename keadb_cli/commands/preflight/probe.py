@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from keadb_cli.commands.init import MYSQL_GRANTED_SQL, MYSQL_GRANTEE
 from keadb_cli.commands.preflight.model import Check, fail, passed, skipped, warn
+from keadb_cli.db.backends.mysql import MYSQL_GRANTED_SQL, MYSQL_GRANTEE
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
 from keadb_cli.kea.access import DbAccess
@@ -118,7 +118,7 @@ def read_state(session: Session, plan: ConnectPlan) -> State:
     Raises:
         QueryError, KeaDbError: as :func:`keadb_cli.commands.check_version.read_state`.
     """
-    from keadb_cli.commands.check_version import read_state as read
+    from keadb_cli.schema.state import read_state as read
 
     found, reason, objects = read(session, plan)
     return State(found, reason, objects)

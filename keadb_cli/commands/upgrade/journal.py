@@ -31,9 +31,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from keadb_cli.commands.check_version import UPGRADING_MINOR
 from keadb_cli.db.session import Session
 from keadb_cli.errors import KeaDbError, QueryError
+from keadb_cli.schema.state import UPGRADING_MINOR
 
 JOURNAL = "keadb_upgrade_journal"
 __all__ = ["JOURNAL", "UPGRADING_MINOR", "Entry", "Statement", "classify"]

@@ -26,24 +26,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.commands.check_version import Verdict, access_json, judge, read_state
-from keadb_cli.commands.init import PRIVILEGE_CHECKS, Refusal, take_lock
 from keadb_cli.commands.upgrade import journal
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.db.session import Session, open_session
-from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
+from keadb_cli.errors import CannotVerify, DeniedError, ExitCode, KeaDbError, QueryError, Refusal
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Schema, releases_for_schema
+from keadb_cli.schema import guards
+from keadb_cli.schema.state import Verdict, access_json, judge, read_state
 
 if TYPE_CHECKING:
-    from keadb_cli.commands.settings import Target
     from keadb_cli.commands.verify import Comparison
+    from keadb_cli.schema.state import Target
 
 Progress = Callable[[str], None]
 HEARTBEAT = 15.0  # seconds between "still running" lines during one long statement
-NOT_ATOMIC = ("the server ({server}) has no atomic DDL (MariaDB 10.6+, MySQL 8.0+): kea-db "
-              "completes a run its client was cut from, but a server that crashes in the "
-              "middle of a statement can leave that statement half done")
 VERIFY_SHOWN = 20  # verify's findings listed among upgrade's findings
 UPGRADE_STATEMENT_TIMEOUT = 6 * 3600.0  # one statement of an upgrade may rewrite a big table
 
@@ -205,146 +202,6 @@ def _display(db_type: str) -> str:
     return backend_for(db_type).display
 
 
-# -- checks before any change -------------------------------------------------------------
-
-# Per backend: other sessions on this database (id, user, where from, what they do), and
-# row estimates per table.
-_OTHER_SESSIONS = {
-    "postgresql": (
-        "SELECT pid::text, COALESCE(usename, ''), COALESCE(client_addr::text, 'local'), "
-        "COALESCE(application_name, '') FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-        "AND backend_type = 'client backend' ORDER BY pid"
-    ),
-    "mysql": (
-        "SELECT CAST(ID AS CHAR), USER, HOST, COMMAND FROM information_schema.PROCESSLIST "
-        "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() ORDER BY ID"
-    ),
-}
-_ROW_ESTIMATES = {
-    "postgresql": (
-        "SELECT c.relname, GREATEST(c.reltuples, 0)::bigint::text FROM pg_class c "
-        "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = "
-        "current_schema()) AND c.relkind = 'r'"
-    ),
-    "mysql": (
-        "SELECT TABLE_NAME, CAST(COALESCE(TABLE_ROWS, 0) AS CHAR) FROM "
-        "information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
-    ),
-}
-# Rows whose user context is not JSON: Kea's lease update triggers read it as JSON, so a
-# step whose UPDATE rewrites the rows of a lease table fails on them (kea-admin 3.0.4 stops
-# inside MySQL step 18 -> 19 with "Unexpected end of JSON text" on a lease6 row uploaded
-# with an empty context). A step that only ALTERs the table fires no trigger: lease4 rows
-# with such a context pass kea-admin's and kea-db's steps to 3.0 alike, and Kea 3.0 then
-# updates and deletes them. From schema 30.0 on the triggers take a bad context as none
-# (MariaDB and Oracle MySQL run 33.0 -> 34.0's lease UPDATEs over '' contexts): only
-# steps up to 30.0 are checked. PostgreSQL's lease functions take such a context as no
-# context (kea-admin 3.0.4 upgrades a 2.2 database whose leases have '' there): nothing
-# to check.
-_BAD_CONTEXT: dict[str, str | None] = {
-    "postgresql": None,
-    "mysql": ("SELECT {key} FROM {table} WHERE user_context IS NOT NULL AND "
-              "JSON_VALID(user_context) = 0 ORDER BY 1 LIMIT 11"),
-}
-_CONTEXT_TOLERANT = Schema(30, 0)  # the first schema whose triggers survive a bad context
-# How a lease row is named in a finding: its address as text. lease6.address is text up
-# to schema 18.0 and 16 bytes after: the column's type says which (a run resumed past
-# 18 -> 19 has binary addresses under an older recorded schema). Each expression has one
-# branch, so the column's character set never meets another (latin1 tables).
-_LEASE_KEYS: dict[str, dict[str, tuple[str, str]]] = {
-    "postgresql": {},
-    "mysql": {"lease4": ("INET_NTOA(address)", "INET_NTOA(address)"),
-              "lease6": ("INET6_NTOA(address)", "address")},
-}
-_ADDRESS_TYPE = ("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
-                 "DATABASE() AND TABLE_NAME = '{table}' AND COLUMN_NAME = 'address'")
-
-
-# Rows a step cannot convert (MySQL 18 -> 19 stores IPv6 addresses as 16 bytes): text that
-# INET6_ATON cannot read, and two spellings of one address, which become one key. Kea's
-# step stops on them halfway; kea-db refuses before any change, with the rows named.
-_ADDRESS_TRAPS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
-    "postgresql": (),
-    "mysql": tuple(
-        (table, "mysql_19_0", sql.format(table=table), what)
-        for table in ("lease6", "ipv6_reservations")
-        for sql, what in (
-            ("SELECT address FROM {table} WHERE INET6_ATON(address) IS NULL "
-             "ORDER BY 1 LIMIT 11", "is not an IPv6 address"),
-            ("SELECT MIN(address) FROM {table} GROUP BY INET6_ATON(address) "
-             "HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 11", "is the same address as another row's"),
-        )
-    ),
-}
-
-
-def bad_addresses(session: Session, plan: ConnectPlan, steps: list[StepPlan],
-                  tables: set[str]) -> list[str]:
-    """Findings for rows a step cannot convert (see :data:`_ADDRESS_TRAPS`)."""
-    revisions = {s.revision for s in steps}
-    found = []
-    for table, revision, sql, what in _ADDRESS_TRAPS[plan.backend.type]:
-        if revision not in revisions or table not in tables:
-            continue
-        rows = [r[0] or "NULL" for r in session.query(sql)]
-        if rows:
-            more = " and more" if len(rows) > 10 else ""
-            found.append(f"{table}: the address of the rows of "
-                         f"{', '.join(repr(r) for r in rows[:10])}{more} {what}: {revision} "
-                         "cannot convert it; fix or delete those rows")
-    return found
-
-
-def other_sessions(session: Session, plan: ConnectPlan) -> list[str]:
-    rows = session.query(_OTHER_SESSIONS[plan.backend.type])
-    return [f"session {r[0]} of {r[1] or '?'} from {r[2]} ({r[3] or 'no name'})" for r in rows]
-
-
-def row_estimates(session: Session, plan: ConnectPlan) -> dict[str, int]:
-    return {(r[0] or "").lower(): int(r[1] or 0) for r in
-            session.query(_ROW_ESTIMATES[plan.backend.type])}
-
-
-def bad_user_contexts(session: Session, plan: ConnectPlan, steps: list[StepPlan],
-                      tables: set[str]) -> dict[str, list[str]]:
-    """Lease rows a step would trip over, per lease table whose rows the steps UPDATE
-    under triggers that parse the context strictly (steps to schemas up to 30.0)."""
-    rewritten = {t for s in steps if s.schema <= _CONTEXT_TOLERANT for t in s.updated}
-    found: dict[str, list[str]] = {}
-    query = _BAD_CONTEXT[plan.backend.type]
-    if query is None:
-        return found
-    for table, (binary_key, text_key) in _LEASE_KEYS[plan.backend.type].items():
-        if table not in rewritten or table not in tables:
-            continue
-        kind = session.query(_ADDRESS_TYPE.format(table=table))
-        key = binary_key if kind and (kind[0][0] or "").lower() in ("binary", "varbinary",
-                                                                        "int") else text_key
-        sql = query.format(table=table, key=key)
-        rows = [r[0] or "?" for r in session.query(sql)]
-        if rows:
-            found[table] = rows
-    return found
-
-
-def _fix_user_contexts(session: Session, plan: ConnectPlan, bad: dict[str, list[str]]) -> None:
-    """Kea reads an empty user context as none: make it NULL before the steps (MySQL).
-
-    The update itself would trip the lease triggers' class counting over the old value, so
-    the session's ``@json_supported`` (which those triggers consult, and which Kea's
-    schemas up to 33.0 have) is 0 meanwhile: neither the old value nor NULL names a
-    class, so the class counters would not change anyway."""
-    session.query("SET @json_supported = 0")
-    try:
-        for table in bad:
-            session.query(f"UPDATE {table} SET user_context = NULL WHERE "
-                          "user_context IS NOT NULL AND JSON_VALID(user_context) = 0")
-    finally:
-        if not session.closed:
-            session.query("SET @json_supported = NULL")
-
-
 # -- running ------------------------------------------------------------------------------
 
 
@@ -409,14 +266,13 @@ def _mysql_statements(revision: str) -> tuple[list[journal.Statement], str]:
     return [journal.classify(s) for s in scripts.mysql_statements(text)], sha
 
 
-def _run_mysql(session: Session, steps: list[StepPlan], found: Schema, target_revision: str,
-               progress: Progress | None, resume: journal.Entry | None) -> list[StepRun]:
+def _run_mysql(session: Session, plan: ConnectPlan, steps: list[StepPlan], found: Schema,
+               target_revision: str, progress: Progress | None,
+               resume: journal.Entry | None) -> list[StepRun]:
     # Every statement is classified before the first change: a shape the journal cannot
     # resume stops the run while the database is untouched.
     rendered = {step.revision: _mysql_statements(step.revision) for step in steps}
-    from keadb_cli.schema.migrate import enter_build_sql_mode
-
-    enter_build_sql_mode(session.query)  # Kea's objects are created as init creates them
+    plan.backend.enter_build_mode(session)  # Kea's objects are created as init creates them
     if resume is None:
         journal.begin(session, str(found), target_revision)
     ran = []
@@ -505,7 +361,7 @@ def upgrade_one(
     except KeaDbError as err:
         return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
     try:
-        resume = journal.read(session) if db_type == "mysql" else None
+        resume = None if plan.backend.transactional_ddl else journal.read(session)
         if resume is None:
             found, verdict = _state(session, plan, expected)
         else:
@@ -522,8 +378,8 @@ def upgrade_one(
             return _plan(session, plan, found, expected, resume, findings, result, steps)
         if progress:
             progress(f"{plan.backend.display} {plan.where}: taking the lock")
-        take_lock(session, plan, options.lock_timeout)
-        resume = journal.read(session) if db_type == "mysql" else None
+        plan.backend.take_lock(session, plan, options.lock_timeout)
+        resume = None if plan.backend.transactional_ddl else journal.read(session)
         if resume is None:
             found, verdict = _state(session, plan, expected)
             if verdict == "MATCH":
@@ -532,34 +388,11 @@ def upgrade_one(
                               "this one waited for the lock: nothing to do")
         assert found is not None
         steps[:] = _steps(session, plan, found, expected, resume)
-        PRIVILEGE_CHECKS[plan.backend.type](session, plan)
-        others = other_sessions(session, plan)
-        if others and not options.allow_other_sessions:
-            findings.extend(others)
-            return result(Action.REFUSED, verdict, ExitCode.OTHER_SESSIONS,
-                          f"{len(others)} other session(s) on this database (a Kea server "
-                          "still running?): stop them, or give --allow-other-sessions")
-        tables = set(row_estimates(session, plan))
-        # A resumed step may have converted its rows already: only steps yet to start.
-        unstarted = steps[1:] if resume is not None and resume.step else steps
-        addresses = bad_addresses(session, plan, unstarted, tables)
-        if addresses:
-            findings.extend(addresses)
-            return result(Action.REFUSED, verdict, ExitCode.DATA_TRAP,
-                          "lease or reservation addresses a step cannot convert would stop "
-                          "the upgrade halfway: fix or delete the rows named in the findings")
-        bad = bad_user_contexts(session, plan, steps, tables)
-        if bad and not options.fix_user_context:
-            for table, rows in bad.items():
-                more = " and more" if len(rows) > 10 else ""
-                findings.append(f"{table}: user_context is not JSON in the rows of "
-                                f"{', '.join(rows[:10])}{more}")
-            return result(Action.REFUSED, verdict, ExitCode.DATA_TRAP,
-                          "lease rows whose user context is not JSON would stop the upgrade "
-                          "halfway (Kea's lease triggers parse it): fix them, or give "
-                          "--fix-user-context to set them to NULL (no context) first")
-        if not plan.backend.transactional_ddl and not journal.atomic_ddl(session.server):
-            findings.append(NOT_ATOMIC.format(server=session.server))
+        bad = guards.before_change(
+            session, plan, steps, verdict=verdict, findings=findings,
+            resumed_step=resume is not None and bool(resume.step), atomic=_atomic(session, plan),
+            allow_other_sessions=options.allow_other_sessions,
+            fix_user_context=options.fix_user_context, report=False).bad_contexts
         if resume is not None:
             findings.append("verify skipped: the database is between two schemas until the "
                             "interrupted upgrade is completed")
@@ -573,7 +406,7 @@ def upgrade_one(
         fix = None
         if bad:
             findings.append(f"set the non-JSON user contexts of {', '.join(bad)} to NULL")
-            fix = lambda: _fix_user_contexts(session, plan, bad)  # noqa: E731
+            fix = lambda: plan.backend.fix_user_contexts(session, bad)  # noqa: E731
         if plan.backend.transactional_ddl:
             phase = "steps"
             steps_run = _run_pg(session, steps, progress, fix)
@@ -582,7 +415,8 @@ def upgrade_one(
                 phase = "fix"
                 fix()
             phase = "steps"
-            steps_run = _run_mysql(session, steps, found, steps[-1].revision if steps else "",
+            steps_run = _run_mysql(session, plan, steps, found,
+                                   steps[-1].revision if steps else "",
                                    progress, resume)
         final, _verdict = _state(session, plan, expected)
         if final != expected:
@@ -608,12 +442,18 @@ def upgrade_one(
             session.close()  # also releases the lock
 
 
+def _atomic(session: Session, plan: ConnectPlan) -> bool:
+    """Whether a statement the server runs is all or nothing (transactional DDL, or MySQL's
+    atomic DDL)."""
+    return plan.backend.transactional_ddl or journal.atomic_ddl(session.server)
+
+
 def _verify(session: Session, plan: ConnectPlan, found: Schema, findings: list[str],
             verified: list[Comparison], *, refuse: bool) -> None:
     """verify's comparison of the database with its recorded schema ``found``: drift
     (errors) refuses the upgrade, the operator's own objects (warnings) are findings. With
     ``refuse`` false (--plan) everything becomes a finding."""
-    from keadb_cli.commands.verify import CannotVerify, verify_session
+    from keadb_cli.commands.verify import verify_session
 
     try:
         comparison = verify_session(session, plan, found)
@@ -710,18 +550,13 @@ def _plan(session: Session, plan: ConnectPlan, found: Schema | None, expected: S
     """--plan: the steps, what each rewrites and how many rows, and the findings; no change."""
     assert found is not None
     chain = _steps(session, plan, found, expected, resume)
-    rows = row_estimates(session, plan)
+    checked = guards.before_change(
+        session, plan, chain, verdict="BEHIND", findings=findings,
+        resumed_step=resume is not None and bool(resume.step), atomic=_atomic(session, plan),
+        allow_other_sessions=False, fix_user_context=False, report=True)
+    rows = checked.rows
     steps[:] = [StepPlan(s.revision, s.schema, s.title, s.kea, s.tables,
                          {t: rows.get(t, 0) for t in s.tables}, s.updated) for s in chain]
-    findings.extend(other_sessions(session, plan))
-    if not plan.backend.transactional_ddl and not journal.atomic_ddl(session.server):
-        findings.append(NOT_ATOMIC.format(server=session.server))
-    unstarted = steps[1:] if resume is not None and resume.step else steps
-    findings.extend(f"{f} (the upgrade refuses them)"
-                    for f in bad_addresses(session, plan, unstarted, set(rows)))
-    for table, bad in bad_user_contexts(session, plan, steps, set(rows)).items():
-        findings.append(f"{table}: user_context is not JSON in the rows of {', '.join(bad)}: "
-                        "the upgrade refuses them unless --fix-user-context")
     return result(Action.PLANNED, "BEHIND", ExitCode.OK,
                   f"{len(steps)} step(s) from {found} to {expected}; nothing was changed")
 
@@ -741,6 +576,7 @@ def upgrade_sql(db_type: str, from_schema: Schema, expected: Schema) -> str:
     Raises:
         KeaDbError: no chain between the two (UNSUPPORTED_RELEASE), or not an upgrade.
     """
+    from keadb_cli.db.backends import backend_for
     from keadb_cli.schema import scripts
 
     if not from_schema < expected:
@@ -751,6 +587,6 @@ def upgrade_sql(db_type: str, from_schema: Schema, expected: Schema) -> str:
     except Refusal as refusal:
         raise KeaDbError(refusal.detail, exit_code=refusal.code) from None
     parts = [scripts.rendered_step(db_type, s.revision) for s in steps]
-    if db_type == "postgresql":
+    if backend_for(db_type).transactional_ddl:
         return "BEGIN;\n\n" + "\n".join(parts) + "\nCOMMIT;\n"
     return "\n".join(parts)

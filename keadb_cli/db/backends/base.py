@@ -1,0 +1,245 @@
+"""The base of the backend objects: what every server family has, and the behaviour
+they share (the lock, the checks an upgrade runs before any change).
+
+The subclasses (:mod:`.postgresql`, :mod:`.mysql`) hold the SQL and the behaviour that
+differ. Nothing here imports a driver, SQLAlchemy or alembic: the methods import what
+they need when they run.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
+
+if TYPE_CHECKING:
+    from keadb_cli.db.plan import ConnectPlan
+    from keadb_cli.db.session import Session
+    from keadb_cli.schema.catalog import Catalog
+
+SCRATCH_PREFIX = "keadb_verify_"
+
+
+@dataclass(frozen=True)
+class Backend:
+    type: str  # Kea's type keyword
+    display: str
+    default_port: int
+    # Kea-admin's backend argument, and the alembic script directory name.
+    admin_name: str
+    # How Kea's server reads its version (the same query on both backends).
+    version_sql: str
+    # Does the backend have one table listing? Used to tell EMPTY from FOREIGN.
+    tables_sql: str
+    # Routines/functions in the schema (to catch a half-dropped schema with no tables).
+    routines_sql: str
+    # Start a transaction that cannot write.
+    read_only_begin: str
+    # Session advisory lock: take (with a timeout in seconds) and release.
+    lock_sql: str
+    unlock_sql: str
+    # The SQLAlchemy dialect+driver name, for init.
+    sqlalchemy_driver: str
+    # SQLSTATE / error numbers meaning "the table does not exist".
+    missing_table_codes: tuple[str, ...]
+    # Does a failed DDL statement roll back (PostgreSQL) or stay (MySQL)?
+    transactional_ddl: bool
+    # The server-side statement timeout per server flavour, set after login ({seconds},
+    # {ms}); PostgreSQL gets it with the login (libpq's options) instead.
+    statement_timeout_sql: dict[str, str] = field(default_factory=dict)
+    # The client library Kea links (a module of keadb_cli.db, and its soname), and the
+    # stack's driver used only when that library cannot be loaded.
+    library: str = ""
+    library_module: str = ""
+    soname: str = ""
+    driver: str = ""
+    # A session setting that bounds the lock wait ({ms}) and its reset, when the lock
+    # statement itself takes no timeout (PostgreSQL); and the SQLSTATE of a lock wait that
+    # timed out.
+    lock_wait_sql: str | None = None
+    lock_wait_reset_sql: str | None = None
+    lock_timeout_code: str | None = None
+    # The hook library a Kea DHCP server must load (hooks-libraries) to use the backend at
+    # all, since Kea 2.7.4.
+    kea_hook: str = ""
+    # Other sessions on this database (id, user, where from, what they do), and row
+    # estimates per table (name, rows as text).
+    other_sessions_sql: str = ""
+    row_estimates_sql: str = ""
+    # Read the session setting a schema build needs changed, switch to the build setting,
+    # restore (:value); None when the session needs nothing (see schema.migrate.upgrade).
+    build_session: tuple[str, str, str] | None = None
+    # The alembic script directory under migrations/, the revision id prefix, the dialect.
+    migrations_folder: str = ""
+    revision_prefix: str = ""
+    alembic_dialect: str = ""
+    # verify: when no scratch namespace can be built (privileges), compare with kea-db's
+    # record of the schema for the server's flavour instead.
+    verify_from_record: bool = False
+
+    # The upgrade's data traps (see :mod:`keadb_cli.schema.guards`): rows a step cannot
+    # convert (table, revision, query, what is wrong), the query for lease rows whose user
+    # context is not JSON ({table}, {key}), and how a lease row is named (binary, text key).
+    address_traps: ClassVar[tuple[tuple[str, str, str, str], ...]] = ()
+    bad_context_sql: ClassVar[str | None] = None
+    lease_keys: ClassVar[dict[str, tuple[str, str]]] = {}
+    address_type_sql: ClassVar[str] = ""
+
+    # -- the lock -----------------------------------------------------------------------
+
+    def take_lock(self, session: Session, plan: ConnectPlan, timeout: float) -> None:
+        """The session advisory lock init and upgrade take.
+
+        Raises:
+            Refusal: LOCKED, after ``timeout`` seconds.
+        """
+        backend = self
+        lock = backend.lock_sql.format(seconds=max(0, int(timeout)))
+        try:
+            if backend.lock_wait_sql:  # the lock statement waits as long as the session says
+                session.query(backend.lock_wait_sql.format(ms=max(1, int(timeout * 1000))))
+                try:
+                    session.query(lock)
+                finally:
+                    session.query(backend.lock_wait_reset_sql or "")
+                return
+            rows = session.query(lock)
+        except QueryError as err:
+            if err.code != backend.lock_timeout_code:
+                raise
+            rows = [("0",)]
+        if not rows or rows[0][0] != "1":
+            raise Refusal(
+                "EMPTY", ExitCode.LOCKED,
+                f"another kea-db init or upgrade holds the lock on this server; gave up after "
+                f"{timeout:g} s (--lock-timeout)",
+            )
+
+    # -- privileges ---------------------------------------------------------------------
+
+    def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
+        """Refuse before any change when the user cannot create Kea's objects.
+
+        Raises:
+            Refusal: PRIVILEGES.
+        """
+        raise NotImplementedError
+
+    # -- the upgrade's checks before any change -----------------------------------------
+
+    def other_sessions(self, session: Session) -> list[str]:
+        rows = session.query(self.other_sessions_sql)
+        return [f"session {r[0]} of {r[1] or '?'} from {r[2]} ({r[3] or 'no name'})"
+                for r in rows]
+
+    def row_estimates(self, session: Session) -> dict[str, int]:
+        return {(r[0] or "").lower(): int(r[1] or 0) for r in
+                session.query(self.row_estimates_sql)}
+
+    def bad_addresses(self, session: Session, revisions: Collection[str],
+                      tables: Collection[str]) -> list[str]:
+        """Findings for rows a step of ``revisions`` cannot convert
+        (:attr:`address_traps`)."""
+        found = []
+        for table, revision, sql, what in self.address_traps:
+            if revision not in revisions or table not in tables:
+                continue
+            rows = [r[0] or "NULL" for r in session.query(sql)]
+            if rows:
+                more = " and more" if len(rows) > 10 else ""
+                found.append(f"{table}: the address of the rows of "
+                             f"{', '.join(repr(r) for r in rows[:10])}{more} {what}: {revision} "
+                             "cannot convert it; fix or delete those rows")
+        return found
+
+    def bad_user_contexts(self, session: Session, rewritten: Collection[str],
+                          tables: Collection[str]) -> dict[str, list[str]]:
+        """Lease rows whose user context is not JSON, per lease table of ``rewritten``
+        (tables whose rows a step UPDATEs under strict triggers)."""
+        found: dict[str, list[str]] = {}
+        query = self.bad_context_sql
+        if query is None:
+            return found
+        for table, (binary_key, text_key) in self.lease_keys.items():
+            if table not in rewritten or table not in tables:
+                continue
+            kind = session.query(self.address_type_sql.format(table=table))
+            key = binary_key if kind and (kind[0][0] or "").lower() in ("binary", "varbinary",
+                                                                            "int") else text_key
+            sql = query.format(table=table, key=key)
+            rows = [r[0] or "?" for r in session.query(sql)]
+            if rows:
+                found[table] = rows
+        return found
+
+    def fix_user_contexts(self, session: Session, bad: dict[str, list[str]]) -> None:
+        """Set the user contexts :meth:`bad_user_contexts` found to NULL."""
+        raise NotImplementedError(f"{self.display} has no user-context trap")
+
+    # -- verify and the catalog ---------------------------------------------------------
+
+    def build_sql_mode(self, global_mode: str) -> str:
+        """The session setting Kea's objects are created under, from the global one."""
+        return global_mode
+
+    def enter_build_mode(self, session: Session) -> None:
+        """Switch ``session`` to the setting Kea's objects are created under (init, upgrade
+        and verify's scratch build alike); nothing by default."""
+
+    def flavour(self, session: Session) -> str:
+        """The server flavour Kea's bodies are recorded under (``postgresql``,
+        ``mariadb``, ``mysql``)."""
+        return self.type
+
+    def namespace(self, session: Session) -> str:
+        """The schema a catalog's definitions name (PostgreSQL), else ""."""
+        return ""
+
+    def build_scratch(self, session: Session, script: str,
+                      read: Callable[[], Catalog]) -> Catalog:
+        """Build ``script`` (a rendered revision) in a scratch namespace of this server,
+        call ``read`` there, and remove the namespace again.
+
+        Raises:
+            CannotVerify: the user may not create the namespace, or the server refused the
+                script (PRIVILEGES).
+            KeaDbError: the session failed.
+        """
+        raise NotImplementedError
+
+    def read_catalog(self, dbapi_connection: Any,
+                     row_tables: Collection[str] | None = None) -> Catalog:
+        """The catalog of the connection's database (see
+        :func:`keadb_cli.schema.catalog.read_table_rows` for ``row_tables``)."""
+        raise NotImplementedError
+
+    def quote_identifier(self, name: str) -> str:
+        raise NotImplementedError
+
+    def sql_literal(self, value: str) -> str:
+        """``value`` as a string literal, spliced into a statement."""
+        return "'" + value.replace("'", "''") + "'"
+
+
+def scratch_name() -> str:
+    return SCRATCH_PREFIX + secrets.token_hex(6)
+
+
+def build_or_refuse(run: Callable[[], object]) -> None:
+    try:
+        run()
+    except QueryError as err:
+        raise CannotVerify(f"the server refused kea-db's schema in the scratch namespace "
+                           f"({short(err)}): verify as a user who may create Kea's schema "
+                           "(see init's privileges)", exit_code=ExitCode.PRIVILEGES) from None
+
+
+def short(err: KeaDbError) -> str:
+    return " ".join(err.message.split())[:200]
+
+
+
+LOCK_NAME = "kea-db-init"

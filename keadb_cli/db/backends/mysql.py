@@ -1,0 +1,276 @@
+"""MySQL and MariaDB: their SQL, and their behaviour where it differs from PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from keadb_cli.db.backends.base import Backend, build_or_refuse, scratch_name, short
+from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
+
+if TYPE_CHECKING:
+    from keadb_cli.db.plan import ConnectPlan
+    from keadb_cli.db.session import Session
+    from keadb_cli.schema.catalog import Catalog
+
+# The privileges Kea's schema needs on MySQL (tables, keys, triggers, routines, lookup rows).
+MYSQL_PRIVILEGES = (
+    "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
+    "REFERENCES", "TRIGGER", "CREATE ROUTINE", "ALTER ROUTINE", "EXECUTE",
+)
+
+# The current user as information_schema's privilege views spell a GRANTEE ('u'@'h').
+MYSQL_GRANTEE = (
+    "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+    "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+)
+# The privileges the current user holds on every database or on this one.
+MYSQL_GRANTED_SQL = (
+    f"SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
+    f"WHERE GRANTEE = {MYSQL_GRANTEE} "
+    f"UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
+    f"WHERE GRANTEE = {MYSQL_GRANTEE} AND DATABASE() LIKE TABLE_SCHEMA"
+)
+
+_DELIMITER_RE = re.compile(r"^\s*DELIMITER\s+(\S+)\s*$", re.IGNORECASE)
+
+
+def mysql_statements(script: str) -> list[str]:
+    """Split a MySQL script as the mariadb client does for kea-db's rendering: statements
+    end with the current delimiter at the end of a line; ``DELIMITER x`` changes it."""
+    statements: list[str] = []
+    delimiter = ";"
+    buffer: list[str] = []
+    for line in script.splitlines():
+        match = _DELIMITER_RE.match(line)
+        if match and not buffer:
+            delimiter = match.group(1)
+            continue
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        stripped = line.rstrip()
+        if stripped.endswith(delimiter):
+            buffer.append(stripped[: len(stripped) - len(delimiter)])
+            statement = "\n".join(buffer).strip()
+            if statement:
+                statements.append(statement)
+            buffer = []
+        else:
+            buffer.append(line)
+    if "\n".join(buffer).strip():
+        statements.append("\n".join(buffer).strip())
+    return statements
+
+
+# sql_mode flags under which kea-db's SQL (and Kea's) would read as other SQL, or behave
+# otherwise inside a stored routine: double-quoted strings as names (ANSI_QUOTES, ANSI),
+# '||' as concatenation, backslashes kept in string literals (Kea's own script then stores
+# JSON paths such as '\$[' that match nothing), a space after a function name, NOT's
+# precedence, '' as NULL, MariaDB's Oracle parser. Kea's script fails under some of them
+# and builds routines that misbehave under others; kea-db builds without them what Kea's
+# script builds where they are off.
+TEXT_MODES = frozenset({"ANSI", "ANSI_QUOTES", "PIPES_AS_CONCAT", "NO_BACKSLASH_ESCAPES",
+                        "IGNORE_SPACE", "HIGH_NOT_PRECEDENCE", "EMPTY_STRING_IS_NULL",
+                        "ORACLE", "SIMULTANEOUS_ASSIGNMENT"})
+
+
+def build_sql_mode(global_mode: str) -> str:
+    """The sql_mode kea-db creates MySQL objects under: the server's global one without
+    :data:`TEXT_MODES`."""
+    return ",".join(m for m in global_mode.split(",") if m and m.upper() not in TEXT_MODES)
+
+
+class MySQLBackend(Backend):
+    """DDL that commits itself, GET_LOCK, scratch databases, two server flavours
+    (MariaDB and Oracle MySQL), and the data traps of MySQL's upgrade steps."""
+
+    # Rows a step cannot convert (MySQL 18 -> 19 stores IPv6 addresses as 16 bytes): text
+    # that INET6_ATON cannot read, and two spellings of one address, which become one key.
+    # Kea's step stops on them halfway; kea-db refuses before any change, with the rows
+    # named.
+    address_traps = tuple(
+        (table, "mysql_19_0", sql.format(table=table), what)
+        for table in ("lease6", "ipv6_reservations")
+        for sql, what in (
+            ("SELECT address FROM {table} WHERE INET6_ATON(address) IS NULL "
+             "ORDER BY 1 LIMIT 11", "is not an IPv6 address"),
+            ("SELECT MIN(address) FROM {table} GROUP BY INET6_ATON(address) "
+             "HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 11", "is the same address as another row's"),
+        )
+    )
+    # Lease rows whose user context is not JSON (see keadb_cli.schema.guards: PostgreSQL
+    # has no such trap).
+    bad_context_sql = ("SELECT {key} FROM {table} WHERE user_context IS NOT NULL AND "
+                       "JSON_VALID(user_context) = 0 ORDER BY 1 LIMIT 11")
+    # How a lease row is named in a finding: its address as text. lease6.address is text
+    # up to schema 18.0 and 16 bytes after: the column's type says which (a run resumed
+    # past 18 -> 19 has binary addresses under an older recorded schema). Each expression
+    # has one branch, so the column's character set never meets another (latin1 tables).
+    lease_keys: ClassVar[dict[str, tuple[str, str]]] = {
+        "lease4": ("INET_NTOA(address)", "INET_NTOA(address)"),
+        "lease6": ("INET6_NTOA(address)", "address"),
+    }
+    address_type_sql = ("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                        "DATABASE() AND TABLE_NAME = '{table}' AND COLUMN_NAME = 'address'")
+
+    def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
+        roles = session.query("SELECT CURRENT_ROLE()")
+        granted = {
+            (r[0] or "").upper()
+            for r in session.query(MYSQL_GRANTED_SQL)
+        }
+        missing = [p for p in MYSQL_PRIVILEGES if p not in granted]
+        # Privileges that come through a role are not in these views: do not refuse then.
+        # No role is NULL on MariaDB and the string NONE on Oracle MySQL.
+        role = (roles[0][0] or "") if roles else ""
+        if missing and role.upper() in ("", "NONE"):
+            raise Refusal(
+                "EMPTY", ExitCode.PRIVILEGES,
+                f"user {plan.user} lacks {', '.join(missing)} on {plan.database}: "
+                f"GRANT ALL ON `{plan.database}`.* TO the Kea user",
+            )
+        log_bin, trust = session.query("SELECT @@log_bin, @@log_bin_trust_function_creators")[0]
+        if log_bin == "1" and trust == "0" and "SUPER" not in granted:
+            raise Refusal(
+                "EMPTY", ExitCode.PRIVILEGES,
+                "binary logging is on and log_bin_trust_function_creators is off, so creating "
+                "Kea's triggers and routines needs SUPER: SET GLOBAL "
+                "log_bin_trust_function_creators = 1, or run init as a user with SUPER",
+            )
+
+    def fix_user_contexts(self, session: Session, bad: dict[str, list[str]]) -> None:
+        """Kea reads an empty user context as none: make it NULL before the steps.
+
+        The update itself would trip the lease triggers' class counting over the old value,
+        so the session's ``@json_supported`` (which those triggers consult, and which Kea's
+        schemas up to 33.0 have) is 0 meanwhile: neither the old value nor NULL names a
+        class, so the class counters would not change anyway."""
+        session.query("SET @json_supported = 0")
+        try:
+            for table in bad:
+                session.query(f"UPDATE {table} SET user_context = NULL WHERE "
+                              "user_context IS NOT NULL AND JSON_VALID(user_context) = 0")
+        finally:
+            if not session.closed:
+                session.query("SET @json_supported = NULL")
+
+    def flavour(self, session: Session) -> str:
+        return "mariadb" if "mariadb" in session.server.lower() else "mysql"
+
+    def build_sql_mode(self, global_mode: str) -> str:
+        return build_sql_mode(global_mode)
+
+    def enter_build_mode(self, session: Session) -> None:
+        (mode,), = session.query("SELECT @@GLOBAL.sql_mode")
+        build = build_sql_mode(str(mode or ""))
+        if not re.fullmatch(r"[A-Za-z0-9_,]*", build):
+            raise KeaDbError(f"the server reported an unusable sql_mode {str(mode)[:100]!r}",
+                             exit_code=ExitCode.FOREIGN)
+        session.query(f"SET SESSION sql_mode = '{build}'")
+
+    def build_scratch(self, session: Session, script: str,
+                      read: Callable[[], Catalog]) -> Catalog:
+        (database, charset, collation), = session.query(
+            "SELECT DATABASE(), DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM "
+            "information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()")
+        name = scratch_name()
+        try:
+            session.query(f"CREATE DATABASE `{name}` CHARACTER SET {_word(charset)} "
+                          f"COLLATE {_word(collation)}")
+        except QueryError as err:
+            raise CannotVerify(
+                "verify builds the expected schema in a scratch database it drops again, and "
+                f"this user may not create one ({short(err)}): grant ALL ON "
+                "`keadb\\_verify\\_%`.* to it, or verify as a user who may",
+                exit_code=ExitCode.PRIVILEGES) from None
+        try:
+            session.query(f"USE `{name}`")
+            self.enter_build_mode(session)  # as init builds
+            statements = mysql_statements(script)
+            build_or_refuse(lambda: [session.query(statement) for statement in statements])
+            return read()
+        finally:
+            if not session.closed:
+                with contextlib.suppress(KeaDbError):
+                    session.query(f"DROP DATABASE IF EXISTS `{name}`")
+                with contextlib.suppress(KeaDbError):
+                    session.query(f"USE `{(database or '').replace('`', '``')}`")
+
+    def read_catalog(self, dbapi_connection: Any,
+                     row_tables: Collection[str] | None = None) -> Catalog:
+        from keadb_cli.schema import catalog_mysql
+
+        return catalog_mysql.read(dbapi_connection, row_tables)
+
+    def quote_identifier(self, name: str) -> str:
+        from keadb_cli.schema import catalog_mysql
+
+        return catalog_mysql.quote(name)
+
+    def sql_literal(self, value: str) -> str:
+        # any byte, whatever sql_mode says of backslashes
+        return f"CONVERT(X'{value.encode().hex()}' USING utf8mb4)"
+
+
+def _word(value: str | None) -> str:
+    """A character set or collation name from the server, checked before it is spliced."""
+    if not value or not value.replace("_", "").isalnum():
+        raise KeaDbError(f"the server reported an unusable character set or collation "
+                         f"{value!r}", exit_code=ExitCode.FOREIGN)
+    return value
+
+
+MYSQL = MySQLBackend(
+    type="mysql",
+    display="MySQL",
+    default_port=3306,
+    admin_name="mysql",
+    version_sql="SELECT version, minor FROM schema_version",
+    tables_sql=(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = DATABASE() ORDER BY 1"
+    ),
+    routines_sql=(
+        "SELECT routine_name FROM information_schema.routines "
+        "WHERE routine_schema = DATABASE() ORDER BY 1"
+    ),
+    read_only_begin="START TRANSACTION READ ONLY",
+    lock_sql="SELECT GET_LOCK('kea-db-init', {seconds})",
+    unlock_sql="SELECT RELEASE_LOCK('kea-db-init')",
+    sqlalchemy_driver="mysql+pymysql",
+    missing_table_codes=("1146",),
+    transactional_ddl=False,
+    statement_timeout_sql={
+        "mariadb": "SET SESSION max_statement_time = {seconds}",
+        "mysql": "SET SESSION max_execution_time = {ms}",
+    },
+    library="libmariadb",
+    library_module="keadb_cli.db.libmariadb",
+    soname="libmariadb.so.3",
+    driver="PyMySQL",
+    kea_hook="libdhcp_mysql.so",
+    other_sessions_sql=(
+        "SELECT CAST(ID AS CHAR), USER, HOST, COMMAND FROM information_schema.PROCESSLIST "
+        "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() ORDER BY ID"
+    ),
+    row_estimates_sql=(
+        "SELECT TABLE_NAME, CAST(COALESCE(TABLE_ROWS, 0) AS CHAR) FROM "
+        "information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+    ),
+    # MySQL stores the creating session's sql_mode with every routine and trigger and runs
+    # them under it. kea-admin's client session has the server's global sql_mode, while
+    # kea-db's own sessions may set another (Kea's STRICT_ALL_TABLES), so the revisions run
+    # under the global one (less TEXT_MODES: build_sql_mode) and the caller's mode comes
+    # back afterwards.
+    build_session=(
+        "SELECT @@SESSION.sql_mode",
+        "SELECT @@GLOBAL.sql_mode",
+        "SET SESSION sql_mode = :value",
+    ),
+    migrations_folder="mysql",
+    revision_prefix="mysql",
+    alembic_dialect="mysql",
+    verify_from_record=True,
+)

@@ -1,0 +1,122 @@
+"""PostgreSQL: its SQL, and its behaviour where it differs from MySQL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
+
+from keadb_cli.db.backends.base import Backend, build_or_refuse, scratch_name, short
+from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
+
+if TYPE_CHECKING:
+    from keadb_cli.db.plan import ConnectPlan
+    from keadb_cli.db.session import Session
+    from keadb_cli.schema.catalog import Catalog
+
+
+class PostgreSQLBackend(Backend):
+    """Transactional DDL, a session-level advisory lock that waits as long as
+    ``lock_timeout`` says, scratch schemas inside a rolled-back transaction."""
+
+    def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
+        rows = session.query(
+            "SELECT current_schema(), "
+            "COALESCE(has_schema_privilege(current_schema(), 'CREATE'), false), "
+            "EXISTS (SELECT 1 FROM pg_language WHERE lanname = 'plpgsql')"
+        )
+        schema, can_create, plpgsql = rows[0]
+        if schema is None:
+            raise Refusal("EMPTY", ExitCode.PRIVILEGES,
+                           "no schema on the search_path to create Kea's tables in")
+        if can_create != "True" and can_create != "t":
+            raise Refusal(
+                "EMPTY", ExitCode.PRIVILEGES,
+                f"user {plan.user} may not create objects in schema {schema}: "
+                f"GRANT CREATE ON SCHEMA {schema} TO {plan.user} (or make it the database owner)",
+            )
+        if plpgsql not in ("True", "t"):
+            raise Refusal("EMPTY", ExitCode.PRIVILEGES,
+                           "the plpgsql language is not installed in this database")
+
+    def namespace(self, session: Session) -> str:
+        return session.query("SELECT current_schema()")[0][0] or ""
+
+    def build_scratch(self, session: Session, script: str,
+                      read: Callable[[], Catalog]) -> Catalog:
+        name = scratch_name()
+        session.query("BEGIN")
+        try:
+            try:
+                session.query(f'CREATE SCHEMA "{name}"')
+            except QueryError as err:
+                raise CannotVerify(
+                    "verify builds the expected schema in a scratch schema it rolls back, and "
+                    f"this user may not create one ({short(err)}): grant CREATE ON DATABASE to "
+                    "it, or verify as the database owner", exit_code=ExitCode.PRIVILEGES) from None
+            session.query(f'SET LOCAL search_path TO "{name}"')
+            build_or_refuse(lambda: session.query(script))
+            return read()
+        finally:
+            if not session.closed:
+                with contextlib.suppress(KeaDbError):
+                    session.query("ROLLBACK")
+
+    def read_catalog(self, dbapi_connection: Any,
+                     row_tables: Collection[str] | None = None) -> Catalog:
+        from keadb_cli.schema import catalog_pgsql
+
+        return catalog_pgsql.read(dbapi_connection, row_tables)
+
+    def quote_identifier(self, name: str) -> str:
+        from keadb_cli.schema import catalog_pgsql
+
+        return catalog_pgsql.quote(name)
+
+
+POSTGRESQL = PostgreSQLBackend(
+    type="postgresql",
+    display="PostgreSQL",
+    default_port=5432,
+    admin_name="pgsql",
+    version_sql="SELECT version, minor FROM schema_version",
+    tables_sql=(
+        "SELECT c.relname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
+        "AND n.nspname = ANY (current_schemas(false)) ORDER BY 1"
+    ),
+    routines_sql=(
+        "SELECT p.proname FROM pg_catalog.pg_proc p "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = ANY (current_schemas(false)) ORDER BY 1"
+    ),
+    read_only_begin="BEGIN READ ONLY",
+    lock_sql="SELECT pg_advisory_lock(hashtext('kea-db-init'))",
+    unlock_sql="SELECT pg_advisory_unlock(hashtext('kea-db-init'))",
+    sqlalchemy_driver="postgresql+psycopg",
+    missing_table_codes=("42P01",),
+    transactional_ddl=True,
+    library="libpq",
+    library_module="keadb_cli.db.libpq",
+    soname="libpq.so.5",
+    driver="psycopg",
+    kea_hook="libdhcp_pgsql.so",
+    lock_wait_sql="SET lock_timeout = {ms}",
+    lock_wait_reset_sql="SET lock_timeout = 0",
+    lock_timeout_code="55P03",
+    other_sessions_sql=(
+        "SELECT pid::text, COALESCE(usename, ''), COALESCE(client_addr::text, 'local'), "
+        "COALESCE(application_name, '') FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend' ORDER BY pid"
+    ),
+    row_estimates_sql=(
+        "SELECT c.relname, GREATEST(c.reltuples, 0)::bigint::text FROM pg_class c "
+        "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = "
+        "current_schema()) AND c.relkind = 'r'"
+    ),
+    migrations_folder="postgresql",
+    revision_prefix="pgsql",
+    alembic_dialect="postgresql",
+)

@@ -1,0 +1,144 @@
+"""The checks an upgrade runs before any change, in one pipeline for ``upgrade`` and
+``upgrade --plan``.
+
+In order: the privileges to change Kea's schema, other sessions on the database, rows a
+step cannot convert, lease rows whose user context is not JSON, and whether the server
+has atomic DDL. ``upgrade`` refuses (:class:`~keadb_cli.errors.Refusal`) where a check
+fails; ``--plan`` runs the same checks and reports what the upgrade would refuse as
+findings. The backend object (:mod:`keadb_cli.db.backends`) holds each check's SQL.
+
+Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from keadb_cli.errors import ExitCode, Refusal
+from keadb_cli.kea.releases import Schema
+
+if TYPE_CHECKING:
+    from keadb_cli.db.plan import ConnectPlan
+    from keadb_cli.db.session import Session
+
+NOT_ATOMIC = ("the server ({server}) has no atomic DDL (MariaDB 10.6+, MySQL 8.0+): kea-db "
+              "completes a run its client was cut from, but a server that crashes in the "
+              "middle of a statement can leave that statement half done")
+
+# Rows whose user context is not JSON: Kea's lease update triggers read it as JSON, so a
+# step whose UPDATE rewrites the rows of a lease table fails on them (kea-admin 3.0.4 stops
+# inside MySQL step 18 -> 19 with "Unexpected end of JSON text" on a lease6 row uploaded
+# with an empty context). A step that only ALTERs the table fires no trigger: lease4 rows
+# with such a context pass kea-admin's and kea-db's steps to 3.0 alike, and Kea 3.0 then
+# updates and deletes them. From schema 30.0 on the triggers take a bad context as none
+# (MariaDB and Oracle MySQL run 33.0 -> 34.0's lease UPDATEs over '' contexts): only
+# steps up to 30.0 are checked. PostgreSQL's lease functions take such a context as no
+# context (kea-admin 3.0.4 upgrades a 2.2 database whose leases have '' there): nothing
+# to check.
+_CONTEXT_TOLERANT = Schema(30, 0)  # the first schema whose triggers survive a bad context
+
+
+class Step(Protocol):
+    """What the checks need of one step of the chain."""
+
+    @property
+    def revision(self) -> str: ...
+
+    @property
+    def schema(self) -> Schema: ...
+
+    @property
+    def updated(self) -> tuple[str, ...]: ...  # tables whose rows an UPDATE rewrites
+
+
+@dataclass
+class Checked:
+    """What the checks found that the run goes on with."""
+
+    rows: dict[str, int] = field(default_factory=dict)  # row estimates per table
+    bad_contexts: dict[str, list[str]] = field(default_factory=dict)  # to set to NULL
+
+
+def before_change(session: Session, plan: ConnectPlan, steps: Sequence[Step], *,
+                  verdict: str, findings: list[str], resumed_step: bool, atomic: bool,
+                  allow_other_sessions: bool, fix_user_context: bool,
+                  report: bool) -> Checked:
+    """Run every check before the first change of an upgrade; ``findings`` receives what
+    they find. ``resumed_step``: the first step was begun by an interrupted run (its rows
+    may be converted already). ``atomic``: the server has atomic DDL (or transactional
+    DDL). With ``report`` (--plan) nothing refuses: each refusal becomes a finding.
+
+    Raises:
+        Refusal: (not with ``report``) PRIVILEGES, OTHER_SESSIONS or DATA_TRAP.
+    """
+    backend = plan.backend
+    try:
+        backend.check_privileges(session, plan)
+    except Refusal as refusal:
+        if not report:
+            raise
+        findings.append(f"{refusal.detail} (the upgrade refuses this)")
+    checked = Checked()
+    others = other_sessions(session, plan)
+    if report:
+        findings.extend(others)
+    elif others and not allow_other_sessions:
+        findings.extend(others)
+        raise Refusal(verdict, ExitCode.OTHER_SESSIONS,
+                      f"{len(others)} other session(s) on this database (a Kea server "
+                      "still running?): stop them, or give --allow-other-sessions")
+    checked.rows = row_estimates(session, plan)
+    tables = set(checked.rows)
+    # A resumed step may have converted its rows already: only steps yet to start.
+    unstarted = steps[1:] if resumed_step else steps
+    addresses = bad_addresses(session, plan, unstarted, tables)
+    if report:
+        findings.extend(f"{f} (the upgrade refuses them)" for f in addresses)
+    elif addresses:
+        findings.extend(addresses)
+        raise Refusal(verdict, ExitCode.DATA_TRAP,
+                      "lease or reservation addresses a step cannot convert would stop "
+                      "the upgrade halfway: fix or delete the rows named in the findings")
+    bad = bad_user_contexts(session, plan, steps, tables)
+    if report:
+        for table, rows in bad.items():
+            findings.append(f"{table}: user_context is not JSON in the rows of "
+                            f"{', '.join(rows)}: the upgrade refuses them unless "
+                            "--fix-user-context")
+    elif bad and not fix_user_context:
+        for table, rows in bad.items():
+            more = " and more" if len(rows) > 10 else ""
+            findings.append(f"{table}: user_context is not JSON in the rows of "
+                            f"{', '.join(rows[:10])}{more}")
+        raise Refusal(verdict, ExitCode.DATA_TRAP,
+                      "lease rows whose user context is not JSON would stop the upgrade "
+                      "halfway (Kea's lease triggers parse it): fix them, or give "
+                      "--fix-user-context to set them to NULL (no context) first")
+    checked.bad_contexts = bad
+    if not atomic:
+        findings.append(NOT_ATOMIC.format(server=session.server))
+    return checked
+
+
+def bad_addresses(session: Session, plan: ConnectPlan, steps: Sequence[Step],
+                  tables: set[str]) -> list[str]:
+    """Findings for rows a step cannot convert (the backend's ``address_traps``)."""
+    return plan.backend.bad_addresses(session, {s.revision for s in steps}, tables)
+
+
+def other_sessions(session: Session, plan: ConnectPlan) -> list[str]:
+    return plan.backend.other_sessions(session)
+
+
+def row_estimates(session: Session, plan: ConnectPlan) -> dict[str, int]:
+    return plan.backend.row_estimates(session)
+
+
+def bad_user_contexts(session: Session, plan: ConnectPlan, steps: Sequence[Step],
+                      tables: set[str]) -> dict[str, list[str]]:
+    """Lease rows a step would trip over, per lease table whose rows the steps UPDATE
+    under triggers that parse the context strictly (steps to schemas up to 30.0)."""
+    rewritten = {t for s in steps if s.schema <= _CONTEXT_TOLERANT for t in s.updated}
+    return plan.backend.bad_user_contexts(session, rewritten, tables)
