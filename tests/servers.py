@@ -1862,17 +1862,15 @@ def create_fresh_database(server: DatabaseServer, *, require_x509: bool = False)
     except BaseException:
         server.drop_database(name)
         raise
-    return FreshDatabase(
-        server=server,
-        name=name,
-        user=user,
-        password=password,
-        host=server.host,
-        port=server.port,
-        type=server.type,
-        socket=server.socket,
-        require_x509=require_x509,
-    )
+    return _fresh_record(server, name, user, password, require_x509=require_x509)
+
+
+def _fresh_record(server: DatabaseServer, name: str, user: str, password: str,
+                  **extra: Any) -> FreshDatabase:
+    """The :class:`FreshDatabase` of a database and user just made on ``server``."""
+    return FreshDatabase(server=server, name=name, user=user, password=password,
+                         host=server.host, port=server.port, type=server.type,
+                         socket=server.socket, **extra)
 
 
 def grant_verify_scratch(db: FreshDatabase) -> None:
@@ -1927,17 +1925,7 @@ def _fresh_pg(
         if owner:
             server.drop_user(owner)
         raise
-    return FreshDatabase(
-        server=server,
-        name=name,
-        user=user,
-        password=password,
-        host=server.host,
-        port=server.port,
-        type=server.type,
-        socket=server.socket,
-        owner=owner,
-    )
+    return _fresh_record(server, name, user, password, owner=owner)
 
 
 def create_fresh_latin1_database(server: PostgresServer) -> FreshDatabase:
