@@ -233,7 +233,8 @@ def init_cmd(
 @target_options
 @click.option("--plan", "plan_only", is_flag=True,
               help="Change nothing: list the steps, the tables each rewrites (with about how "
-                   "many rows) and the findings.")
+                   "many rows) and the findings of the run's own checks (what it would "
+                   "refuse included).")
 @click.option("--sql", "sql_only", is_flag=True,
               help="Print the SQL of the steps from --from to the target, without connecting.")
 @click.option("--from", "from_schema", metavar="MAJOR.MINOR",
