@@ -100,10 +100,11 @@ def cell(matrix_cell: Cell) -> Cell:
 
 
 @pytest.fixture
-def server(matrix_server: DatabaseServer, matrix_cell: Cell) -> DatabaseServer:
-    for statement in OPERATOR_SETUP.get(matrix_cell.id, ()):
-        matrix_server.sql(statement)
-    return matrix_server
+def server(matrix_server: DatabaseServer, matrix_cell: Cell) -> Iterator[DatabaseServer]:
+    """The cell's server (shared by the session), with the operator's setup for the test
+    only: tests/test_matrix_servers.py sees it as the cell names it."""
+    with lifted(matrix_server, OPERATOR_SETUP.get(matrix_cell.id, ())):
+        yield matrix_server
 
 
 @pytest.fixture
