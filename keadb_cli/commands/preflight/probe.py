@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from keadb_cli.commands.preflight.model import Check, fail, passed, skipped, warn
-from keadb_cli.db.backends.mysql import MYSQL_GRANTED_SQL, MYSQL_GRANTEE
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
 from keadb_cli.kea.access import DbAccess
@@ -126,34 +125,7 @@ def read_state(session: Session, plan: ConnectPlan) -> State:
 
 # -- privileges --------------------------------------------------------------------------
 
-_PG_TABLES = (
-    "SELECT c.relname, c.relkind, "
-    "has_table_privilege(c.oid, 'SELECT'), has_table_privilege(c.oid, 'INSERT'), "
-    "has_table_privilege(c.oid, 'UPDATE'), has_table_privilege(c.oid, 'DELETE'), "
-    "CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'USAGE') END "
-    "FROM pg_class c WHERE c.relnamespace = "
-    "(SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
-    "AND c.relkind IN ('r', 'p', 'S') ORDER BY c.relname"
-)
-_PG_ROUTINES = (
-    "SELECT DISTINCT p.proname, has_function_privilege(p.oid, 'EXECUTE') FROM pg_proc p "
-    "WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
-    "ORDER BY 1"
-)
-_MYSQL_TABLE_GRANTS = (
-    f"SELECT TABLE_NAME, PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES "
-    f"WHERE GRANTEE = {MYSQL_GRANTEE} AND TABLE_SCHEMA = DATABASE()"
-)
-_MYSQL_TABLES = (
-    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-    "AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME"
-)
-
 _WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
-
-
-def _true(value: str | None) -> bool:
-    return value in ("t", "true", "True", "1")
 
 
 # The tables a role's own statements use, listed first when something is missing.
@@ -167,78 +139,15 @@ def _listed(names: list[str], usage: Usage, limit: int = 6) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _pg_missing(session: Session, usage: Usage) -> list[str]:
-    """What the session's user lacks for ``usage``, as "INSERT on lease4" texts."""
-    wanted = _WRITE if usage.writes else ("SELECT",)
-    missing: dict[str, list[str]] = {}
-    schema, usable = session.query(
-        "SELECT current_schema(), has_schema_privilege(current_schema(), 'USAGE')")[0]
-    if not _true(usable):
-        return [f"USAGE on schema {schema} (nothing in it can be reached)"]
-    for name, kind, *flags in session.query(_PG_TABLES):
-        sequence_usage = flags[4]
-        if kind == "S":
-            if usage.writes and not _true(sequence_usage):
-                missing.setdefault("USAGE", []).append(name or "")
-            continue
-        for privilege, flag in zip(_WRITE, flags[:4], strict=True):
-            if privilege in wanted and not _true(flag):
-                missing.setdefault(privilege, []).append(name or "")
-    if usage.writes:
-        for name, flag in session.query(_PG_ROUTINES):
-            if not _true(flag):
-                missing.setdefault("EXECUTE", []).append(name or "")
-    return [f"{p} on {_listed(names, usage)}" for p, names in missing.items()]
-
-
-def _mysql_missing(session: Session, usage: Usage) -> list[str]:
-    wanted = (*_WRITE, "EXECUTE") if usage.writes else ("SELECT",)
-    broad = {(r[0] or "").upper() for r in session.query(MYSQL_GRANTED_SQL)}
-    need = [p for p in wanted if p not in broad]
-    if not need:
-        return []
-    per_table: dict[str, set[str]] = {}
-    for table, privilege in session.query(_MYSQL_TABLE_GRANTS):
-        per_table.setdefault(table or "", set()).add((privilege or "").upper())
-    tables = [r[0] or "" for r in session.query(_MYSQL_TABLES)]
-    out = []
-    for privilege in need:
-        if privilege == "EXECUTE":
-            out.append("EXECUTE on the database (Kea calls its routines)")
-            continue
-        lacking = [t for t in tables if privilege not in per_table.get(t, set())]
-        if lacking:
-            out.append(f"{privilege} on {_listed(lacking, usage)}")
-    return out
-
-
-def _mysql_role(session: Session) -> str:
-    """The active role, "" for none (NULL on MariaDB, the string NONE on Oracle MySQL)."""
-    rows = session.query("SELECT CURRENT_ROLE()")
-    role = (rows[0][0] or "") if rows else ""
-    return "" if role.upper() == "NONE" else role
-
-
-def _pg_role(session: Session) -> str:
-    return ""  # PostgreSQL's privilege functions include what roles grant
-
-
-# Per backend: (what is missing for a usage, the active role whose grants the check cannot
-# see). Begin/rollback come from the backend registry.
-_PRIVILEGES: dict[str, tuple[Callable[[Session, Usage], list[str]],
-                             Callable[[Session], str]]] = {
-    "postgresql": (_pg_missing, _pg_role),
-    "mysql": (_mysql_missing, _mysql_role),
-}
-
-
 def privileges(session: Session, plan: ConnectPlan, usage: Usage, user: str) -> Check:
     """Whether ``user`` may do what Kea does with a database of this ``usage``."""
-    missing_of, role_of = _PRIVILEGES[plan.backend.type]
-    session.query(plan.backend.read_only_begin)
+    backend = plan.backend
+    wanted = _WRITE if usage.writes else ("SELECT",)
+    session.query(backend.read_only_begin)
     try:
-        missing = missing_of(session, usage)
-        role = role_of(session) if missing else ""
+        missing = backend.runtime_missing(session, wanted, usage.writes,
+                                          lambda names: _listed(names, usage))
+        role = backend.active_role(session) if missing else ""
     finally:
         if not session.closed:
             session.query("ROLLBACK")

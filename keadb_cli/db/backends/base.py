@@ -128,6 +128,19 @@ class Backend:
         """
         raise NotImplementedError
 
+    def runtime_missing(self, session: Session, wanted: tuple[str, ...], writes: bool,
+                        listed: Callable[[list[str]], str]) -> list[str]:
+        """What the session's user lacks to use Kea's objects as Kea does at run time
+        (``wanted`` of SELECT/INSERT/UPDATE/DELETE on every table; with ``writes``, the
+        sequences and routines too), as "INSERT on lease4, ..." texts, names put by
+        ``listed``. Read from the server's own privilege views, no side effects."""
+        raise NotImplementedError
+
+    def active_role(self, session: Session) -> str:
+        """The session's active role, whose grants the run-time check cannot see; ""
+        when none (or when the server's privilege functions include roles)."""
+        return ""
+
     # -- the upgrade's checks before any change -----------------------------------------
 
     def other_sessions(self, session: Session) -> list[str]:

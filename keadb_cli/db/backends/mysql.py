@@ -64,6 +64,17 @@ def mysql_statements(script: str) -> list[str]:
     return statements
 
 
+# Run-time privileges (preflight): grants on single tables, and the base tables.
+_MYSQL_TABLE_GRANTS = (
+    f"SELECT TABLE_NAME, PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES "
+    f"WHERE GRANTEE = {MYSQL_GRANTEE} AND TABLE_SCHEMA = DATABASE()"
+)
+_MYSQL_TABLES = (
+    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+    "AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME"
+)
+
+
 # sql_mode flags under which kea-db's SQL (and Kea's) would read as other SQL, or behave
 # otherwise inside a stored routine: double-quoted strings as names (ANSI_QUOTES, ANSI),
 # '||' as concatenation, backslashes kept in string literals (Kea's own script then stores
@@ -155,6 +166,33 @@ class MySQLBackend(Backend):
         finally:
             if not session.closed:
                 session.query("SET @json_supported = NULL")
+
+    def runtime_missing(self, session: Session, wanted: tuple[str, ...], writes: bool,
+                        listed: Callable[[list[str]], str]) -> list[str]:
+        wanted = (*wanted, "EXECUTE") if writes else wanted
+        broad = {(r[0] or "").upper() for r in session.query(MYSQL_GRANTED_SQL)}
+        need = [p for p in wanted if p not in broad]
+        if not need:
+            return []
+        per_table: dict[str, set[str]] = {}
+        for table, privilege in session.query(_MYSQL_TABLE_GRANTS):
+            per_table.setdefault(table or "", set()).add((privilege or "").upper())
+        tables = [r[0] or "" for r in session.query(_MYSQL_TABLES)]
+        out = []
+        for privilege in need:
+            if privilege == "EXECUTE":
+                out.append("EXECUTE on the database (Kea calls its routines)")
+                continue
+            lacking = [t for t in tables if privilege not in per_table.get(t, set())]
+            if lacking:
+                out.append(f"{privilege} on {listed(lacking)}")
+        return out
+
+    def active_role(self, session: Session) -> str:
+        """NULL on MariaDB, the string NONE on Oracle MySQL, for no role."""
+        rows = session.query("SELECT CURRENT_ROLE()")
+        role = (rows[0][0] or "") if rows else ""
+        return "" if role.upper() == "NONE" else role
 
     def flavour(self, session: Session) -> str:
         return "mariadb" if "mariadb" in session.server.lower() else "mysql"

@@ -15,9 +15,53 @@ if TYPE_CHECKING:
     from keadb_cli.schema.catalog import Catalog
 
 
+# Run-time privileges (preflight): every table and sequence of the schema, every routine.
+_PG_TABLES = (
+    "SELECT c.relname, c.relkind, "
+    "has_table_privilege(c.oid, 'SELECT'), has_table_privilege(c.oid, 'INSERT'), "
+    "has_table_privilege(c.oid, 'UPDATE'), has_table_privilege(c.oid, 'DELETE'), "
+    "CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(c.oid, 'USAGE') END "
+    "FROM pg_class c WHERE c.relnamespace = "
+    "(SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+    "AND c.relkind IN ('r', 'p', 'S') ORDER BY c.relname"
+)
+_PG_ROUTINES = (
+    "SELECT DISTINCT p.proname, has_function_privilege(p.oid, 'EXECUTE') FROM pg_proc p "
+    "WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) "
+    "ORDER BY 1"
+)
+
+
+def _true(value: str | None) -> bool:
+    return value in ("t", "true", "True", "1")
+
+
 class PostgreSQLBackend(Backend):
     """Transactional DDL, a session-level advisory lock that waits as long as
     ``lock_timeout`` says, scratch schemas inside a rolled-back transaction."""
+
+    def runtime_missing(self, session: Session, wanted: tuple[str, ...], writes: bool,
+                        listed: Callable[[list[str]], str]) -> list[str]:
+        missing: dict[str, list[str]] = {}
+        schema, usable = session.query(
+            "SELECT current_schema(), has_schema_privilege(current_schema(), 'USAGE')")[0]
+        if not _true(usable):
+            return [f"USAGE on schema {schema} (nothing in it can be reached)"]
+        for name, kind, *flags in session.query(_PG_TABLES):
+            sequence_usage = flags[4]
+            if kind == "S":
+                if writes and not _true(sequence_usage):
+                    missing.setdefault("USAGE", []).append(name or "")
+                continue
+            for privilege, flag in zip(("SELECT", "INSERT", "UPDATE", "DELETE"), flags[:4],
+                                       strict=True):
+                if privilege in wanted and not _true(flag):
+                    missing.setdefault(privilege, []).append(name or "")
+        if writes:
+            for name, flag in session.query(_PG_ROUTINES):
+                if not _true(flag):
+                    missing.setdefault("EXECUTE", []).append(name or "")
+        return [f"{p} on {listed(names)}" for p, names in missing.items()]
 
     def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
         rows = session.query(
