@@ -353,13 +353,14 @@ def test_two_upgrades_at_once_one_waits(dbs: Any) -> None:
 # -- interrupted runs -------------------------------------------------------------------------
 
 
-def _start(db: FreshDatabase) -> subprocess.Popen[str]:
+def _start(db: FreshDatabase, *extra: str) -> subprocess.Popen[str]:
+    """`kea-db upgrade --kea-version 3.0 --yes --json` (and ``extra``) in the background."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG"))}
     env["KEA_DB_PASSWORD"] = db.password
     return subprocess.Popen(
         [sys.executable, "-m", "keadb_cli", "upgrade", "--type", db.type, "--host", db.host,
          "--port", str(db.port), "--user", db.user, "--name", db.name, "--kea-version",
-         "3.0", "--yes", "--json"],
+         "3.0", "--yes", "--json", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         stdin=subprocess.DEVNULL)
 

@@ -10,9 +10,6 @@ PostgreSQL run left nothing.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -21,7 +18,7 @@ import psycopg
 import pymysql
 import pytest
 from servers import FreshDatabase
-from test_upgrade import dbs, kea22, read_catalog, upgrade_json, version
+from test_upgrade import _start, dbs, kea22, read_catalog, upgrade_json, version
 from test_verify import sql
 
 from keadb_cli.commands.upgrade.run import (
@@ -159,7 +156,7 @@ def test_a_session_ended_inside_a_step_says_what_it_left(dbs: Any) -> None:
     holder.start()
     try:
         assert taken.wait(10)
-        upgrade = _start_upgrade(db)
+        upgrade = _start(db, "--allow-other-sessions")
         killed = _end_waiting_session(db, deadline=time.monotonic() + HOLD / 2)
         out, _err = upgrade.communicate(timeout=120)
     finally:
@@ -180,17 +177,6 @@ def test_a_session_ended_inside_a_step_says_what_it_left(dbs: Any) -> None:
     code, result = upgrade_json(db, "--kea-version", "3.0.4", "--yes")
     assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
     assert _journal(db) == []
-
-
-def _start_upgrade(db: FreshDatabase) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG"))}
-    env["KEA_DB_PASSWORD"] = db.password
-    return subprocess.Popen(
-        [sys.executable, "-m", "keadb_cli", "upgrade", "--type", db.type, "--host", db.host,
-         "--port", str(db.port), "--user", db.user, "--name", db.name, "--kea-version",
-         "3.0.4", "--yes", "--json", "--allow-other-sessions"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL)
 
 
 def _end_waiting_session(db: FreshDatabase, deadline: float) -> bool:
