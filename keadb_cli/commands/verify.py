@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -41,7 +41,7 @@ from keadb_cli.schema.state import access_json, read_state
 from keadb_cli.text import shown
 
 if TYPE_CHECKING:
-    from keadb_cli.schema.catalog import Catalog
+    from keadb_cli.schema.catalog import Catalog, Column
 
 OBJECT_LIMIT = 400  # characters of an object's name in a finding (a routine's arguments)
 DETAIL_LIMIT = 600  # ... of what differs (two index or constraint definitions)
@@ -361,24 +361,25 @@ def compare_flat(want: dict[str, dict[str, str]], have: dict[str, dict[str, str]
     return Comparison(tuple(findings), kea_bodies, own_bodies)
 
 
-def missing_rows(session: Session, plan: ConnectPlan, expected: Catalog, live: Catalog,
-                 expected_rows: dict[str, set[tuple[Any, ...]]]) -> list[Finding]:
-    """Rows of Kea's lookup tables (those init fills) the live database lacks."""
+def missing_rows(session: Session, plan: ConnectPlan, live: Catalog,
+                 wanted: Mapping[str, tuple[Sequence[Column], set[tuple[Any, ...]]]],
+                 ) -> list[Finding]:
+    """Rows of Kea's lookup tables (those init fills) the live database lacks. ``wanted``:
+    per table, the columns to read the rows with and the rows Kea's schema has."""
     from keadb_cli.schema.catalog import read_table_rows
 
     findings = []
     live_tables = {t.name: t for t in live.tables}
-    for table in expected.tables:
-        rows = expected_rows.get(table.name)
-        if not rows or table.name == "schema_version":
+    for table, (columns, rows) in sorted(wanted.items()):
+        if not rows or table == "schema_version":
             continue
-        have = live_tables.get(table.name)
-        if have is None or not {c.name for c in table.columns} <= {c.name for c in have.columns}:
+        have = live_tables.get(table)
+        if have is None or not {c.name for c in columns} <= {c.name for c in have.columns}:
             continue  # reported as a missing table or column already
         got = read_table_rows(SessionConnection(session, plan.backend.type),
-                              plan.backend.quote_identifier, table.name, table.columns)
+                              plan.backend.quote_identifier, table, columns)
         for row in sorted(rows - set(got.rows), key=repr):
-            findings.append(Finding(Severity.ERROR, "missing", f"rows {table.name} row",
+            findings.append(Finding(Severity.ERROR, "missing", f"rows {table} row",
                                     json.dumps(dict(zip(got.columns, row, strict=True)))))
     return findings
 
@@ -425,7 +426,8 @@ def verify_session(session: Session, plan: ConnectPlan, schema: Schema) -> Compa
     namespaces.append(_namespace(session, plan))
     comparison = compare(expected, live, flavour(plan, session), schema,
                          (namespaces[0], namespaces[1]))
-    rows = missing_rows(session, plan, expected, live, lookup)
+    rows = missing_rows(session, plan, live, {t.name: (t.columns, lookup[t.name])
+                                              for t in expected.tables if t.name in lookup})
     return Comparison(comparison.findings + tuple(rows), comparison.kea_bodies,
                       comparison.own_bodies)
 
@@ -436,7 +438,6 @@ def _verify_recorded(session: Session, plan: ConnectPlan, schema: Schema,
     kea-db's record of the schema for the server's flavour, both sides normalised
     (:mod:`keadb_cli.schema.expected`)."""
     from keadb_cli.schema import expected as record
-    from keadb_cli.schema.catalog import read_table_rows
 
     name = flavour(plan, session)
     version = f"{schema.version}.{schema.minor}"
@@ -448,22 +449,15 @@ def _verify_recorded(session: Session, plan: ConnectPlan, schema: Schema,
                            f"{name} to compare with instead", exit_code=why.exit_code)
     live = _read(session, plan)
     comparison = compare_flat(want, record.normalise(_flat(live, "")), name, schema)
-    findings = list(comparison.findings)
-    tables = {t.name: t for t in live.tables}
-    for table, (columns, rows) in sorted(record.expected_rows(name, version).items()):
-        have = tables.get(table)
-        if have is None or table == "schema_version":
-            continue
-        by_name = {c.name: c for c in have.columns}
-        if not set(columns) <= set(by_name):
-            continue  # reported as a missing table or column already
-        got = read_table_rows(SessionConnection(session, plan.backend.type),
-                              plan.backend.quote_identifier, table, [by_name[c] for c in columns])
-        for row in sorted(rows - set(got.rows), key=repr):
-            findings.append(Finding(Severity.ERROR, "missing", f"rows {table} row",
-                                    json.dumps(dict(zip(got.columns, row, strict=True)))))
-    return Comparison(tuple(findings), comparison.kea_bodies, comparison.own_bodies,
-                      FROM_RECORD)
+    # The record names each lookup table's columns; they are read as the live table has
+    # them (a table lacking one is reported as a changed table already).
+    tables = {t.name: {c.name: c for c in t.columns} for t in live.tables}
+    wanted = {table: ([tables[table][c] for c in columns], rows)
+              for table, (columns, rows) in record.expected_rows(name, version).items()
+              if table in tables and set(columns) <= set(tables[table])}
+    rows = missing_rows(session, plan, live, wanted)
+    return Comparison(comparison.findings + tuple(rows), comparison.kea_bodies,
+                      comparison.own_bodies, FROM_RECORD)
 
 
 # -- one backend --------------------------------------------------------------------------

@@ -68,12 +68,6 @@ def _record() -> dict[str, Any]:
     return data
 
 
-def versions(flavour: str) -> set[str]:
-    """The schema versions ("MAJOR.MINOR") recorded for ``flavour``."""
-    entry = _record().get("flavours", {}).get(flavour, {})
-    return set(entry.get("versions", []))
-
-
 def _within(spans: list[list[int]], index: int) -> bool:
     return any(first <= index <= last for first, last in spans)
 

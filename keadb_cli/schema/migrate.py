@@ -207,8 +207,9 @@ def upgrade(
     ``connection.commit()``. ``progress`` receives one line per revision before it runs.
 
     On MySQL the revisions run under the server's global ``sql_mode`` (what kea-admin's
-    client session has, and what routines and triggers keep) less :data:`TEXT_MODES`; the
-    session's own mode is restored afterwards.
+    client session has, and what routines and triggers keep) less the modes that change
+    how SQL text reads (:data:`keadb_cli.db.backends.mysql.TEXT_MODES`); the session's own
+    mode is restored afterwards.
 
     Raises:
         KeaDbError: unknown revision; database errors propagate unchanged.
