@@ -28,6 +28,7 @@ the ones before it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import inspect
 import secrets
@@ -71,6 +72,8 @@ SCENARIOS: Final[dict[str, tuple[str, ...]]] = {
         "drop_after_login",
         "cleartext_password",
         "md5_password",
+        "scram_without_final",
+        "scram_costly",
     ),
 }
 
@@ -127,6 +130,8 @@ PG_CANCEL_REQUEST: Final = 80877102
 PG_AUTH_OK: Final = 0
 PG_AUTH_CLEARTEXT: Final = 3
 PG_AUTH_MD5: Final = 5
+PG_AUTH_SASL: Final = 10
+PG_AUTH_SASL_CONTINUE: Final = 11
 PG_TEXT_OID: Final = 25
 PG_CLAIMED_DATAROW_LENGTH: Final = 0x3FFFFFF0  # what oversized_message's DataRow says it is
 PG_MAX_STARTUP: Final = 10_000
@@ -943,10 +948,49 @@ class FakeServer:
         request = struct.pack("!i", PG_AUTH_MD5) + secrets.token_bytes(4)
         self._pg_password_then_deny(peer, request, False)
 
-    def _pg_login_ok(self, peer: _Peer) -> threading.Event:
-        """AuthenticationOk, the usual ParameterStatus, BackendKeyData, ReadyForQuery.
-        Returns the event a matching CancelRequest sets."""
+    def _pg_scram_first(self, peer: _Peer, iterations: int) -> None:
+        """After the StartupMessage: AuthenticationSASL (SCRAM-SHA-256), the client's first
+        message (to ``auth_replies``), then a server-first message that extends the client's
+        nonce, with a random salt and ``iterations``."""
         self._pg_startup(peer)
+        peer.send(_pg_message(b"R", struct.pack("!i", PG_AUTH_SASL) + b"SCRAM-SHA-256\0\0"))
+        peer.event("sasl-offered")
+        _kind, body = peer.pg_read()
+        self._auth_reply(peer, body)
+        client_first = body[body.index(b"\0") + 5:] if b"\0" in body else b""
+        nonce = next((part[2:] for part in client_first.split(b",") if part[:2] == b"r="), b"")
+        salt = base64.b64encode(secrets.token_bytes(16))
+        server_first = b"r=" + nonce + base64.b64encode(secrets.token_bytes(18)) + b",s=" \
+            + salt + b",i=" + str(iterations).encode()
+        peer.send(_pg_message(b"R", struct.pack("!i", PG_AUTH_SASL_CONTINUE) + server_first))
+        peer.event("sasl-server-first")
+
+    def _postgresql_scram_without_final(self, peer: _Peer) -> None:
+        """SCRAM-SHA-256 with 4096 iterations, but after the client's final message (its
+        proof, to ``auth_replies``) AuthenticationOk without AuthenticationSASLFinal: the
+        server never proves that it knows the password (event "ok-without-proof"). Then the
+        usual login messages, and every statement gets an empty success."""
+        self._pg_scram_first(peer, 4096)
+        _kind, body = peer.pg_read()
+        self._auth_reply(peer, body)
+        peer.event("ok-without-proof")
+        self._pg_statements(peer, _pg_empty_success, startup=False)
+
+    def _postgresql_scram_costly(self, peer: _Peer) -> None:
+        """SCRAM-SHA-256 whose server-first message asks for 10^9 iterations (hours of
+        work for the client); then waits for the client's final message (to
+        ``auth_replies``, event "client-final") and closes."""
+        self._pg_scram_first(peer, 10**9)
+        _kind, body = peer.pg_read()
+        self._auth_reply(peer, body)
+        peer.event("client-final")
+
+    def _pg_login_ok(self, peer: _Peer, startup: bool = True) -> threading.Event:
+        """AuthenticationOk, the usual ParameterStatus, BackendKeyData, ReadyForQuery
+        (after the StartupMessage, when ``startup``). Returns the event a matching
+        CancelRequest sets."""
+        if startup:
+            self._pg_startup(peer)
         pid = 1 + secrets.randbelow(0x7FFFFFFE)
         secret = secrets.randbits(32)
         wake = threading.Event()
@@ -974,12 +1018,13 @@ class FakeServer:
         return wake
 
     def _pg_statements(
-        self, peer: _Peer, special: Callable[[_Peer, bytes, threading.Event], None]
+        self, peer: _Peer, special: Callable[[_Peer, bytes, threading.Event], None],
+        startup: bool = True,
     ) -> None:
         """Log in, then serve simple Query messages: an empty success, except ``special``
         for the special statement. Terminate ends the connection; extended-protocol
         messages get one ErrorResponse 0A000, then ReadyForQuery at Sync."""
-        wake = self._pg_login_ok(peer)
+        wake = self._pg_login_ok(peer, startup)
         index = 0
         done = False
         skipping = False  # extended protocol: discarding until Sync
@@ -1081,6 +1126,11 @@ class FakeServer:
 def _drop(peer: _Peer, _sql: bytes) -> None:
     peer.event("dropped")
     raise _Closed("dropped on purpose")
+
+
+def _pg_empty_success(peer: _Peer, sql: bytes, _wake: threading.Event) -> None:
+    tag, peer.tx_status = _pg_command_tag(sql, peer.tx_status)
+    peer.send(_pg_message(b"C", tag + b"\0") + _pg_message(b"Z", peer.tx_status))
 
 
 def _pg_stall(peer: _Peer, _sql: bytes, wake: threading.Event) -> None:

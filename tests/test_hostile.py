@@ -12,9 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from fakes import FakeServer
+
+from keadb_cli.db.pg_guard import MAX_SCRAM_ITERATIONS
 
 PASSWORD = "s3cret-Kea-password"
 
@@ -31,9 +34,11 @@ _MEASURED = (
 )
 
 
-def _env() -> dict[str, str]:
+def _env(libpq_dir: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG", "MYSQL"))}
     env["KEA_DB_PASSWORD"] = PASSWORD
+    if libpq_dir:
+        env["LD_LIBRARY_PATH"] = libpq_dir  # libpq.so.5 from there, not Debian's
     return env
 
 
@@ -43,13 +48,13 @@ def _args(server: FakeServer, *extra: str) -> list[str]:
             "--connect-timeout", "3", "--json", *extra]
 
 
-def _run(server: FakeServer, *extra: str, timeout: float = 30) -> tuple[dict[str, object],
-                                                                         int, float, int]:
+def _run(server: FakeServer, *extra: str, timeout: float = 30,
+         libpq_dir: str | None = None) -> tuple[dict[str, object], int, float, int]:
     """(result, exit code, seconds, peak KiB) of check-version against ``server``."""
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", _MEASURED, *_args(server, *extra)],
-                          capture_output=True, text=True, env=_env(), timeout=timeout,
-                          check=False)
+                          capture_output=True, text=True, env=_env(libpq_dir),
+                          timeout=timeout, check=False)
     elapsed = time.monotonic() - started
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -163,3 +168,85 @@ def test_ctrl_c_cancels_on_the_server_and_exits_130(flavor: str) -> None:
     assert "interrupted" in err
     assert "Traceback" not in err
     assert elapsed < 5, elapsed
+
+
+# -- PostgreSQL logins kea-db watches on the wire (keadb_cli/db/pg_guard.py) ----------------
+
+
+@pytest.fixture(scope="module", params=["debian", "newest"])
+def libpq_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """"debian": the system's libpq.so.5 (15 on Debian 12, no require_auth); "newest": the
+    libpq psycopg-binary bundles, as libpq.so.5 in a directory for LD_LIBRARY_PATH. Each is
+    checked to be what it claims, so the test runs against both or fails."""
+    if request.param == "debian":
+        directory = ""
+    else:
+        import psycopg_binary
+
+        libs = Path(psycopg_binary.__file__).resolve().parent.parent / "psycopg_binary.libs"
+        bundled = sorted(libs.glob("libpq-*.so.5*"))
+        assert bundled, f"no libpq in {libs}"
+        target = tmp_path_factory.mktemp("libpq")
+        for item in libs.iterdir():  # its own libssl etc., found through $ORIGIN
+            (target / item.name).symlink_to(item)
+        (target / "libpq.so.5").symlink_to(bundled[-1])
+        directory = str(target)
+    probe = subprocess.run(
+        [sys.executable, "-c", "from keadb_cli.db import libpq; "
+         "print(libpq.load('libpq.so.5').PQlibVersion())"],
+        capture_output=True, text=True, env=_env(directory), timeout=30, check=True)
+    version = int(probe.stdout)
+    if request.param == "debian":
+        assert version < 160000, version  # the case the guard exists for
+    else:
+        assert version >= 160000, version  # one that has require_auth
+    return directory
+
+
+def test_pg_cleartext_request_gets_no_password(libpq_dir: str) -> None:
+    with FakeServer("postgresql", "cleartext_password") as server:
+        result, code, _, _ = _run(server, libpq_dir=libpq_dir)
+        assert server.wait_for("password-requested", timeout=1)
+        assert server.recovered_passwords == []
+        assert server.auth_replies == []
+        assert not server.received_any(PASSWORD.encode())
+    assert result["verdict"] == "DENIED"
+    assert result["reason_code"] == "insecure-auth"
+    assert "password in clear" in str(result["detail"])
+    assert code == 21
+
+
+def test_pg_md5_request_still_gets_its_digest(libpq_dir: str) -> None:
+    with FakeServer("postgresql", "md5_password") as server:
+        result, code, _, _ = _run(server, libpq_dir=libpq_dir)
+        assert len(server.auth_replies) == 1
+        assert server.auth_replies[0].startswith(b"md5")
+        assert not server.received_any(PASSWORD.encode())
+    assert result["verdict"] == "DENIED"
+    assert result["reason_code"] == "auth-failed"
+    assert code == 21
+
+
+def test_pg_scram_without_server_proof_is_not_trusted(libpq_dir: str) -> None:
+    with FakeServer("postgresql", "scram_without_final") as server:
+        result, code, _, _ = _run(server, libpq_dir=libpq_dir)
+        assert server.wait_for("ok-without-proof", timeout=1)
+        assert server.queries == []  # nothing was asked of a server that proved nothing
+        assert not server.received_any(PASSWORD.encode())
+    assert result["verdict"] == "DENIED"
+    assert result["reason_code"] == "scram-incomplete"
+    assert "never proved" in str(result["detail"])
+    assert code == 21
+
+
+def test_pg_scram_iteration_demand_is_refused_before_any_work(libpq_dir: str) -> None:
+    with FakeServer("postgresql", "scram_costly") as server:
+        result, code, elapsed, _ = _run(server, libpq_dir=libpq_dir)
+        assert server.wait_for("sasl-server-first", timeout=1)
+        assert len(server.auth_replies) == 1  # the client's first message, never its proof
+    assert result["verdict"] == "DENIED"
+    assert result["reason_code"] == "scram-iterations"
+    assert "1,000,000,000 SCRAM iterations" in str(result["detail"])
+    assert f"{MAX_SCRAM_ITERATIONS:,}" in str(result["detail"])
+    assert code == 21
+    assert elapsed < 3 + 2, elapsed  # within --connect-timeout 3, plus the interpreter

@@ -64,6 +64,7 @@ RULES: tuple[Rule, ...] = (
     Rule(_PG, "text", "the database system is starting up", _U, "server-starting"),
     Rule(_PG, "text", "the database system is shutting down", _U, "server-shutdown"),
     Rule(_PG, "text", "the database system is in recovery mode", _U, "server-starting"),
+    Rule(_PG, "text", "server requested a cleartext password", _I, "insecure-auth"),  # 16+
     Rule(_PG, "text", "password authentication failed", _D, "auth-failed"),
     Rule(_PG, "text", "no password supplied", _D, "no-password"),
     Rule(_PG, "text", "certificate authentication failed", _D, "client-cert-rejected"),

@@ -31,6 +31,9 @@ _CLEARTEXT_PLUGINS = (b"mysql_clear_password", b"dialog")
 _MAX_PACKET = 16 * 1024 * 1024
 
 
+_REQUIRE_AUTH_SINCE = 160000  # libpq 16: require_auth
+
+
 class DriverSession:
     """A psycopg or PyMySQL connection behind the :class:`~keadb_cli.db.session_kit.Session`
     interface."""
@@ -155,8 +158,11 @@ def connect(plan: ConnectPlan, reason: str) -> DriverSession:
         import psycopg
         from psycopg.conninfo import make_conninfo
 
+        params = plan.libpq_params()
+        if psycopg.pq.version() >= _REQUIRE_AUTH_SINCE and plan.server_unproven:
+            params["require_auth"] = "!password"
         try:
-            conn = psycopg.connect(make_conninfo("", **plan.libpq_params()), autocommit=True)
+            conn = psycopg.connect(make_conninfo("", **params), autocommit=True)
         except psycopg.Error as err:
             code = getattr(getattr(err, "diag", None), "sqlstate", None) or ""
             raise classify.login_error("postgresql", plan.where, str(err), code=code) from None

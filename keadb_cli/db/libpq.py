@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from keadb_cli.db.pg_guard import LoginGuard, tcp_connected
 from keadb_cli.db.session_kit import (
     GRACE,
     Budget,
@@ -34,7 +36,8 @@ from keadb_cli.text import shown
 if TYPE_CHECKING:
     from keadb_cli.db.plan import ConnectPlan
 
-_CONNECTION_OK, _CONNECTION_BAD = 0, 1
+_CONNECTION_OK, _CONNECTION_BAD, _CONNECTION_STARTED = 0, 1, 2
+_REQUIRE_AUTH_SINCE = 160000  # libpq 16: require_auth
 _POLLING_FAILED, _POLLING_READING, _POLLING_WRITING, _POLLING_OK = 0, 1, 2, 3
 _TUPLES_OK, _FATAL_ERROR, _SINGLE_TUPLE = 2, 7, 9
 _DIAG_SQLSTATE = ord("C")
@@ -249,15 +252,20 @@ class LibpqSession(LibrarySession):
 
 def connect(plan: ConnectPlan) -> LibpqSession:
     """Log in with libpq as Kea does (its keywords, ``sslmode`` explicit), bounded by the
-    plan's connect timeout and interruptible.
+    plan's connect timeout and interruptible. Over TCP the login is watched on the wire
+    (:mod:`keadb_cli.db.pg_guard`) until TLS starts or the login succeeded; with libpq 16+
+    and no verified TLS, ``require_auth`` also refuses a cleartext password request.
 
     Raises:
-        UnreachableError, DeniedError, TlsError: classified by :mod:`classify`.
+        UnreachableError, DeniedError, TlsError: classified by :mod:`classify`;
+        InsecureAuthError: the server asked for what kea-db will not give it.
     """
     lib = load(plan.backend.soname)
     if lib is None:
         raise UnreachableError("libpq cannot be loaded")
     params = plan.libpq_params()
+    if lib.PQlibVersion() >= _REQUIRE_AUTH_SINCE and plan.server_unproven:
+        params["require_auth"] = "!password"
     keys = (ctypes.c_char_p * (len(params) + 1))(*(k.encode() for k in params), None)
     values = (ctypes.c_char_p * (len(params) + 1))(*(v.encode() for v in params.values()), None)
     conn = lib.PQconnectStartParams(keys, values, 0)
@@ -276,29 +284,75 @@ def connect(plan: ConnectPlan) -> LibpqSession:
         if lib.PQsetnonblocking(conn, 1) != 0:
             raise login_error("postgresql", plan.where,
                                        _text(lib.PQerrorMessage(conn)))
+    except _StuckInLibpq:
+        raise  # libpq still runs on the connection in its thread: leave it allocated
     except BaseException:
         lib.PQfinish(conn)
         raise
     return LibpqSession(lib, conn, plan, notices, callback)
 
 
+class _StuckInLibpq(UnreachableError):
+    """A ``PQconnectPoll`` call outlived the connect deadline (it may be computing what a
+    server demanded): its thread still owns the connection."""
+
+
 def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan) -> None:
     deadline = Deadline(plan.connect_timeout)
+
+    def expired() -> UnreachableError:
+        return UnreachableError(
+            f"PostgreSQL {plan.where}: timeout expired after {plan.connect_timeout:g} s "
+            "(connect-timeout)",
+            reason_code="timeout",
+        )
+
     if lib.PQstatus(conn) == _CONNECTION_BAD:
         raise login_error("postgresql", plan.where, _text(lib.PQerrorMessage(conn)))
+    guard: LoginGuard | None = None
     state = _POLLING_WRITING
-    while True:
-        if state == _POLLING_OK:
-            return
-        if state == _POLLING_FAILED:
-            raise login_error("postgresql", plan.where,
-                                       _text(lib.PQerrorMessage(conn)))
-        fd = lib.PQsocket(conn)
-        if fd < 0 or not wait_socket(fd, read=state == _POLLING_READING,
-                                     write=state == _POLLING_WRITING, deadline=deadline):
-            raise UnreachableError(
-                f"PostgreSQL {plan.where}: timeout expired after {plan.connect_timeout:g} s "
-                "(connect-timeout)",
-                reason_code="timeout",
-            )
-        state = lib.PQconnectPoll(conn)
+    try:
+        while True:
+            if state == _POLLING_OK:
+                return
+            if state == _POLLING_FAILED:
+                raise login_error("postgresql", plan.where, _text(lib.PQerrorMessage(conn)),
+                                  code=guard.sqlstate if guard else "")
+            fd = lib.PQsocket(conn)
+            if fd < 0:
+                raise expired()
+            if guard is not None and state == _POLLING_READING:
+                guard.receive(deadline)  # vetted server bytes are now waiting for libpq
+            elif not wait_socket(fd, read=state == _POLLING_READING,
+                                 write=state == _POLLING_WRITING, deadline=deadline):
+                raise expired()
+            elif guard is None and plan.unix_socket is None \
+                    and lib.PQstatus(conn) == _CONNECTION_STARTED and tcp_connected(fd):
+                guard = LoginGuard(fd, f"PostgreSQL {plan.where}", expired)
+            state = _bounded_poll(lib, conn, deadline, expired)
+            if guard is not None:
+                if lib.PQstatus(conn) == _CONNECTION_STARTED:  # libpq moved on to another
+                    guard.close()  # address and closed our pair's end
+                    guard = None
+                else:
+                    guard.after_poll(deadline)
+                    guard = guard if guard.active else None
+    finally:
+        if guard is not None:
+            guard.close()
+
+
+def _bounded_poll(lib: Any, conn: int, deadline: Deadline,
+                  expired: Callable[[], UnreachableError]) -> int:
+    """``PQconnectPoll`` in a thread, waited for until ``deadline``: one call may compute
+    for as long as a server makes it (a TLS session the guard cannot see into)."""
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(lib.PQconnectPoll(conn)),
+                              daemon=True)
+    worker.start()
+    worker.join(deadline.left() + 0.05)
+    if not result:
+        error = expired()
+        raise _StuckInLibpq(f"{error.message}; libpq was still working on the login",
+                            reason_code="timeout")
+    return result[0]

@@ -96,6 +96,13 @@ class ConnectPlan:
         return None
 
     @property
+    def server_unproven(self) -> bool:
+        """PostgreSQL over TCP without a verified server certificate: nothing proves that the
+        server is the one meant, so it must not get a password in clear (libpq 16+'s
+        ``require_auth=!password``; :mod:`keadb_cli.db.pg_guard` outside TLS)."""
+        return self.unix_socket is None and not self.tls.verify_chain
+
+    @property
     def where(self) -> str:
         """Password-free description of the endpoint."""
         if self.unix_socket:
