@@ -33,6 +33,7 @@ import contextlib
 import inspect
 import secrets
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -466,6 +467,8 @@ class FakeServer:
             listener closes.
         lifetime: seconds after which each connection is closed, whatever it is doing.
         server_version: overrides "8.0.40-fake" (MySQL) / "15.0" (PostgreSQL).
+        tls: PostgreSQL: a server context; SSLRequest is then answered 'S' and the rest of
+            the connection runs inside TLS (else 'N').
 
     The port is bound when the object is made; connections are served from :meth:`start`
     (called by ``with``) until :meth:`close`.
@@ -483,6 +486,7 @@ class FakeServer:
         max_connections: int = 4,
         lifetime: float = 30.0,
         server_version: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if flavor not in SCENARIOS:
             raise ValueError(f"flavor must be one of {sorted(SCENARIOS)}, not {flavor!r}")
@@ -501,6 +505,7 @@ class FakeServer:
         self.max_connections = max_connections
         self.lifetime = lifetime
         self.server_version = server_version or ("8.0.40-fake" if flavor == "mysql" else "15.0")
+        self.tls = tls
 
         # What the server saw; every list grows under self._cond.
         self.events: list[str] = []
@@ -875,7 +880,8 @@ class FakeServer:
     # -- PostgreSQL ------------------------------------------------------------------------
 
     def _pg_startup(self, peer: _Peer) -> dict[str, str]:
-        """Answer SSLRequest and GSSENCRequest with 'N', serve a CancelRequest (then close),
+        """Answer SSLRequest with 'S' and TLS when the server has ``tls`` (else 'N') and
+        GSSENCRequest with 'N', serve a CancelRequest (then close),
         and return the StartupMessage's parameters."""
         while True:
             (length,) = struct.unpack("!i", peer.read(4))
@@ -886,7 +892,14 @@ class FakeServer:
             (code,) = struct.unpack("!i", body[:4])
             if code == PG_SSL_REQUEST:
                 peer.event("ssl-request")
-                peer.send(b"N")
+                if self.tls is None:
+                    peer.send(b"N")
+                    continue
+                peer.send(b"S")
+                peer.sock.settimeout(5.0)  # the handshake, then polling as before
+                peer.sock = self.tls.wrap_socket(peer.sock, server_side=True)
+                peer.sock.settimeout(POLL_INTERVAL)
+                peer.event("tls")
             elif code == PG_GSSENC_REQUEST:
                 peer.event("gssenc-request")
                 peer.send(b"N")

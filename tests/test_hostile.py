@@ -250,3 +250,25 @@ def test_pg_scram_iteration_demand_is_refused_before_any_work(libpq_dir: str) ->
     assert f"{MAX_SCRAM_ITERATIONS:,}" in str(result["detail"])
     assert code == 21
     assert elapsed < 3 + 2, elapsed  # within --connect-timeout 3, plus the interpreter
+
+
+def test_pg_scram_iteration_demand_inside_tls_ends_at_the_connect_timeout(
+        libpq_dir: str) -> None:
+    """Inside TLS kea-db cannot read the demand: libpq starts computing it, and kea-db
+    stops waiting for that login step at connect-timeout."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with FakeServer("postgresql", "scram_costly", tls=context) as server:
+        result, code, elapsed, _ = _run(server, "--ssl-mode", "require", libpq_dir=libpq_dir)
+        assert server.wait_for("tls", timeout=1)
+        assert server.wait_for("sasl-server-first", timeout=1)
+    assert result["verdict"] == "UNREACHABLE"
+    assert result["reason_code"] == "timeout"
+    assert "connect-timeout" in str(result["detail"])
+    assert code == 20
+    assert elapsed < 3 + 2, elapsed

@@ -49,6 +49,9 @@ EXAMPLES: list[tuple[str, str, str, Outcome, str]] = [
      "server-shutdown"),
     ("postgresql", "", "FATAL:  the database system is in recovery mode", Outcome.UNREACHABLE,
      "server-starting"),
+    ("postgresql", "", 'connection to server at "db1" (10.0.0.5), port 5432 failed: '
+     'authentication method requirement "!password" failed: server requested a cleartext '
+     "password", Outcome.INSECURE_AUTH, "insecure-auth"),
     ("postgresql", "", 'connection to server at "127.0.0.1", port 5432 failed: FATAL:  '
      'password authentication failed for user "kea"', Outcome.DENIED, "auth-failed"),
     ("postgresql", "", 'connection to server at "127.0.0.1", port 5432 failed: '

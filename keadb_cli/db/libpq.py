@@ -279,25 +279,21 @@ def connect(plan: ConnectPlan) -> LibpqSession:
 
     callback = _NOTICE_PROCESSOR(on_notice)
     lib.PQsetNoticeProcessor(conn, callback, None)
+    busy: list[threading.Thread] = []  # a PQconnectPoll call that outlived its wait
     try:
-        _poll_until_connected(lib, conn, plan)
+        _poll_until_connected(lib, conn, plan, busy)
         if lib.PQsetnonblocking(conn, 1) != 0:
             raise login_error("postgresql", plan.where,
                                        _text(lib.PQerrorMessage(conn)))
-    except _StuckInLibpq:
-        raise  # libpq still runs on the connection in its thread: leave it allocated
     except BaseException:
-        lib.PQfinish(conn)
+        if not busy:  # else libpq still works on it in that thread: leave it allocated
+            lib.PQfinish(conn)
         raise
     return LibpqSession(lib, conn, plan, notices, callback)
 
 
-class _StuckInLibpq(UnreachableError):
-    """A ``PQconnectPoll`` call outlived the connect deadline (it may be computing what a
-    server demanded): its thread still owns the connection."""
-
-
-def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan) -> None:
+def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan,
+                          busy: list[threading.Thread]) -> None:
     deadline = Deadline(plan.connect_timeout)
 
     def expired() -> UnreachableError:
@@ -323,13 +319,15 @@ def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan) -> None:
                 raise expired()
             if guard is not None and state == _POLLING_READING:
                 guard.receive(deadline)  # vetted server bytes are now waiting for libpq
-            elif not wait_socket(fd, read=state == _POLLING_READING,
-                                 write=state == _POLLING_WRITING, deadline=deadline):
-                raise expired()
-            elif guard is None and plan.unix_socket is None \
-                    and lib.PQstatus(conn) == _CONNECTION_STARTED and tcp_connected(fd):
-                guard = LoginGuard(fd, f"PostgreSQL {plan.where}", expired)
-            state = _bounded_poll(lib, conn, deadline, expired)
+            else:
+                if not wait_socket(fd, read=state == _POLLING_READING,
+                                   write=state == _POLLING_WRITING, deadline=deadline):
+                    raise expired()
+                if guard is None and plan.unix_socket is None \
+                        and lib.PQstatus(conn) == _CONNECTION_STARTED and tcp_connected(fd):
+                    # connected, nothing sent yet: from here libpq talks to the guard
+                    guard = LoginGuard(fd, f"PostgreSQL {plan.where}", expired)
+            state = _bounded_poll(lib, conn, deadline, expired, busy)
             if guard is not None:
                 if lib.PQstatus(conn) == _CONNECTION_STARTED:  # libpq moved on to another
                     guard.close()  # address and closed our pair's end
@@ -343,16 +341,25 @@ def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan) -> None:
 
 
 def _bounded_poll(lib: Any, conn: int, deadline: Deadline,
-                  expired: Callable[[], UnreachableError]) -> int:
+                  expired: Callable[[], UnreachableError], busy: list[threading.Thread]) -> int:
     """``PQconnectPoll`` in a thread, waited for until ``deadline``: one call may compute
-    for as long as a server makes it (a TLS session the guard cannot see into)."""
+    for as long as a server makes it (a TLS session the guard cannot see into). While that
+    thread runs, the connection is its own: the thread goes to ``busy`` and the caller must
+    not free the connection (a process that exits takes it along)."""
     result: list[int] = []
     worker = threading.Thread(target=lambda: result.append(lib.PQconnectPoll(conn)),
                               daemon=True)
     worker.start()
-    worker.join(deadline.left() + 0.05)
+    try:
+        worker.join(deadline.left() + 0.05)
+    except BaseException:  # Ctrl-C: give the call a moment, never free it under libpq
+        worker.join(0.2)
+        if worker.is_alive():
+            busy.append(worker)
+        raise
     if not result:
+        busy.append(worker)
         error = expired()
-        raise _StuckInLibpq(f"{error.message}; libpq was still working on the login",
-                            reason_code="timeout")
+        raise UnreachableError(f"{error.message}; libpq was still working on the login",
+                               reason_code="timeout")
     return result[0]
