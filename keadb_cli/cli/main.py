@@ -87,7 +87,9 @@ def _db_options(func: F, *, several_configs: bool) -> F:
         click.option("--statement-timeout", type=float, envvar=_env("statement_timeout"),
                      metavar="SECONDS",
                      help="Deadline of every statement after login, on the server and in "
-                          "kea-db (default: 60)."),
+                          "kea-db (default: 60; upgrade: 6 hours). Commands that only read "
+                          "(check-version, test-tls, preflight) default to 2 x "
+                          "connect-timeout (MySQL: read-timeout when larger)."),
         click.option("--server-public-key", envvar=_env("server_public_key"), metavar="FILE",
                      help="MySQL: the server's RSA public key, for caching_sha2_password "
                           "logins without TLS (kea-db never takes the key from the server)."),

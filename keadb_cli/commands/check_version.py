@@ -64,13 +64,15 @@ def check_version(
     env: dict[str, str] | None = None,
 ) -> VersionResult:
     """Connect as Kea would, read ``schema_version`` and compare it with ``expected``.
+    Every statement only reads, so each has the read deadline (see
+    :meth:`keadb_cli.db.plan.ConnectPlan.for_reads`) unless ``--statement-timeout`` is set.
 
     Connection failures become UNREACHABLE / DENIED results; only bad settings raise.
 
     Raises:
         SettingsError: the access entry cannot be used as given.
     """
-    plan = plan_for(access, env)
+    plan = plan_for(access, env).for_reads()
     warnings: list[str] = []
     try:
         session = open_session(plan)

@@ -17,7 +17,7 @@ from typing import Any
 
 from keadb_cli.db import classify
 from keadb_cli.db.plan import ConnectPlan
-from keadb_cli.db.session_kit import GRACE, Budget, Row, timed_out
+from keadb_cli.db.session_kit import GRACE, Budget, Row, statement_error, timed_out
 from keadb_cli.errors import (
     InsecureAuthError,
     KeaDbError,
@@ -84,8 +84,7 @@ class DriverSession:
         except KeaDbError:
             if fired.is_set():
                 self.close()
-                raise timed_out(self._plan.backend.display, self._plan.where,
-                                self._plan.statement_timeout) from None
+                raise timed_out(self._plan) from None
             raise
         except KeyboardInterrupt:
             cancel()
@@ -125,7 +124,7 @@ class DriverSession:
             code = getattr(getattr(err, "diag", None), "sqlstate", None) or (
                 str(err.args[0]) if err.args and isinstance(err.args[0], int) else "")
             text = str(err.args[1]) if backend == "mysql" and len(err.args) > 1 else str(err)
-            error = classify.query_error(backend, text, code=code or "")
+            error = statement_error(self._plan, text, code=code or "")
             if isinstance(error, UnreachableError) or self._lost():
                 self.close()
             raise error from None

@@ -29,8 +29,8 @@ from keadb_cli.db.session_kit import (
     Signature,
     load_library,
     login_error,
-    query_error,
     run_bounded,
+    statement_error,
     timed_out,
 )
 from keadb_cli.errors import InsecureAuthError, KeaDbError, QueryError, UnreachableError
@@ -196,7 +196,7 @@ class MariadbSession(LibrarySession):
         status = lib.mysql_real_query_start(ctypes.byref(err), handle, data, len(data))
         if not _drive(lib, handle, status, lambda ready: lib.mysql_real_query_cont(
                 ctypes.byref(err), handle, ready), deadline):
-            raise timed_out("MySQL", self._plan.where, self._plan.statement_timeout)
+            raise timed_out(self._plan)
         if err.value:
             raise self._error()
         if lib.mysql_field_count(handle) == 0:
@@ -216,7 +216,7 @@ class MariadbSession(LibrarySession):
                     if not _drive(lib, handle, status,
                                   lambda ready, row=row: lib.mysql_fetch_row_cont(
                                       ctypes.byref(row), res, ready), deadline):
-                        raise timed_out("MySQL", self._plan.where, self._plan.statement_timeout)
+                        raise timed_out(self._plan)
                     if not row.value:
                         if lib.mysql_errno(handle):
                             budget.check_memory()  # a cut by the watcher is the cap
@@ -251,7 +251,7 @@ class MariadbSession(LibrarySession):
         lib, handle = self._lib, self._handle
         code = str(lib.mysql_errno(handle))
         text = _text(lib.mysql_error(handle))
-        return query_error("mysql", text, code=code)
+        return statement_error(self._plan, text, code=code)
 
     def _shutdown(self) -> None:
         import socket

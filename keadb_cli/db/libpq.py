@@ -25,8 +25,8 @@ from keadb_cli.db.session_kit import (
     Signature,
     load_library,
     login_error,
-    query_error,
     run_bounded,
+    statement_error,
     timed_out,
     wait_socket,
 )
@@ -200,7 +200,7 @@ class LibpqSession(LibrarySession):
             budget.check_memory()
             if lib.PQstatus(conn) == _CONNECTION_BAD:
                 raise login_error("postgresql", self._plan.where, message, code=code)
-            raise query_error("postgresql", message, code=code)
+            raise statement_error(self._plan, message, code=code)
         return rows
 
     def _row(self, res: int, budget: Budget, number: int = 0) -> Row:
@@ -229,7 +229,7 @@ class LibpqSession(LibrarySession):
 
     def _timeout(self) -> KeaDbError:
         self._cancel_and_close()
-        return timed_out("PostgreSQL", self._plan.where, self._plan.statement_timeout)
+        return timed_out(self._plan)
 
     def _cancel_and_close(self) -> None:
         """Ask the server to cancel the running statement (bounded), then close."""

@@ -7,6 +7,7 @@ Kea links (libpq, libmariadb), or with the fallback drivers.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,8 +86,23 @@ class ConnectPlan:
     tcp_user_timeout_ms: int | None = None
     tls: TlsSettings = field(default_factory=TlsSettings)
     statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT  # seconds, for every statement
+    statement_timeout_given: bool = False  # set by the user (--statement-timeout...)
+    # Which deadline statement_timeout is, named in the message when it ends a session.
+    deadline: str = "--statement-timeout"
     pg_options: str | None = None  # PGOPTIONS from the environment, kept by libpq_params
     server_public_key: str | None = None  # MySQL: the RSA key file the user trusts
+
+    def for_reads(self) -> ConnectPlan:
+        """This plan for a command whose session only reads: unless the user set
+        ``--statement-timeout``, every statement gets the backend's read deadline
+        (:meth:`keadb_cli.db.backends.base.Backend.read_deadline`) instead of the long
+        default that statements changing the schema need."""
+        if self.statement_timeout_given:
+            return self
+        seconds, source = self.backend.read_deadline(self)
+        return dataclasses.replace(
+            self, statement_timeout=seconds,
+            deadline=f"the read deadline: {source}; set --statement-timeout to wait longer")
 
     @property
     def socket_dir(self) -> str | None:
@@ -341,6 +357,7 @@ def plan_for(
         tcp_user_timeout_ms=access.tcp_user_timeout * 1000 if access.tcp_user_timeout else None,
         tls=tls,
         statement_timeout=access.statement_timeout or DEFAULT_STATEMENT_TIMEOUT,
+        statement_timeout_given=access.statement_timeout is not None,
         pg_options=env.get("PGOPTIONS") or None,
         server_public_key=access.server_public_key,
     )

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from keadb_cli.errors import KeaDbError, UnreachableError
+from keadb_cli.text import shown
 
 if TYPE_CHECKING:
     from keadb_cli.db.plan import ConnectPlan
@@ -222,10 +223,27 @@ def query_error(backend: str, text: str, *, code: str = "") -> KeaDbError:
     return classify.query_error(backend, text, code=code)
 
 
-def timed_out(backend: str, where: str, seconds: float) -> UnreachableError:
+def timed_out(plan: ConnectPlan) -> UnreachableError:
+    """The statement deadline of ``plan`` passed; the message names which deadline it was
+    (``--statement-timeout``, or the read deadline of a command that only reads)."""
     return UnreachableError(
-        f"{backend} {where}: no answer within {seconds:g} s (--statement-timeout); the "
-        "statement was cancelled and the session closed",
+        f"{plan.backend.display} {plan.where}: no answer within {plan.statement_timeout:g} s "
+        f"({plan.deadline}); the statement was cancelled and the session closed",
+        reason_code="statement-timeout",
+    )
+
+
+def statement_error(plan: ConnectPlan, text: str, *, code: str = "") -> KeaDbError:
+    """:func:`query_error` for a statement of ``plan``'s session. When the server ended the
+    statement itself (PostgreSQL 57014, MariaDB 1969, MySQL 3024: usually its side of the
+    deadline, which kea-db sets with the login), the message keeps the server's words and
+    names the deadline that was in force, as kea-db's own end does (:func:`timed_out`)."""
+    error = query_error(plan.backend.type, text, code=code)
+    if error.reason_code != "statement-timeout":
+        return error
+    return UnreachableError(
+        f"{plan.backend.display} {plan.where}: the server ended the statement: {shown(text)} "
+        f"(deadline {plan.statement_timeout:g} s, {plan.deadline}); the session was closed",
         reason_code="statement-timeout",
     )
 

@@ -210,7 +210,7 @@ def probe_database(
     Raises:
         SettingsError: the access cannot be used as given (a TLS file missing...).
     """
-    plan = plan_for(access, env)
+    plan = plan_for(access, env).for_reads()  # preflight only reads: the read deadline
     session, login_check, attempts = login(plan, wait)
     probe = Probe(login=dataclasses.replace(login_check, attempts=attempts), attempts=attempts)
     if session is None:

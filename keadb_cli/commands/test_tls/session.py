@@ -101,6 +101,7 @@ def check_session(plan: ConnectPlan, *, via: str = "auto") -> SessionReport:
     """
     if via not in ("auto", "library", "driver"):
         raise ValueError(f"via must be auto, library or driver, got {via!r}")
+    plan = plan.for_reads()  # the session only reads what the server says of its TLS
     try:
         session = _open(plan, via)
     except KeaDbError as exc:

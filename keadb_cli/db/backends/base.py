@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from keadb_cli.schema.catalog import Catalog
 
 SCRATCH_PREFIX = "keadb_verify_"
+READ_DEADLINE_FACTOR = 2  # the read deadline: this many connect-timeouts
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,19 @@ class Backend:
     bad_context_sql: ClassVar[str | None] = None
     lease_keys: ClassVar[dict[str, tuple[str, str]]] = {}
     address_type_sql: ClassVar[str] = ""
+
+    # -- deadlines ----------------------------------------------------------------------
+
+    def read_deadline(self, plan: ConnectPlan) -> tuple[float, str]:
+        """The deadline of a statement that only reads, when the user set none: seconds,
+        and what it was derived from (for the message that names it).
+
+        A read that takes milliseconds on a healthy server is given a few times what the
+        connection may take to open, so a stalled server ends a check soon, yet a slow
+        network (a large connect-timeout) still gets a proportionate wait.
+        """
+        return READ_DEADLINE_FACTOR * plan.connect_timeout, (
+            f"{READ_DEADLINE_FACTOR} x connect-timeout")
 
     # -- the lock -----------------------------------------------------------------------
 

@@ -126,6 +126,15 @@ class MySQLBackend(Backend):
     address_type_sql = ("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
                         "DATABASE() AND TABLE_NAME = '{table}' AND COLUMN_NAME = 'address'")
 
+    def read_deadline(self, plan: ConnectPlan) -> tuple[float, str]:
+        """As :meth:`Backend.read_deadline`, or the entry's read-timeout when it is set and
+        larger: Kea itself waits that long for each read, so a check does not give up
+        sooner than Kea would."""
+        seconds, source = super().read_deadline(plan)
+        if plan.read_timeout and plan.read_timeout > seconds:
+            return plan.read_timeout, "read-timeout"
+        return seconds, source
+
     def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
         roles = session.query("SELECT CURRENT_ROLE()")
         granted = {
