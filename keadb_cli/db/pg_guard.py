@@ -56,9 +56,8 @@ def tcp_connected(fd: int) -> bool:
     with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
         if sock.family not in (socket.AF_INET, socket.AF_INET6):
             return False
-        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-            return False
-        sock.getpeername()
+        # Not SO_ERROR: reading it clears it, and libpq reads it next to learn the outcome.
+        sock.getpeername()  # ENOTCONN while connecting or after a failed connect
         return True
     return False
 
