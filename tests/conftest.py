@@ -98,7 +98,10 @@ def _test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, _test_home: Path) -> None:
     """No test sees the developer's KEA_DB_*, PG*, MYSQL_* (client) or NO_COLOR variables,
-    nor their home directory."""
+    nor their home directory, nor a password an earlier test left in keadb_cli.text."""
+    from keadb_cli.text import forget_secrets
+
+    forget_secrets()
     for name in env_names_to_scrub(os.environ):
         monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(_test_home))

@@ -65,6 +65,10 @@ SCENARIOS: Final[dict[str, tuple[str, ...]]] = {
         "many_rows",
         "protocol9",
         "drop_after_login",
+        "echo_password_error",
+        "huge_length_prefix",
+        "null_marker_length",
+        "truncated_row",
     ),
     "postgresql": (
         "accept_then_stall",
@@ -75,6 +79,7 @@ SCENARIOS: Final[dict[str, tuple[str, ...]]] = {
         "md5_password",
         "scram_without_final",
         "scram_costly",
+        "echo_password_error",
     ),
 }
 
@@ -469,6 +474,8 @@ class FakeServer:
         server_version: overrides "8.0.40-fake" (MySQL) / "15.0" (PostgreSQL).
         tls: PostgreSQL: a server context; SSLRequest is then answered 'S' and the rest of
             the connection runs inside TLS (else 'N').
+        echo: the bytes ``echo_password_error`` puts in its error message (the password a
+            server or proxy would echo back); may be changed between connections.
 
     The port is bound when the object is made; connections are served from :meth:`start`
     (called by ``with``) until :meth:`close`.
@@ -487,6 +494,7 @@ class FakeServer:
         lifetime: float = 30.0,
         server_version: str | None = None,
         tls: ssl.SSLContext | None = None,
+        echo: bytes = b"",
     ) -> None:
         if flavor not in SCENARIOS:
             raise ValueError(f"flavor must be one of {sorted(SCENARIOS)}, not {flavor!r}")
@@ -506,6 +514,7 @@ class FakeServer:
         self.lifetime = lifetime
         self.server_version = server_version or ("8.0.40-fake" if flavor == "mysql" else "15.0")
         self.tls = tls
+        self.echo = echo
 
         # What the server saw; every list grows under self._cond.
         self.events: list[str] = []
@@ -877,6 +886,62 @@ class FakeServer:
             if peer.buffer:
                 peer.event("reply-received")
 
+    def _mysql_echo_password_error(self, peer: _Peer) -> None:
+        """A server (or proxy) that has the password and echoes it: greeting with
+        mysql_native_password; after the HandshakeResponse, ERR 1045 (28000) "Access denied
+        for user '<user>'@'localhost' (using password: '<echo>')", where <echo> is the
+        server's ``echo`` bytes as they are. Then close. Event "echo-sent"."""
+        self._mysql_greet(peer, b"mysql_native_password")
+        login = self._mysql_handshake_response(peer)
+        message = (b"Access denied for user '" + login.user + b"'@'localhost' (using password: '"
+                   + self.echo + b"')")
+        peer.mysql_write(b"\xff" + struct.pack("<H", ER_ACCESS_DENIED) + b"#28000" + message)
+        peer.event("echo-sent")
+
+    def _mysql_garbage_row(self, peer: _Peer, row: bytes) -> None:
+        """A resultset of two VAR_STRING columns, ``version`` and ``minor``, whose one row
+        is ``row`` as it is, then EOF. Event "garbage-sent"."""
+        peer.mysql_write(b"\x02")
+        peer.mysql_write(_mysql_column(b"version"))
+        peer.mysql_write(_mysql_column(b"minor"))
+        peer.mysql_write(_mysql_eof())
+        peer.mysql_write(row)
+        peer.mysql_write(_mysql_eof())
+        peer.event("garbage-sent")
+
+    def _mysql_huge_length_prefix(self, peer: _Peer) -> None:
+        """Any login is accepted; ``stall_after`` statements get OK; the next one gets a text
+        resultset (VAR_STRING columns ``version`` and ``minor``) whose row is a
+        length-encoded string claiming 2^40 bytes (0xFE + 8-byte length) followed by only
+        "13", then EOF: a length no packet can hold. Event "garbage-sent"; later statements
+        get OK."""
+        row = b"\xfe" + (1 << 40).to_bytes(8, "little") + b"13"
+        self._mysql_commands(peer, lambda p, _sql: self._mysql_garbage_row(p, row))
+
+    def _mysql_null_marker_length(self, peer: _Peer) -> None:
+        """As ``huge_length_prefix``, but the resultset's first column definition starts
+        with 0xFB, the NULL marker of a length-encoded string, where its catalog ("def")
+        must be; the row is a good ("13", "0"). Event "garbage-sent"; later statements get
+        OK."""
+
+        def send(p: _Peer, _sql: bytes) -> None:
+            p.mysql_write(b"\x02")
+            p.mysql_write(b"\xfb" + _mysql_column(b"version")[4:])
+            p.mysql_write(_mysql_column(b"minor"))
+            p.mysql_write(_mysql_eof())
+            p.mysql_write(_lenenc_bytes(b"13") + _lenenc_bytes(b"0"))
+            p.mysql_write(_mysql_eof())
+            p.event("garbage-sent")
+
+        self._mysql_commands(peer, send)
+
+    def _mysql_truncated_row(self, peer: _Peer) -> None:
+        """As ``huge_length_prefix``, but the row is a length-encoded string claiming 10
+        bytes followed by only "13" (and no ``minor``): the packet ends inside the first
+        value. Event "garbage-sent"; later statements get OK."""
+        row = b"\x0a" + b"13"
+        self._mysql_commands(peer, lambda p, _sql: self._mysql_garbage_row(p, row))
+
     # -- PostgreSQL ------------------------------------------------------------------------
 
     def _pg_startup(self, peer: _Peer) -> dict[str, str]:
@@ -1134,6 +1199,19 @@ class FakeServer:
         tag = f"SELECT {self.rows}".encode()
         peer.send(_pg_message(b"C", tag + b"\0") + _pg_message(b"Z", peer.tx_status))
         peer.event("rows-sent")
+
+    def _postgresql_echo_password_error(self, peer: _Peer) -> None:
+        """A server (or proxy) that has the password and echoes it: after the
+        StartupMessage, ErrorResponse FATAL 28000 'login refused for user "<user>": wrong
+        password "<echo>"', where <echo> is the server's ``echo`` bytes as they are. Then
+        close. Event "echo-sent"."""
+        params = self._pg_startup(peer)
+        message = (b'login refused for user "' + params.get("user", "").encode()
+                   + b'": wrong password "' + self.echo + b'"')
+        fields = ((b"S", b"FATAL"), (b"V", b"FATAL"), (b"C", b"28000"), (b"M", message))
+        body = b"".join(key + value + b"\0" for key, value in fields) + b"\0"
+        peer.send(_pg_message(b"E", body))
+        peer.event("echo-sent")
 
 
 def _drop(peer: _Peer, _sql: bytes) -> None:

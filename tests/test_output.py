@@ -18,13 +18,14 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from psycopg import sql as pgsql
 from servers import FreshDatabase
 
 from keadb_cli.cli.main import main
 from keadb_cli.errors import ExitCode
+from keadb_cli.text import MIN_SECRET
 
 HOSTILE_NAMES = ("\x1b[2J\x1b]0;pwned\x07", "[/]", "[link=https://example.invalid]x[/link]")
 
@@ -275,9 +276,15 @@ def test_output_does_not_depend_on_the_password(
     reference_text = "".join(o + e for _c, o, e in expected.values())
 
     @settings(max_examples=25, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.filter_too_much])
     @given(password=PASSWORDS)
     def same_output(password: str) -> None:
+        # A password kea-db searches for (keadb_cli.text.MIN_SECRET) is starred wherever it
+        # appears, kea-db's own words included (issue 21: a server may echo it): the one
+        # way the output may depend on it. test_password_echo covers those passwords.
+        assume(sum(not c.isspace() for c in password) < MIN_SECRET
+               or not any(e in reference_text for e in _encodings(password)))
         got = normalise(views(password))
         assert _codes(got) == want, f"password {password!r}"
         assert got == expected

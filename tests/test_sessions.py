@@ -125,6 +125,7 @@ EXAMPLES: list[tuple[str, str, str, Outcome, str]] = [
     ("mysql", "2007", "", Outcome.UNREACHABLE, "protocol"),
     ("mysql", "2012", "", Outcome.UNREACHABLE, "protocol"),
     ("mysql", "2027", "", Outcome.UNREACHABLE, "protocol"),
+    ("mysql", "2000", "", Outcome.UNREACHABLE, "protocol"),
     ("mysql", "2020", "", Outcome.UNREACHABLE, "result-too-large"),
     ("mysql", "1969", "", Outcome.UNREACHABLE, "statement-timeout"),
     ("mysql", "3024", "", Outcome.UNREACHABLE, "statement-timeout"),

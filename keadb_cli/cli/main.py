@@ -522,6 +522,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("KEA_DB_DEBUG")
     )
+    from keadb_cli.text import forget_secrets
+
+    forget_secrets()  # the passwords of this run only (main may run again in one process)
     try:
         rv = cli.main(args=argv, prog_name="kea-db", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as err:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from keadb_cli import __version__
-from keadb_cli.text import shown
+from keadb_cli.text import redact, shown
 
 if TYPE_CHECKING:
     from keadb_cli.commands.check_version import VersionResult
@@ -64,9 +64,11 @@ def _console(stream: IO[str]) -> Any:
 
 
 # Messages and table cells are built from structured values in which no password has a
-# place, so nothing here searches the finished text for secrets. What came from a server or
-# a file is shown with control characters escaped (keadb_cli.text.shown), and on a terminal
-# it is never read as rich markup.
+# place. What came from a server or a file is shown with control characters escaped
+# (keadb_cli.text.shown), and on a terminal it is never read as rich markup. A server may
+# still echo the password in its own text: shown() replaces every password kea-db kept with
+# ***, and so does every write below, once more, on each value (a JSON string, a table cell,
+# a line), never on the layout around it (JSON syntax, padding, "kea-db: error:").
 MESSAGE_LIMIT = 2000  # characters of one error or warning line
 CELL_LIMIT = 300  # characters of one table cell
 
@@ -80,18 +82,38 @@ def warning(message: str) -> None:
     sys.stderr.write(f"{PROG}: warning: {shown(message, MESSAGE_LIMIT)}\n")
 
 
+def _redacted(value: Any) -> Any:
+    """A JSON value with every string in it (keys aside) passed through redact()."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def _dumps(doc: dict[str, Any]) -> str:
+    import json  # only for --json: piped human output does not pay for it
+
+    return json.dumps(_redacted(doc), indent=2, sort_keys=False)
+
+
 def json_document(key: str, items: list[dict[str, Any]], **extra: Any) -> str:
     doc: dict[str, Any] = {"format": JSON_FORMAT, "kea_db_version": __version__}
     doc.update(extra)
     doc[key] = items
-    import json  # only for --json: piped human output does not pay for it
-
-    return json.dumps(doc, indent=2, sort_keys=False)
+    return _dumps(doc)
 
 
 def emit_json(text: str) -> None:
     """The JSON document (json.dumps escapes every control character)."""
     sys.stdout.write(text + "\n")
+
+
+def _out(line: str) -> None:
+    """One line of text on stdout, a kept password in it starred."""
+    sys.stdout.write(redact(line) + "\n")
 
 
 def _plain_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -130,7 +152,7 @@ def table(
 
 def lines(text_lines: list[str]) -> None:
     for line in text_lines:
-        sys.stdout.write(line + "\n")
+        _out(line)
 
 
 # --- command views -------------------------------------------------------------------
@@ -216,7 +238,7 @@ def progress_printer() -> Any:
         return None
 
     def show(line: str) -> None:
-        sys.stderr.write(f"{PROG}: {line}\n")
+        sys.stderr.write(f"{PROG}: {redact(line)}\n")
         sys.stderr.flush()
 
     return show
@@ -224,10 +246,8 @@ def progress_printer() -> Any:
 
 def demo_report(report: Any, *, as_json: bool) -> None:
     if as_json:
-        doc = {"format": JSON_FORMAT, "kea_db_version": __version__, **report.to_json()}
-        import json
-
-        emit_json(json.dumps(doc, indent=2))
+        emit_json(_dumps({"format": JSON_FORMAT, "kea_db_version": __version__,
+                          **report.to_json()}))
         return
     lines([f"Throw-away server: {report.server}", ""])
     if report.init is not None:
@@ -357,10 +377,10 @@ def preflight_report(report: Any, *, as_json: bool) -> None:
         table(["STATUS", "ENTRY", "CHECK", "DETAIL"], rows, title=name)
     counts = report.to_json()["counts"]
     code = report.exit_code
-    sys.stdout.write(
+    _out(
         f"{len(report.entries)} entries, {report.databases} database(s) checked in "
         f"{report.elapsed:.2f} s: {counts['fail']} failed, {counts['warn']} warned; "
-        f"exit {int(code)} ({ExitCode(code).name})\n"
+        f"exit {int(code)} ({ExitCode(code).name})"
     )
 
 
@@ -422,11 +442,10 @@ def upgrade_results(results: Sequence[Any], target: Target, *, as_json: bool) ->
         label = r.access.path or r.access.label()
         for step in r.steps if r.action.value == "planned" else ():
             rewrites = ", ".join(f"{t} (~{step.rows.get(t, 0)} rows)" for t in step.tables)
-            sys.stdout.write(f"  {step.revision}  schema {step.schema}  {step.kea}  "
-                             f"{shown(step.title, 120)}"
-                             f"{'  rewrites ' + rewrites if rewrites else ''}\n")
+            _out(f"  {step.revision}  schema {step.schema}  {step.kea}  "
+                 f"{shown(step.title, 120)}{'  rewrites ' + rewrites if rewrites else ''}")
         for step in r.ran:
-            sys.stdout.write(f"  {step.revision}  {step.seconds:.2f} s\n")
+            _out(f"  {step.revision}  {step.seconds:.2f} s")
         for finding in r.findings:
             warning(f"{label}: {finding}")
 
@@ -453,6 +472,6 @@ def verify_results(results: Sequence[Any], *, as_json: bool) -> None:
     for r in results:
         label = r.access.path or r.access.label()
         for finding in r.comparison.errors if r.comparison else ():
-            sys.stdout.write(f"  error: {shown(finding.line(), MESSAGE_LIMIT)}\n")
+            _out(f"  error: {shown(finding.line(), MESSAGE_LIMIT)}")
         for finding in r.comparison.warnings if r.comparison else ():
             warning(f"{label}: {finding.line()}")

@@ -23,6 +23,7 @@ from keadb_cli.kea.releases import (
     parse_schema,
 )
 from keadb_cli.schema.state import Target as Target
+from keadb_cli.text import keep_secret
 
 
 def read_password_file(path: str) -> str:
@@ -76,6 +77,7 @@ def access_from_options(values: dict[str, Any]) -> DbAccess:
 
 
 def with_password(access: DbAccess, password: str | None) -> DbAccess:
+    keep_secret(password)  # never shown, even inside a server's text (keadb_cli.text)
     return access if password is None else replace(access, password=password)
 
 

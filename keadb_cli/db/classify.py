@@ -121,6 +121,9 @@ RULES: tuple[Rule, ...] = (
     Rule(_MY, "code", "2007", _U, "protocol"),  # protocol version mismatch
     Rule(_MY, "code", "2012", _U, "protocol"),  # handshake error
     Rule(_MY, "code", "2027", _U, "protocol"),  # malformed packet
+    # libmariadb's "unknown error": an answer it cannot read (a length past the end of its
+    # packet, a LOAD DATA LOCAL request in answer to a query)
+    Rule(_MY, "code", "2000", _U, "protocol"),
     Rule(_MY, "code", "2020", _U, "result-too-large"),  # packet over max_allowed_packet
     Rule(_MY, "code", "1969", _U, "statement-timeout"),  # MariaDB max_statement_time
     Rule(_MY, "code", "3024", _U, "statement-timeout"),  # Oracle MySQL max_execution_time
@@ -170,6 +173,15 @@ def query_error(backend: str, text: str, *, code: str = "") -> KeaDbError:
     if rule is not None and rule.outcome is Outcome.UNREACHABLE:
         return UnreachableError(f"{_display(backend)}: {shown(text)}", reason_code=rule.reason)
     return QueryError(shown(text, limit=1000), code=code, reason_code=rule.reason if rule else "")
+
+
+def garbage_error(backend: str, where: str, text: str) -> UnreachableError:
+    """The server's answer could not be read at all (the library or driver failed on it
+    without an error number): protocol garbage, UNREACHABLE ``protocol``."""
+    return UnreachableError(
+        f"{_display(backend)} {where}: the server's answer cannot be read ({shown(text)})",
+        reason_code="protocol",
+    )
 
 
 def _display(backend: str) -> str:

@@ -124,7 +124,13 @@ class DriverSession:
             code = getattr(getattr(err, "diag", None), "sqlstate", None) or (
                 str(err.args[0]) if err.args and isinstance(err.args[0], int) else "")
             text = str(err.args[1]) if backend == "mysql" and len(err.args) > 1 else str(err)
-            error = statement_error(self._plan, text, code=code or "")
+            if backend == "mysql" and not code:
+                # PyMySQL fails without an error number only on an answer it cannot parse:
+                # a length past the packet's end (AssertionError), a sequence id out of order.
+                error: KeaDbError = classify.garbage_error(backend, self._plan.where,
+                                                           text or type(err).__name__)
+            else:
+                error = statement_error(self._plan, text, code=code or "")
             if isinstance(error, UnreachableError) or self._lost():
                 self.close()
             raise error from None

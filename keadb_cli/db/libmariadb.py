@@ -27,6 +27,7 @@ from keadb_cli.db.session_kit import (
     LibrarySession,
     Row,
     Signature,
+    garbage_error,
     load_library,
     login_error,
     run_bounded,
@@ -56,7 +57,8 @@ _INFO_TLS_VERSION = 23  # enum mariadb_value: MARIADB_CONNECTION_TLS_VERSION
 _WAIT_READ, _WAIT_WRITE, _WAIT_EXCEPT, _WAIT_TIMEOUT = 1, 2, 4, 8
 _CLIENT_FOUND_ROWS = 2  # Kea sets it
 _CR_PLUGIN_NOT_ALLOWED = 5010
-_RSA_STOPPED = (2061, 2000)  # CR_AUTH_PLUGIN_ERR, CR_UNKNOWN_ERROR
+_CR_UNKNOWN_ERROR = 2000
+_RSA_STOPPED = (2061, _CR_UNKNOWN_ERROR)  # CR_AUTH_PLUGIN_ERR, CR_UNKNOWN_ERROR
 _MAX_PACKET = 16 * 1024 * 1024
 
 # Plugins that never put the password itself on the wire without TLS.
@@ -249,9 +251,14 @@ class MariadbSession(LibrarySession):
 
     def _error(self) -> KeaDbError:
         lib, handle = self._lib, self._handle
-        code = str(lib.mysql_errno(handle))
+        code = int(lib.mysql_errno(handle))
         text = _text(lib.mysql_error(handle))
-        return statement_error(self._plan, text, code=code)
+        # 0: failed without a word (a column definition it could not read); 2000, "unknown
+        # error": a row whose lengths run past its packet, a LOAD DATA LOCAL request.
+        if code in (0, _CR_UNKNOWN_ERROR):
+            return garbage_error("mysql", self._plan.where,
+                                 f"libmariadb: {text or 'failed without an error'} ({code})")
+        return statement_error(self._plan, text, code=str(code))
 
     def _shutdown(self) -> None:
         import socket

@@ -31,7 +31,7 @@ from keadb_cli.db.session_kit import (
     wait_socket,
 )
 from keadb_cli.errors import KeaDbError, QueryError, UnreachableError
-from keadb_cli.text import shown
+from keadb_cli.text import keep_secret, shown
 
 if TYPE_CHECKING:
     from keadb_cli.db.plan import ConnectPlan
@@ -90,6 +90,7 @@ def _signatures() -> tuple[Signature, ...]:
         ("PQcancel", i, [p, cp, i]),
         ("PQfreeCancel", None, [p]),
         ("PQsetNoticeProcessor", p, [p, _NOTICE_PROCESSOR, p]),
+        ("PQpass", cp, [p]),
     )
 
 
@@ -271,6 +272,8 @@ def connect(plan: ConnectPlan) -> LibpqSession:
     conn = lib.PQconnectStartParams(keys, values, 0)
     if not conn:
         raise UnreachableError("libpq could not allocate a connection")
+    # The password libpq will send, from .pgpass too: never shown (keadb_cli.text).
+    keep_secret(_text(lib.PQpass(conn)))
     notices: list[str] = []
 
     def on_notice(_arg: int | None, message: bytes | None) -> None:

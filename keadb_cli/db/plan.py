@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from keadb_cli.db.backends import Backend, backend_for
 from keadb_cli.errors import SettingsError
 from keadb_cli.kea.access import DEFAULT_STATEMENT_TIMEOUT, MAX_TIMEOUT, DbAccess
+from keadb_cli.text import keep_secret
 
 if TYPE_CHECKING:
     import ssl
@@ -330,6 +331,11 @@ def plan_for(
     if access.type not in ("mysql", "postgresql"):
         raise SettingsError(f"type must be mysql or postgresql, got {access.type!r}")
     backend = backend_for(access.type)
+    # The password this session may send, so that no output shows it (keadb_cli.text):
+    # kea-db's own, else the one the client library takes from the environment.
+    keep_secret(access.password)
+    for variable in backend.password_variables:
+        keep_secret(env.get(variable))
     if not access.name:
         raise SettingsError(f"no database name for the {backend.display} backend: set name")
     if access.port is not None and not 0 <= access.port <= 65535:

@@ -223,6 +223,13 @@ def query_error(backend: str, text: str, *, code: str = "") -> KeaDbError:
     return classify.query_error(backend, text, code=code)
 
 
+def garbage_error(backend: str, where: str, text: str) -> UnreachableError:
+    """:func:`keadb_cli.db.classify.garbage_error`, imported only when an answer is garbage."""
+    from keadb_cli.db import classify
+
+    return classify.garbage_error(backend, where, text)
+
+
 def timed_out(plan: ConnectPlan) -> UnreachableError:
     """The statement deadline of ``plan`` passed; the message names which deadline it was
     (``--statement-timeout``, or the read deadline of a command that only reads)."""

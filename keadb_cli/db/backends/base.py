@@ -57,6 +57,9 @@ class Backend:
     library_module: str = ""
     soname: str = ""
     driver: str = ""
+    # Environment variables the client library takes the password from when kea-db gives
+    # none (their values are kept secret too: keadb_cli.text.keep_secret).
+    password_variables: tuple[str, ...] = ()
     # A session setting that bounds the lock wait ({ms}) and its reset, when the lock
     # statement itself takes no timeout (PostgreSQL); and the SQLSTATE of a lock wait that
     # timed out.

@@ -297,6 +297,7 @@ MYSQL = MySQLBackend(
     library_module="keadb_cli.db.libmariadb",
     soname="libmariadb.so.3",
     driver="PyMySQL",
+    password_variables=("MYSQL_PWD",),
     kea_hook="libdhcp_mysql.so",
     other_sessions_sql=(
         "SELECT CAST(ID AS CHAR), USER, HOST, COMMAND FROM information_schema.PROCESSLIST "

@@ -145,6 +145,7 @@ POSTGRESQL = PostgreSQLBackend(
     library_module="keadb_cli.db.libpq",
     soname="libpq.so.5",
     driver="psycopg",
+    password_variables=("PGPASSWORD",),
     kea_hook="libdhcp_pgsql.so",
     lock_wait_sql="SET lock_timeout = {ms}",
     lock_wait_reset_sql="SET lock_timeout = 0",
