@@ -24,13 +24,16 @@ PASSWORD = "s3cret-Kea-password"
 # Runs the CLI in-process and reports its own peak resident memory on the last stderr line:
 # VmHWM of its own address space (getrusage's maxrss would include the forking parent's).
 _MEASURED = (
-    "import re, sys\n"
+    "import os, re, sys\n"
     "from keadb_cli.cli.main import main\n"
     "code = main(sys.argv[1:])\n"
     "sys.stdout.flush()\n"
     "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
     "print(f'peak-kib={hwm}', file=sys.stderr)\n"
-    "sys.exit(code)\n"
+    "sys.stdout.flush(); sys.stderr.flush()\n"
+    # As the console script ends (keadb_cli.cli.main): no interpreter teardown, which a
+    # libpq login thread still computing what a server demanded would not survive.
+    "os._exit(code)\n"
 )
 
 
@@ -272,3 +275,15 @@ def test_pg_scram_iteration_demand_inside_tls_ends_at_the_connect_timeout(
     assert "connect-timeout" in str(result["detail"])
     assert code == 20
     assert elapsed < 3 + 2, elapsed
+
+
+def test_pg_login_refused_before_authentication_is_denied(libpq_dir: str) -> None:
+    """libpq reports a failed login as text only; kea-db reads the ErrorResponse's SQLSTATE
+    (28000) on the wire, and the password the server echoes is not shown."""
+    with FakeServer("postgresql", "echo_password_error", echo=PASSWORD.encode()) as server:
+        result, code, _, _ = _run(server, libpq_dir=libpq_dir)
+        assert server.wait_for("echo-sent", timeout=1)
+    assert result["verdict"] == "DENIED"
+    assert result["reason_code"] == "not-authorized"
+    assert "login refused" in str(result["detail"])
+    assert code == 21
