@@ -1852,6 +1852,18 @@ class FreshDatabase:
     owner: str | None = None
 
 
+def add_sleeping_version_view(db: FreshDatabase) -> None:
+    """``schema_version`` in ``db`` as a view with Kea's columns whose every read sleeps 30 s
+    (a server that accepts the login, then stalls on the first read)."""
+    if db.type == "postgresql":
+        db.server.sql("CREATE VIEW schema_version AS SELECT 13 AS version, 0 AS minor "
+                      "FROM pg_sleep(30)", database=db.name)
+        db.server.sql(f'GRANT SELECT ON schema_version TO "{db.user}"', database=db.name)
+    else:
+        db.server.sql(f"CREATE VIEW `{db.name}`.schema_version AS SELECT 13 AS version, "
+                      "0 AS minor FROM (SELECT SLEEP(30) AS s) AS t")
+
+
 def create_fresh_database(server: DatabaseServer, *, require_x509: bool = False) -> FreshDatabase:
     """A new empty database ``keadb_<hex>`` and user ``kea_<hex>`` with a random password."""
     token = secrets.token_hex(6)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 from fakes import FakeServer
-from servers import FreshDatabase
+from servers import FreshDatabase, add_sleeping_version_view
 
 from keadb_cli.db.plan import plan_for
 from keadb_cli.kea.access import DEFAULT_STATEMENT_TIMEOUT, DbAccess
@@ -185,17 +185,6 @@ def test_init_and_upgrade_keep_the_long_statement_default(command: str, flavor: 
 # -- a sleeping schema_version view on real servers -----------------------------------------
 
 
-def _sleeping_version_view(db: FreshDatabase) -> None:
-    """``schema_version`` with Kea's columns, whose every read sleeps 30 s."""
-    if db.type == "postgresql":
-        db.server.sql("CREATE VIEW schema_version AS SELECT 13 AS version, 0 AS minor "
-                      "FROM pg_sleep(30)", database=db.name)
-        db.server.sql(f'GRANT SELECT ON schema_version TO "{db.user}"', database=db.name)
-    else:
-        db.server.sql(f"CREATE VIEW `{db.name}`.schema_version AS SELECT 13 AS version, "
-                      "0 AS minor FROM (SELECT SLEEP(30) AS s) AS t")
-
-
 def _real_target(db: FreshDatabase) -> list[str]:
     return ["--type", db.type, "--host", db.host, "--port", str(db.port), "--user", db.user,
             "--name", db.name, "--expect", "13.0", "--json"]
@@ -206,7 +195,7 @@ def _real_target(db: FreshDatabase) -> list[str]:
 def test_sleeping_schema_version_ends_at_the_read_deadline(fresh_db: FreshDatabase) -> None:
     """The server ends the statement at the read deadline (kea-db sets it with the login:
     PostgreSQL's statement_timeout, MariaDB's max_statement_time); the message names it."""
-    _sleeping_version_view(fresh_db)
+    add_sleeping_version_view(fresh_db)
     proc, elapsed = _run("check-version", *_real_target(fresh_db), "--connect-timeout", "2",
                          env=_env(KEA_DB_PASSWORD=fresh_db.password))
     result = _result(proc)
@@ -223,7 +212,7 @@ def test_sleeping_schema_version_ends_at_the_read_deadline(fresh_db: FreshDataba
 def test_sleeping_schema_version_with_explicit_statement_timeout(
     fresh_db: FreshDatabase,
 ) -> None:
-    _sleeping_version_view(fresh_db)
+    add_sleeping_version_view(fresh_db)
     proc, elapsed = _run("check-version", *_real_target(fresh_db), "--connect-timeout", "2",
                          "--statement-timeout", "1",
                          env=_env(KEA_DB_PASSWORD=fresh_db.password))

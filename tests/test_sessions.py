@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import FreshDatabase
+from servers import FreshDatabase, add_sleeping_version_view
 
 from keadb_cli.db import classify
 from keadb_cli.db.classify import Outcome
@@ -234,19 +234,9 @@ def test_session_reports_kea_library(fresh_db: FreshDatabase) -> None:
         session.close()
 
 
-def _sleeping_version_view(db: FreshDatabase) -> None:
-    if db.type == "postgresql":
-        db.server.sql("CREATE VIEW schema_version AS SELECT 13 AS version, 0 AS minor "
-                      "FROM pg_sleep(30)", database=db.name)
-        db.server.sql(f'GRANT SELECT ON schema_version TO "{db.user}"', database=db.name)
-    else:
-        db.server.sql(f"CREATE VIEW `{db.name}`.schema_version AS SELECT 13 AS version, "
-                      "0 AS minor FROM (SELECT SLEEP(30) AS s) AS t")
-
-
 @db
 def test_sleeping_schema_version_ends_within_the_deadline(fresh_db: FreshDatabase) -> None:
-    _sleeping_version_view(fresh_db)
+    add_sleeping_version_view(fresh_db)
     started = time.monotonic()
     proc = _cli("check-version", *_target(fresh_db), "--statement-timeout", "1",
                 env={"KEA_DB_PASSWORD": fresh_db.password})
