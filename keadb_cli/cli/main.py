@@ -410,7 +410,8 @@ def test_tls_cmd(
 @click.option("--require-verify", is_flag=True,
               help="Fail unless the server's chain verifies and its name matches.")
 @click.option("--junit", "junit_file", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Also write a JUnit XML report (one testcase per entry and check).")
+              help="Also write a JUnit XML report (one testcase per entry and check, and "
+                   "per fleet finding).")
 @json_option
 def preflight_cmd(
     kea_version: str | None, expect: str | None, wait: bool, wait_timeout: float | None,
@@ -424,6 +425,10 @@ def preflight_cmd(
     it (an EMPTY database Kea 2.5.6+ initialises itself is a warning), the privileges Kea
     needs at run time, and test-tls's verdict. Entries naming the same database are checked
     once. Each check passes, warns or fails; the exit code is that of the worst failure.
+    Fleet rules read every --config file together: servers outside one HA relationship on
+    one lease database, a shared lease database before Kea 2.6.2 or with the FLQ
+    allocator, sharers disagreeing on shared-flq subnets, HA peers on one database with
+    lease updates on, and the connections of every file above a server's max_connections.
     Under GitHub Actions (GITHUB_ACTIONS=true) failures and warnings also become
     annotations.
 

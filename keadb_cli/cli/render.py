@@ -375,11 +375,16 @@ def preflight_report(report: Any, *, as_json: bool) -> None:
                 rows.append([check.status.value, labels[i] if i < len(labels) else "",
                              check.name, check.detail])
         table(["STATUS", "ENTRY", "CHECK", "DETAIL"], rows, title=name)
+    if report.fleet:
+        table(["STATUS", "RULE", "DATABASE", "DETAIL"],
+              [[f.status.value, f.rule, f.database, f.detail] for f in report.fleet],
+              title="fleet (several files together)")
     counts = report.to_json()["counts"]
     code = report.exit_code
+    fleet = f", {len(report.fleet)} fleet finding(s)" if report.fleet else ""
     _out(
         f"{len(report.entries)} entries, {report.databases} database(s) checked in "
-        f"{report.elapsed:.2f} s: {counts['fail']} failed, {counts['warn']} warned; "
+        f"{report.elapsed:.2f} s: {counts['fail']} failed, {counts['warn']} warned{fleet}; "
         f"exit {int(code)} ({ExitCode(code).name})"
     )
 

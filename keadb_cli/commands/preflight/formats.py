@@ -45,8 +45,9 @@ def junit(report: Report) -> str:
     suites: dict[str, list[EntryReport]] = {}
     for entry in report.entries:
         suites.setdefault(_suite_name(entry), []).append(entry)
-    total = sum(len(e.checks) for e in report.entries)
-    failures = sum(1 for e in report.entries for c in e.checks if c.status is Status.FAIL)
+    total = sum(len(e.checks) for e in report.entries) + len(report.fleet)
+    failures = sum(1 for e in report.entries for c in e.checks if c.status is Status.FAIL) + (
+        sum(1 for f in report.fleet if f.status is Status.FAIL))
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              f'<testsuites name="kea-db preflight" tests="{total}" failures="{failures}" '
              f'errors="0" time="{report.elapsed:.3f}">']
@@ -78,8 +79,31 @@ def junit(report: Report) -> str:
                     lines.append(f"      <system-out>{escape(prefix + detail)}</system-out>")
                     lines.append("    </testcase>")
         lines.append("  </testsuite>")
+    if report.fleet:
+        lines.extend(_fleet_suite(report))
     lines.append("</testsuites>")
     return "\n".join(lines) + "\n"
+
+
+def _fleet_suite(report: Report) -> list[str]:
+    """The fleet findings: one testsuite ``fleet``, a testcase per finding."""
+    fleet = report.fleet
+    lines = [f'  <testsuite name="fleet" tests="{len(fleet)}" '
+             f'failures="{sum(f.status is Status.FAIL for f in fleet)}" errors="0" skipped="0">']
+    for finding in fleet:
+        head = (f"    <testcase classname={quoteattr(_t(f'fleet:{finding.database}'))} "
+                f"name={quoteattr(finding.rule)}>")
+        lines.append(head)
+        detail = _t(finding.detail)
+        if finding.status is Status.FAIL:
+            body = escape(_t(f"{finding.detail} [entries: {finding.names}]"))
+            lines.append(f"      <failure type={quoteattr(finding.reason_code or 'fail')} "
+                         f"message={quoteattr(detail)}>{body}</failure>")
+        else:
+            lines.append(f"      <system-out>{escape('warning: ' + detail)}</system-out>")
+        lines.append("    </testcase>")
+    lines.append("  </testsuite>")
+    return lines
 
 
 def _data(text: str) -> str:
@@ -112,5 +136,18 @@ def github_annotations(report: Report) -> str:
             level = "error" if check.status is Status.FAIL else "warning"
             title = _prop(shown(f"kea-db preflight {check.name}: {entry.path or 'file'}", 200))
             message = _data(shown(f"{entry.target}: {check.detail}", _TEXT_LIMIT))
+            out.append(f"::{level} {where}title={title}::{message}")
+    for finding in report.fleet:
+        level = "error" if finding.status is Status.FAIL else "warning"
+        title = _prop(shown(f"kea-db preflight fleet {finding.rule}: {finding.database}", 200))
+        message = _data(shown(finding.detail, _TEXT_LIMIT))
+        # One annotation on each file involved, at its first entry.
+        firsts: dict[str, str] = {}
+        for member in finding.members:
+            firsts.setdefault(member.file, member.location)
+        for file, location in firsts.items():
+            match = _LINE_RE.match(location)
+            where = (f"file={_prop(match['file'])},line={match['line']},"
+                     if match else f"file={_prop(file)},")
             out.append(f"::{level} {where}title={title}::{message}")
     return "".join(line + "\n" for line in out)

@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keadb_cli.errors import ExitCode, worst_exit
+
+if TYPE_CHECKING:
+    from keadb_cli.commands.preflight.fleet import FleetFinding
 
 
 class Status(StrEnum):
@@ -114,10 +117,12 @@ class Report:
     databases: int  # distinct databases checked (entries naming one database share it)
     options: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # the files' own warnings ("file:line: ...")
+    fleet: tuple[FleetFinding, ...] = ()  # what several files break together
 
     @property
     def exit_code(self) -> ExitCode:
-        return worst(e.exit_code for e in self.entries)
+        return worst([e.exit_code for e in self.entries]
+                     + [f.code for f in self.fleet if f.status is Status.FAIL])
 
     def to_json(self) -> dict[str, Any]:
         counts = {s.value: 0 for s in Status}
@@ -133,6 +138,7 @@ class Report:
             "counts": counts,
             "options": self.options,
             "warnings": list(self.warnings),
+            "fleet": [f.to_json() for f in self.fleet],
             "entries": [e.to_json() for e in self.entries],
         }
 

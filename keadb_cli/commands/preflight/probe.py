@@ -67,6 +67,7 @@ class Probe:
     privileges: dict[Usage, Check] = field(default_factory=dict)
     tls: Check | None = None
     library: str = ""
+    max_connections: int | None = None  # the server's limit (fleet rules), None: unknown
 
 
 def login(
@@ -223,6 +224,7 @@ def probe_database(
             probe.state_error = fail("schema", ExitCode.DENIED,
                                      f"cannot read schema_version: {err.message}",
                                      err.reason_code or "query-failed")
+        probe.max_connections = plan.backend.max_connections(session)
         if probe.state is not None and probe.state.found is not None:
             for usage in usages:
                 try:

@@ -9,12 +9,14 @@ databases are probed in parallel, so a run takes about as long as its slowest da
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from keadb_cli.commands.preflight.fleet import FleetFile, ServerKey, fleet_findings, server_key
 from keadb_cli.commands.preflight.model import (
     CHECKS,
     Check,
@@ -88,9 +90,11 @@ def _config_check(errors: list[str], connect_errors: list[str], warnings: list[s
 
 def _items_from_file(path: str, release: Release | None, cli: DbAccess,
                      password: str | None, warnings_out: list[str],
-                     backend: str | None = None) -> list[_Item]:
+                     backend: str | None = None,
+                     fleet_out: list[FleetFile] | None = None) -> list[_Item]:
     """The entries of one file, each with its config check; a file Kea cannot read is one
-    failed item. The file's own warnings (not an entry's) go to ``warnings_out``."""
+    failed item. The file's own warnings (not an entry's) go to ``warnings_out``; the file
+    as read, every entry of it, to ``fleet_out`` (for the fleet rules)."""
     from keadb_cli.commands.settings import with_password
     from keadb_cli.kea import config as kea_config
     from keadb_cli.kea import entries as kea_entries
@@ -100,6 +104,8 @@ def _items_from_file(path: str, release: Release | None, cli: DbAccess,
     try:
         config = kea_config.load(path)
         entries = kea_entries.extract(config, release=release)
+        if fleet_out is not None:
+            fleet_out.append(FleetFile(path, config, tuple(entries)))
         if backend is not None:
             entries = kea_entries.select(entries, backend)
     except ConfigError as err:
@@ -258,12 +264,13 @@ def preflight(
     release = target.release
     items: list[_Item] = []
     file_warnings: list[str] = []
+    fleet_files: list[FleetFile] = []
     if backend is not None and not configs:
         raise SettingsError("--backend selects entries of --config FILE: give --config")
     if configs:
         for path in configs:
             items.extend(_items_from_file(path, release, cli, password, file_warnings,
-                                          backend))
+                                          backend, fleet_files))
     else:
         access = require_sql_entry(with_password(cli, password))
         access = dataclasses.replace(access, path="command line", role=access.role or "lease")
@@ -297,9 +304,29 @@ def preflight(
         reports.append(EntryReport(item.file, item.path, item.role, item.location,
                                    item.target, _entry_checks(item, probe, target, release),
                                    checked_with=shared))
+    limits: dict[ServerKey, int] = {}
+    for key, members in groups.items():
+        probed = probes.get(key)
+        reached = members[0].access
+        if probed is not None and probed.max_connections is not None and reached is not None:
+            limits[server_key(reached)] = probed.max_connections
+    fleet = fleet_findings(_distinct(fleet_files), release, limits, os.cpu_count() or 1,
+                           target.source)
     return Report(tuple(reports), str(release) if release else None, target.source,
                   time.monotonic() - started, len(groups), options.to_json(),
-                  tuple(file_warnings))
+                  tuple(file_warnings), tuple(fleet))
+
+
+def _distinct(files: list[FleetFile]) -> list[FleetFile]:
+    """Each file once, however often --config named it."""
+    seen: set[str] = set()
+    out = []
+    for file in files:
+        real = os.path.realpath(file.path)
+        if real not in seen:
+            seen.add(real)
+            out.append(file)
+    return out
 
 
 def _probe_safely(access: DbAccess | None, members: list[_Item], release: Release | None,

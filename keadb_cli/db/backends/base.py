@@ -83,6 +83,8 @@ class Backend:
     # verify: when no scratch namespace can be built (privileges), compare with kea-db's
     # record of the schema for the server's flavour instead.
     verify_from_record: bool = False
+    # preflight's fleet rules: the server's connection limit (one row, one number).
+    max_connections_sql: str = ""
 
     # The upgrade's data traps (see :mod:`keadb_cli.schema.guards`): rows a step cannot
     # convert (table, revision, query, what is wrong), the query for lease rows whose user
@@ -152,6 +154,22 @@ class Backend:
         sequences and routines too), as "INSERT on lease4, ..." texts, names put by
         ``listed``. Read from the server's own privilege views, no side effects."""
         raise NotImplementedError
+
+    def max_connections(self, session: Session) -> int | None:
+        """The server's ``max_connections``; None when it cannot be read (no statement, no
+        row, not a number). Raises only when the session itself breaks.
+
+        Raises:
+            UnreachableError: the session broke or timed out.
+        """
+        if not self.max_connections_sql:
+            return None
+        try:
+            rows = session.query(self.max_connections_sql)
+        except QueryError:
+            return None
+        value = str(rows[0][0]).strip() if rows and rows[0] else ""
+        return int(value) if value.isdigit() else None
 
     def active_role(self, session: Session) -> str:
         """The session's active role, whose grants the run-time check cannot see; ""

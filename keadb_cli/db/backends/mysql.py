@@ -299,6 +299,7 @@ MYSQL = MySQLBackend(
     driver="PyMySQL",
     password_variables=("MYSQL_PWD",),
     kea_hook="libdhcp_mysql.so",
+    max_connections_sql="SELECT @@max_connections",
     other_sessions_sql=(
         "SELECT CAST(ID AS CHAR), USER, HOST, COMMAND FROM information_schema.PROCESSLIST "
         "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() ORDER BY ID"

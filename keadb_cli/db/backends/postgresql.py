@@ -147,6 +147,7 @@ POSTGRESQL = PostgreSQLBackend(
     driver="psycopg",
     password_variables=("PGPASSWORD",),
     kea_hook="libdhcp_pgsql.so",
+    max_connections_sql="SHOW max_connections",
     lock_wait_sql="SET lock_timeout = {ms}",
     lock_wait_reset_sql="SET lock_timeout = 0",
     lock_timeout_code="55P03",
