@@ -100,15 +100,24 @@ def test_a_server_outside_the_ha_pair_on_its_lease_database_fails(
     a = conf(tmp_path / "kea-a.conf", nowhere, hook=ha("server1", pair, **QUIET))
     b = conf(tmp_path / "kea-b.conf", nowhere, hook=ha("server2", pair, **QUIET))
     c = conf(tmp_path / "kea-c.conf", nowhere)
-    doc, code = fleet([a, b, c], "--kea-version", "2.6.2")
+    doc, code = fleet([a, b, c], "--kea-version", "2.6.1")
     found = rules(doc)
-    assert set(found) == {"unique-lease-database"}
+    assert set(found) == {"unique-lease-database", "shared-lease-release"}
     finding = found["unique-lease-database"]
     assert finding["status"] == "fail" and finding["exit_code"] == ExitCode.CONFIG
     assert members(finding) == {(str(f), "Dhcp4.lease-database") for f in (a, b, c)}
     assert f"{a} and {c}; {b} and {c} are not peers" in finding["detail"]
     assert f"{a} and {b}" not in finding["detail"]
     assert code == ExitCode.CONFIG
+
+    # Kea 2.6.2+ without FLQ supports a lease database shared outside HA: a warning that
+    # the sharing must be deliberate (KB kea-shared-lease-database-quickstart).
+    doc, code = fleet([a, b, c], "--kea-version", "2.6.2")
+    found = rules(doc)
+    assert set(found) == {"unique-lease-database"}
+    assert found["unique-lease-database"]["status"] == "warn"
+    assert "make sure it is deliberate" in found["unique-lease-database"]["detail"]
+    assert code == ExitCode.UNREACHABLE  # only the logins fail
 
     # Fixed: the third server gets its own database; the HA pair may share theirs.
     c = conf(tmp_path / "kea-c.conf", {**nowhere, "name": "kea_c"})
@@ -136,11 +145,11 @@ def test_junit_and_github_annotations_carry_a_fleet_finding(
     files = [conf(tmp_path / f"kea-{n}.conf", nowhere) for n in "abc"]
     junit = tmp_path / "preflight.xml"
     args = [a for f in files for a in ("--config", str(f))]
-    proc = run(*args, "--kea-version", "2.6.2", "--junit", str(junit),
+    proc = run(*args, "--kea-version", "2.6.1", "--junit", str(junit),
                env_extra={"GITHUB_ACTIONS": "true"})
     assert proc.returncode == ExitCode.CONFIG
     suite = ET.parse(junit).getroot().find("testsuite[@name='fleet']")
-    assert suite is not None and suite.get("failures") == "1"
+    assert suite is not None and suite.get("failures") == "2"  # and shared-lease-release
     case = suite.find("testcase[@name='unique-lease-database']")
     assert case is not None
     failure = case.find("failure")

@@ -3,9 +3,11 @@
 Each Kea server is blind to its siblings. When several files name one database, ISC's
 guidance applies to them together:
 
-* ``unique-lease-database`` (fail): servers outside one HA relationship share a lease
-  database. ISC: a unique database per Kea server, except within one HA group (KB
-  "kea-unique-databases").
+* ``unique-lease-database`` (fail; warn where Kea supports it): servers outside one HA
+  relationship share a lease database. ISC: a unique database per Kea server, except within
+  one HA group (KB "kea-unique-databases"); Kea 2.6.2 and later without the FLQ allocator
+  support a shared lease database (KB "kea-shared-lease-database-quickstart"), so there it
+  is a warning that the sharing must be deliberate.
 * ``shared-lease-release`` (fail; warn when the release is unknown): a shared lease database
   needs Kea 2.6.2 or later on every sharer (KB "kea-shared-lease-database-quickstart", Kea
   #3751 and #3798).
@@ -310,15 +312,25 @@ def _shared_lease_rules(sharers: list[_Sharer], server: str, label: str,
     strangers = [(a, b) for a, b in combinations(sharers, 2)
                  if a.file.path != b.file.path and not _partners(ha[a.file.path],
                                                                  ha[b.file.path])]
+    subnets = {s.file.path: _subnets(s.file, server) for s in sharers}
+    flq = [(subnet, key) for s in sharers for subnet in subnets[s.file.path]
+           for key, value in subnet.allocators.items() if value == "flq"]
     if strangers:
         pairs = "; ".join(f"{a.file.path} and {b.file.path}" for a, b in strangers)
         involved = {p for pair in strangers for p in (pair[0].file.path, pair[1].file.path)}
-        found.append(_fail(
+        # Kea 2.6.2+ without FLQ supports a lease database shared outside HA (KB
+        # kea-shared-lease-database-quickstart): then a warning that it must be deliberate.
+        supported = release is not None and release >= SHARED_LEASE_DATABASE_SINCE and not flq
+        report = _warn if supported else _fail
+        found.append(report(
             "unique-lease-database",
             f"{names} share lease database {label}, but {pairs} are not peers of one HA "
             "relationship: ISC asks for a unique database per Kea server, shared only "
-            "within one HA group (KB kea-unique-databases); give each server its own "
-            "database, or make them HA peers",
+            "within one HA group (KB kea-unique-databases); "
+            + ("Kea 2.6.2 and later without the FLQ allocator support it (KB "
+               "kea-shared-lease-database-quickstart): make sure it is deliberate"
+               if supported else "give each server its own database, or make them HA "
+               "peers"),
             [m for m in members if m.file in involved], label))
     if release is None:
         found.append(_warn(
@@ -335,9 +347,6 @@ def _shared_lease_rules(sharers: list[_Sharer], server: str, label: str,
             f"Kea {SHARED_LEASE_DATABASE_SINCE} or later on every server that shares it (KB "
             "kea-shared-lease-database-quickstart; Kea #3751, #3798)",
             members, label))
-    subnets = {s.file.path: _subnets(s.file, server) for s in sharers}
-    flq = [(subnet, key) for s in sharers for subnet in subnets[s.file.path]
-           for key, value in subnet.allocators.items() if value == "flq"]
     if flq:
         listed = ", ".join(f"{sub.member} ({sub.prefix}, {key} flq)" for sub, key in flq)
         found.append(_fail(
