@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keadb_cli.errors import ExitCode, worst_exit
+
+if TYPE_CHECKING:
+    from keadb_cli.db.node import Node
 
 
 class Status(StrEnum):
@@ -19,7 +22,7 @@ class Status(StrEnum):
 
 
 # The checks, in the order they run for every entry.
-CHECKS = ("config", "login", "schema", "privileges", "tls")
+CHECKS = ("config", "login", "node", "schema", "privileges", "tls")
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class EntryReport:
     target: str  # "postgresql kea@db1:5432/kea"
     checks: tuple[Check, ...]
     checked_with: str | None = None  # another entry whose session served this one too
+    node: Node | None = None  # the server's role, when a session was opened
 
     @property
     def exit_code(self) -> ExitCode:
@@ -100,6 +104,7 @@ class EntryReport:
             "exit_code": int(self.exit_code),
             "checked_with": self.checked_with,
             "checks": [c.to_json() for c in self.checks],
+            "node": self.node.to_json() if self.node else None,
         }
 
 
