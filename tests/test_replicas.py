@@ -392,3 +392,54 @@ def test_mariadb_preflight_knows_where_kea_writes(
     code, doc = _preflight(tmp_path, entry(primary), entry(primary))
     assert code == 0, doc
     assert _entry(doc, "Dhcp4.lease-database")["node"]["role"] == "primary"
+
+
+# -- both MySQL flavours: a read_only server, and a primary's node ---------------------------
+
+
+@pytest.mark.db
+def test_read_only_server_on_both_flavours(
+        mysql_server_factory: Callable[..., servers.MySQLFamilyServer], mysql_flavor: str,
+        fresh_db_factory: Callable[..., FreshDatabase], tmp_path: Path) -> None:
+    """A server started with read_only ON (no replication): the node is a read-only replica
+    whose source nobody names, init is refused and the database stays empty."""
+    server = mysql_server_factory(tls="off", flavor=mysql_flavor, extra_args=("--read-only=1",))
+    db = fresh_db_factory(server)
+    result = _json(kea_db(db, "check-version", "--kea-version", "2.2", "--json"))
+    assert result["verdict"] == "EMPTY", result
+    node = result["node"]
+    assert (node["role"], node["read_only"], node["primary"]) == (
+        "read-only-replica", True, None), node
+    if mysql_flavor == "mariadb":
+        assert "super_read_only" not in node
+        assert node["note"].startswith("SHOW SLAVE STATUS refused")
+    else:
+        assert node["super_read_only"] is False
+        assert node["note"].startswith("SHOW REPLICA STATUS refused")
+    code, init = init_json(db)
+    assert (code, init["verdict"]) == (ExitCode.NODE_NOT_WRITABLE, "EMPTY"), init
+    assert "is read-only (read_only ON; source unknown to this user)" in init["detail"]
+    tables = server.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+                        "TABLE_SCHEMA = %s", params=[db.name])
+    assert int(tables[0][0]) == 0
+    code, doc = _preflight(tmp_path, entry(db), entry(db, readonly=True))
+    lease = {c["check"]: c for c in _entry(doc, "Dhcp4.lease-database")["checks"]}
+    assert lease["node"]["status"] == "fail" and lease["schema"]["status"] == "fail"
+    assert code == ExitCode.NODE_NOT_WRITABLE  # worse than EMPTY
+    assert {c["check"]: c for c in _entry(doc, "Dhcp4.hosts-databases[0]")["checks"]}[
+        "node"]["status"] == "pass"
+
+
+@pytest.mark.db
+def test_a_primary_is_named_on_every_flavour(fresh_db: FreshDatabase) -> None:
+    result = _json(kea_db(fresh_db, "check-version", "--kea-version", "2.2", "--json"))
+    node = result["node"]
+    assert (node["role"], node["writable"]) == ("primary", True), node
+    flavour = fresh_db.server.flavor
+    assert ("in_recovery" in node) == (flavour == "postgresql")
+    assert ("read_only" in node) == (flavour != "postgresql")
+    assert ("super_read_only" in node) == (flavour == "mysql")
+    tls = json.loads(kea_db(fresh_db, "test-tls", "--json").stdout)
+    assert tls["results"][0]["node"]["role"] == "primary", tls
+    verify = _json(kea_db(fresh_db, "verify", "--json"))
+    assert verify["verdict"] == "EMPTY" and verify["node"]["role"] == "primary", verify

@@ -177,6 +177,8 @@ def node_check(probe: Probe, usage: Usage, where: str) -> Check:
     if node is None:
         return probe.node_error or skipped("node", "not checked: no session")
     kind = f"{'readonly ' if usage.readonly else ''}{usage.role} backend"
+    if node.role == "unknown":
+        return warn("node", f"the server's role is unknown ({node.note})", "node-unknown")
     problem = node.write_problem(ddl=False)
     if not problem:
         return passed("node", f"{node.brief()}: Kea may write here ({kind})")

@@ -239,7 +239,15 @@ class MySQLBackend(Backend):
         return "mariadb" if "mariadb" in session.server.lower() else "mysql"
 
     def read_node(self, session: Session) -> Node:
-        from keadb_cli.db.node import GALERA, PRIMARY, READ_ONLY_REPLICA, Galera, Node, on
+        from keadb_cli.db.node import (
+            GALERA,
+            PRIMARY,
+            READ_ONLY_REPLICA,
+            UNKNOWN,
+            Galera,
+            Node,
+            on,
+        )
 
         flavour = self.flavour(session)
         try:
@@ -248,7 +256,9 @@ class MySQLBackend(Backend):
             if flavour == "mariadb":
                 raise
             rows = session.query(_NODE_FLAGS_SQL)
-        facts = {(name or "").lower(): value for name, value in rows}
+        facts = {(row[0] or "").lower(): row[1] for row in rows if len(row) >= 2}
+        if "read_only" not in facts:
+            return Node(UNKNOWN, note="the server did not say whether it is read_only")
         read_only = on(facts.get("read_only"))
         super_read_only = (on(facts.get("super_read_only"))
                            if "super_read_only" in facts else None)

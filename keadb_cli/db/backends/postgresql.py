@@ -49,9 +49,12 @@ class PostgreSQLBackend(Backend):
     ``lock_timeout`` says, scratch schemas inside a rolled-back transaction."""
 
     def read_node(self, session: Session) -> Node:
-        from keadb_cli.db.node import PRIMARY, STANDBY, Node, conninfo_address
+        from keadb_cli.db.node import PRIMARY, STANDBY, UNKNOWN, Node, conninfo_address
 
-        recovery, conninfo = session.query(_PG_NODE)[0]
+        rows = session.query(_PG_NODE)
+        if not rows or len(rows[0]) < 2:
+            return Node(UNKNOWN, note="the server did not say whether it is in recovery")
+        recovery, conninfo = rows[0][:2]
         if not _true(recovery):
             return Node(PRIMARY, in_recovery=False)
         primary = conninfo_address(conninfo)
