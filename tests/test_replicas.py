@@ -35,6 +35,7 @@ from keadb_cli.db.node import (
     PRIMARY,
     READ_ONLY_REPLICA,
     STANDBY,
+    UNKNOWN,
     Galera,
     Node,
     conninfo_address,
@@ -61,6 +62,7 @@ def _galera(status: str = "Primary", state: str = "Synced", osu: str = "TOI") ->
     (Node(GALERA, read_only=True, galera=Galera(3, "Primary", "Synced", "TOI")),
      "read-only (read_only ON)"),
     (Node(PRIMARY, read_only=False), ""),
+    (Node(UNKNOWN, note="cannot read the role"), ""),  # the write itself will tell
     (Node(STANDBY, in_recovery=True), "hot standby (in recovery; primary unknown"),
     (Node(READ_ONLY_REPLICA, read_only=True, super_read_only=True, primary="db1:3306",
           primary_from="SHOW REPLICA STATUS"),

@@ -110,10 +110,11 @@ class Backend:
 
     def read_node(self, session: Session) -> Node:
         """The server's role (primary, standby, read-only replica, Galera node) and what
-        decides whether a write can work there, in one query right after login.
+        decides whether a write can work there, in one query right after login (outside
+        any transaction). A server that refuses the query or says nothing is a node of role
+        ``unknown``, whose note says why.
 
         Raises:
-            QueryError: the server refused the query.
             KeaDbError: the session broke or timed out.
         """
         raise NotImplementedError

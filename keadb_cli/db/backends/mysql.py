@@ -252,10 +252,13 @@ class MySQLBackend(Backend):
         flavour = self.flavour(session)
         try:
             rows = session.query(_NODE_SQL[flavour])
-        except QueryError:  # no access to performance_schema: the flags alone
-            if flavour == "mariadb":
-                raise
-            rows = session.query(_NODE_FLAGS_SQL)
+        except QueryError as err:  # Oracle MySQL without performance_schema: the flags alone
+            try:
+                rows = [] if flavour == "mariadb" else session.query(_NODE_FLAGS_SQL)
+            except QueryError:
+                rows = []
+            if not rows:
+                return Node(UNKNOWN, note=f"cannot read the role: {short(err)[:160]}")
         facts = {(row[0] or "").lower(): row[1] for row in rows if len(row) >= 2}
         if "read_only" not in facts:
             return Node(UNKNOWN, note="the server did not say whether it is read_only")

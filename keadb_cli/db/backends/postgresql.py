@@ -51,7 +51,10 @@ class PostgreSQLBackend(Backend):
     def read_node(self, session: Session) -> Node:
         from keadb_cli.db.node import PRIMARY, STANDBY, UNKNOWN, Node, conninfo_address
 
-        rows = session.query(_PG_NODE)
+        try:
+            rows = session.query(_PG_NODE)
+        except QueryError as err:
+            return Node(UNKNOWN, note=f"cannot read the role: {short(err)[:160]}")
         if not rows or len(rows[0]) < 2:
             return Node(UNKNOWN, note="the server did not say whether it is in recovery")
         recovery, conninfo = rows[0][:2]
