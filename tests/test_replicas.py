@@ -201,6 +201,12 @@ def test_pg_standby_reads_and_is_named(pg_pair: tuple[FreshDatabase, FreshDataba
         "role": "standby", "writable": False, "in_recovery": True, "primary": None,
         "primary_from": None, "note": "primary_conninfo is not readable by this user (it "
         "needs superuser or pg_read_all_settings; before PostgreSQL 12 it is in recovery.conf)"}
+    verify = kea_db(standby, "verify", "--json")
+    unverified = _json(verify)
+    assert (verify.returncode, unverified["verdict"]) == (52, "UNVERIFIED"), unverified
+    assert "is a hot standby" in unverified["detail"]
+    assert unverified["detail"].endswith("verify on the primary, whose schema it replays")
+    assert _json(kea_db(primary, "verify", "--json"))["verdict"] == "CLEAN"
     human = kea_db(standby, "check-version", "--kea-version", "2.2")
     assert "(node: standby)" in human.stdout
     on_primary = _json(kea_db(primary, "check-version", "--kea-version", "2.2", "--json"))

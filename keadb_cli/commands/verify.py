@@ -504,6 +504,15 @@ def verify_one(access: DbAccess, env: dict[str, str] | None = None) -> VerifyRes
         return result("CLEAN", ExitCode.OK, f"the database is Kea's schema {found}{extra}",
                       comparison)
     except CannotVerify as err:
+        node = nodes[0] if nodes else None
+        if node is not None and not node.writable and err.exit_code is ExitCode.PRIVILEGES:
+            # A standby or read-only server cannot hold even a rolled-back scratch schema:
+            # no grant helps there. Its schema is the primary's (replayed): verify that.
+            return result("UNVERIFIED", ExitCode.NODE_NOT_WRITABLE,
+                          f"{plan.backend.display} {plan.where} {node.write_problem()}: verify "
+                          "builds the expected schema in a scratch namespace, which this "
+                          "server cannot hold; verify on the primary, whose schema it "
+                          "replays")
         return result("UNVERIFIED", err.exit_code, err.message)
     except KeaDbError as err:
         return result("UNREACHABLE", err.exit_code if err.exit_code is not ExitCode.INTERNAL
