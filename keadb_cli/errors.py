@@ -55,6 +55,10 @@ class ExitCode(IntEnum):
     # verify (upgrade refuses the same way)
     DRIFT = 51
 
+    # init, upgrade (and preflight for an entry Kea writes to): the server is a standby, a
+    # read-only replica, or a Galera node where a schema change is not safe
+    NODE_NOT_WRITABLE = 52
+
     INTERRUPTED = 130
 
 
@@ -156,6 +160,7 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.AHEAD,
     ExitCode.FOREIGN,
     ExitCode.READONLY,
+    ExitCode.NODE_NOT_WRITABLE,
     ExitCode.UNSUPPORTED_RELEASE,
     ExitCode.LOCKED,
     ExitCode.PRIVILEGES,

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from servers import FreshDatabase, ci_requires_servers
 
+from keadb_cli.commands.preflight.model import CHECKS
 from keadb_cli.errors import ExitCode
 
 pytestmark = pytest.mark.db
@@ -187,8 +188,8 @@ def test_sixteen_entries_over_both_backends_every_verdict_right(
     assert len(doc["entries"]) == 16
     hp = "Dhcp4.hosts-databases"
     h6 = "Dhcp6.hosts-databases"
-    every = {"config": "pass", "login": "pass", "schema": "pass", "privileges": "pass",
-             "tls": "pass"}
+    every = {"config": "pass", "login": "pass", "node": "pass", "schema": "pass",
+             "privileges": "pass", "tls": "pass"}
     assert statuses(doc, "Dhcp4.lease-database") == every
     assert statuses(doc, f"{hp}[0]") == every  # readonly, same database: checked once
     assert checks(doc, f"{hp}[0]")["privileges"]["detail"].endswith(
@@ -481,7 +482,7 @@ def test_junit_validates_and_matches_the_exit_code(
         assert int(tree["@failures"]) == len(failures)
         assert (len(failures) > 0) == (code != ExitCode.OK)
         cases = sum(len(s.get("testcase", [])) for s in suites)
-        assert cases == 5 * len(files) + (1 if bad in files else 0) * 5
+        assert cases == len(CHECKS) * (len(files) + (1 if bad in files else 0))
         text = report.read_text()
         assert "\x1b" not in text and "wrong" not in text and pg_db.password not in text
         assert [p.name for p in report.parent.iterdir()] == ["preflight.xml"]  # no temp left

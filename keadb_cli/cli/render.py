@@ -172,7 +172,7 @@ def version_results(
         backend = r.access.path or r.access.type or "?"
         if r.access.path:
             backend += f" ({r.access.type})"
-        detail = r.detail
+        detail = r.detail + _node_note(r.node)
         if r.tables:
             listed = ", ".join(r.tables[:8]) + (" ..." if len(r.tables) > 8 else "")
             detail += f": {listed}"
@@ -190,6 +190,11 @@ def version_results(
     for r in results:
         for w in r.warnings:
             warning(f"{r.access.path or r.access.label()}: {w}")
+
+
+def _node_note(node: Any) -> str:
+    """The server's role after a detail, when it is not a plain primary."""
+    return "" if node is None or node.role == "primary" else f" (node: {node.brief()})"
 
 
 def release_map(rows: Sequence[Any], *, as_json: bool) -> None:

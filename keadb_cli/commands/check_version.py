@@ -22,6 +22,7 @@ from keadb_cli.schema.state import read_state as read_state
 from keadb_cli.schema.state import worst as worst
 
 if TYPE_CHECKING:
+    from keadb_cli.db.node import Node
     from keadb_cli.schema.state import Target
 
 
@@ -36,6 +37,7 @@ class VersionResult:
     tls: str | None = None  # "TLSv1.3 TLS_AES_256_GCM_SHA384", or None for cleartext
     warnings: tuple[str, ...] = field(default_factory=tuple)
     reason_code: str = ""  # why UNREACHABLE / DENIED ("auth-failed", "refused"...)
+    node: Node | None = None  # the server's role, when a session was opened
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -46,6 +48,7 @@ class VersionResult:
             "detail": self.detail,
             "tls": self.tls,
             "warnings": list(self.warnings),
+            "node": self.node.to_json() if self.node else None,
         }
         if self.reason_code:
             out["reason_code"] = self.reason_code
@@ -90,17 +93,20 @@ def check_version(
             f"TLS keys are set (ssl-mode {plan.tls.mode}) but the session is cleartext: "
             "the server offers no TLS"
         )
+    node: Node | None = None
     try:
+        node = plan.backend.read_node(session)
         found, reason, tables = read_state(session, plan)
     except QueryError as err:
         return VersionResult(
             Verdict.DENIED, access, expected, detail=f"cannot read schema_version: {err.message}",
             tls=tls, warnings=tuple(warnings), reason_code=err.reason_code or "query-failed",
+            node=node,
         )
     except KeaDbError as err:  # the session broke, timed out or sent too much
         return VersionResult(
             Verdict.UNREACHABLE, access, expected, detail=err.message, tls=tls,
-            warnings=tuple(warnings), reason_code=err.reason_code,
+            warnings=tuple(warnings), reason_code=err.reason_code, node=node,
         )
     finally:
         session.close()
@@ -109,7 +115,7 @@ def check_version(
         detail = reason or "no tables: `kea-db init` can create the schema"
         return VersionResult(
             verdict, access, expected, detail=detail, tables=tables, tls=tls,
-            warnings=tuple(warnings),
+            warnings=tuple(warnings), node=node,
         )
     verdict = judge(found, expected)
     detail = {
@@ -120,7 +126,7 @@ def check_version(
     }[verdict]
     return VersionResult(
         verdict, access, expected, found=found, detail=detail, tls=tls,
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), node=node,
     )
 
 

@@ -27,9 +27,11 @@ from keadb_cli.errors import (
 )
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import RELEASES, Release, Schema, releases_for_schema
+from keadb_cli.schema import guards
 from keadb_cli.schema.state import Verdict, access_json, judge, read_state
 
 if TYPE_CHECKING:
+    from keadb_cli.db.node import Node
     from keadb_cli.schema.state import Target
 
 Progress = Callable[[str], None]
@@ -50,6 +52,7 @@ class InitResult:
     detail: str
     exit_code: ExitCode
     seconds: float = 0.0
+    node: Node | None = None  # the server's role, when a session was opened
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -61,6 +64,7 @@ class InitResult:
             "detail": self.detail,
             "exit_code": int(self.exit_code),
             "seconds": round(self.seconds, 3),
+            "node": self.node.to_json() if self.node else None,
         }
         if self.access.path:
             out["path"] = self.access.path
@@ -158,10 +162,12 @@ def init_one(
     db_type = access.type or ""
     expected = target.schema_for(db_type)
 
+    nodes: list[Node] = []
+
     def result(action: Action, verdict: str, code: ExitCode, detail: str,
                schema: Schema | None = None) -> InitResult:
         return InitResult(action, access, verdict, expected, schema, detail, code,
-                          time.monotonic() - started)
+                          time.monotonic() - started, nodes[0] if nodes else None)
 
     plan = plan_for(access, env)
     if access.readonly:
@@ -179,7 +185,11 @@ def init_one(
     except KeaDbError as err:  # unreachable, TLS failure, protocol
         return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
     try:
+        nodes.append(plan.backend.read_node(session))
         state = _state(session, plan, expected)
+        # Before anything else: a standby or a read-only replica takes no init at all.
+        guards.writable_node(nodes[0], plan, command="init", verdict=state.verdict.value,
+                             findings=[], report=False)
         if state.verdict is Verdict.MATCH:
             return result(Action.NONE, "MATCH", ExitCode.OK,
                           f"schema {state.found} is already there: nothing to do", state.found)

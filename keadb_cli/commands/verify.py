@@ -41,6 +41,7 @@ from keadb_cli.schema.state import access_json, read_state
 from keadb_cli.text import shown
 
 if TYPE_CHECKING:
+    from keadb_cli.db.node import Node
     from keadb_cli.schema.catalog import Catalog, Column
 
 OBJECT_LIMIT = 400  # characters of an object's name in a finding (a routine's arguments)
@@ -113,6 +114,7 @@ class VerifyResult:
     exit_code: ExitCode
     comparison: Comparison | None = None
     seconds: float = 0.0
+    node: Node | None = None  # the server's role, when a session was opened
 
     def to_json(self) -> dict[str, Any]:
         comparison = self.comparison
@@ -128,6 +130,7 @@ class VerifyResult:
                        if comparison else None),
             "expected": comparison.source if comparison else None,
             "seconds": round(self.seconds, 3),
+            "node": self.node.to_json() if self.node else None,
         }
         if self.access.path:
             out["path"], out["role"] = self.access.path, self.access.role
@@ -468,11 +471,12 @@ def verify_one(access: DbAccess, env: dict[str, str] | None = None) -> VerifyRes
     for unusable settings (SettingsError)."""
     started = time.monotonic()
     found: Schema | None = None
+    nodes: list[Node] = []
 
     def result(verdict: str, code: ExitCode, detail: str,
                comparison: Comparison | None = None) -> VerifyResult:
         return VerifyResult(access, verdict, found, detail, code, comparison,
-                            time.monotonic() - started)
+                            time.monotonic() - started, nodes[0] if nodes else None)
 
     plan = plan_for(access, env)
     try:
@@ -482,6 +486,7 @@ def verify_one(access: DbAccess, env: dict[str, str] | None = None) -> VerifyRes
     except KeaDbError as err:
         return result("UNREACHABLE", ExitCode.UNREACHABLE, err.message)
     try:
+        nodes.append(plan.backend.read_node(session))
         found, reason, tables = read_state(session, plan)
         if found is None and not reason:
             return result("EMPTY", ExitCode.EMPTY, "the database is empty: nothing to verify")
@@ -499,6 +504,15 @@ def verify_one(access: DbAccess, env: dict[str, str] | None = None) -> VerifyRes
         return result("CLEAN", ExitCode.OK, f"the database is Kea's schema {found}{extra}",
                       comparison)
     except CannotVerify as err:
+        node = nodes[0] if nodes else None
+        if node is not None and not node.writable and err.exit_code is ExitCode.PRIVILEGES:
+            # A standby or read-only server cannot hold even a rolled-back scratch schema:
+            # no grant helps there. Its schema is the primary's (replayed): verify that.
+            return result("UNVERIFIED", ExitCode.NODE_NOT_WRITABLE,
+                          f"{plan.backend.display} {plan.where} {node.write_problem()}: verify "
+                          "builds the expected schema in a scratch namespace, which this "
+                          "server cannot hold; verify on the primary, whose schema it "
+                          "replays")
         return result("UNVERIFIED", err.exit_code, err.message)
     except KeaDbError as err:
         return result("UNREACHABLE", err.exit_code if err.exit_code is not ExitCode.INTERNAL

@@ -1,7 +1,9 @@
 """The checks an upgrade runs before any change, in one pipeline for ``upgrade`` and
 ``upgrade --plan``.
 
-In order: the privileges to change Kea's schema, other sessions on the database, rows a
+First the node: a standby, a read-only replica or a Galera node where DDL is not safe
+takes no upgrade (:func:`writable_node`, run right after the state is read). Then, in
+order: the privileges to change Kea's schema, other sessions on the database, rows a
 step cannot convert, lease rows whose user context is not JSON, and whether the server
 has atomic DDL. ``upgrade`` refuses (:class:`~keadb_cli.errors.Refusal`) where a check
 fails; ``--plan`` runs the same checks and reports what the upgrade would refuse as
@@ -20,6 +22,7 @@ from keadb_cli.errors import ExitCode, Refusal
 from keadb_cli.kea.releases import Schema
 
 if TYPE_CHECKING:
+    from keadb_cli.db.node import Node
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
 
@@ -59,6 +62,25 @@ class Checked:
 
     rows: dict[str, int] = field(default_factory=dict)  # row estimates per table
     bad_contexts: dict[str, list[str]] = field(default_factory=dict)  # to set to NULL
+
+
+def writable_node(node: Node, plan: ConnectPlan, *, command: str, verdict: str,
+                  findings: list[str], report: bool) -> None:
+    """Refuse a change on a node that takes no writes, naming its state and, when the
+    server says, where the primary is. With ``report`` (--plan) it becomes a finding.
+
+    Raises:
+        Refusal: (not with ``report``) NODE_NOT_WRITABLE.
+    """
+    from keadb_cli.db.node import refusal_text
+
+    if node.writable:
+        return
+    text = refusal_text(node, f"{plan.backend.display} {plan.where}", command)
+    if report:
+        findings.append(f"{text} (the upgrade refuses this)")
+        return
+    raise Refusal(verdict, ExitCode.NODE_NOT_WRITABLE, text)
 
 
 def before_change(session: Session, plan: ConnectPlan, steps: Sequence[Step], *,

@@ -12,6 +12,7 @@ from keadb_cli.errors import ExitCode, worst_exit
 
 if TYPE_CHECKING:
     from keadb_cli.commands.preflight.fleet import FleetFinding
+    from keadb_cli.db.node import Node
 
 
 class Status(StrEnum):
@@ -22,7 +23,7 @@ class Status(StrEnum):
 
 
 # The checks, in the order they run for every entry.
-CHECKS = ("config", "login", "schema", "privileges", "tls")
+CHECKS = ("config", "login", "node", "schema", "privileges", "tls")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class EntryReport:
     target: str  # "postgresql kea@db1:5432/kea"
     checks: tuple[Check, ...]
     checked_with: str | None = None  # another entry whose session served this one too
+    node: Node | None = None  # the server's role, when a session was opened
 
     @property
     def exit_code(self) -> ExitCode:
@@ -103,6 +105,7 @@ class EntryReport:
             "exit_code": int(self.exit_code),
             "checked_with": self.checked_with,
             "checks": [c.to_json() for c in self.checks],
+            "node": self.node.to_json() if self.node else None,
         }
 
 

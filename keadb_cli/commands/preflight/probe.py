@@ -21,6 +21,7 @@ from keadb_cli.kea.releases import Release, Schema
 
 if TYPE_CHECKING:
     from keadb_cli.commands.test_tls.check import TlsResult
+    from keadb_cli.db.node import Node
     from keadb_cli.db.session import Session
 
 # Login failures that can heal while a server starts (refused, timed out, name not yet in
@@ -62,6 +63,8 @@ class Probe:
 
     login: Check
     attempts: int = 1
+    node: Node | None = None
+    node_error: Check | None = None
     state: State | None = None
     state_error: Check | None = None
     privileges: dict[Usage, Check] = field(default_factory=dict)
@@ -164,6 +167,30 @@ def privileges(session: Session, plan: ConnectPlan, usage: Usage, user: str) -> 
     return fail("privileges", ExitCode.PRIVILEGES, text, "missing-privileges")
 
 
+# -- the node ------------------------------------------------------------------------------
+
+
+def node_check(probe: Probe, usage: Usage, where: str) -> Check:
+    """Whether Kea can use the server for ``usage``: an entry Kea writes to fails on a
+    standby, a read-only replica or a Galera node outside the Primary component or not
+    Synced; a readonly hosts entry passes there."""
+    node = probe.node
+    if node is None:
+        return probe.node_error or skipped("node", "not checked: no session")
+    kind = f"{'readonly ' if usage.readonly else ''}{usage.role} backend"
+    if node.role == "unknown":
+        return warn("node", f"the server's role is unknown ({node.note})", "node-unknown")
+    problem = node.write_problem(ddl=False)
+    if not problem:
+        return passed("node", f"{node.brief()}: Kea may write here ({kind})")
+    text = f"{where} {problem}"
+    if not usage.writes:
+        return passed("node", f"{text}; a {kind} only reads: Kea can use it")
+    return fail("node", ExitCode.NODE_NOT_WRITABLE,
+                f"{text}: a {kind} writes, and Kea fails at its first write there; point it "
+                "at the primary", "node-not-writable")
+
+
 # -- TLS -----------------------------------------------------------------------------------
 
 
@@ -218,6 +245,11 @@ def probe_database(
         return probe
     probe.library = session.library
     try:
+        try:
+            probe.node = plan.backend.read_node(session)
+        except QueryError as err:
+            probe.node_error = warn("node", f"cannot read the server's role: {err.message}",
+                                    "query-failed")
         try:
             probe.state = read_state(session, plan)
         except QueryError as err:

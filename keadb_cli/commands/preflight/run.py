@@ -27,7 +27,7 @@ from keadb_cli.commands.preflight.model import (
     skipped,
     warn,
 )
-from keadb_cli.commands.preflight.probe import Probe, Usage, probe_database
+from keadb_cli.commands.preflight.probe import Probe, Usage, node_check, probe_database
 from keadb_cli.commands.settings import Target, require_sql_entry
 from keadb_cli.errors import ConfigError, ExitCode, KeaDbError, SettingsError
 from keadb_cli.kea.access import DbAccess
@@ -231,9 +231,10 @@ def _entry_checks(item: _Item, probe: Probe | None, target: Target,
     if probe.login.status.value == "fail":
         why = "not checked: no session"
         return tuple(checks + [skipped(name, why) for name in CHECKS[2:]])
+    usage = Usage(item.role or "lease", bool(access.readonly))
+    checks.append(node_check(probe, usage, item.target))
     checks.append(_schema_check(probe, access, target.schema_for(access.type or ""),
                                 release))
-    usage = Usage(item.role or "lease", bool(access.readonly))
     if usage in probe.privileges:
         checks.append(probe.privileges[usage])
     else:
@@ -303,7 +304,7 @@ def preflight(
                 shared = first.path if first.file == item.file else f"{first.file}: {first.path}"
         reports.append(EntryReport(item.file, item.path, item.role, item.location,
                                    item.target, _entry_checks(item, probe, target, release),
-                                   checked_with=shared))
+                                   checked_with=shared, node=probe.node if probe else None))
     limits: dict[ServerKey, int] = {}
     for key, members in groups.items():
         probed = probes.get(key)

@@ -4,8 +4,9 @@ says of the session's TLS (``pg_stat_ssl``, MySQL's ``Ssl_version`` / ``Ssl_ciph
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keadb_cli.db.plan import ConnectPlan
 from keadb_cli.db.session import Session, open_session
@@ -18,6 +19,9 @@ from keadb_cli.errors import (
     UnreachableError,
 )
 from keadb_cli.text import shown
+
+if TYPE_CHECKING:
+    from keadb_cli.db.node import Node
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class SessionReport:
     error: str | None = None
     failure: str | None = None  # "unreachable", "denied", "tls", "settings", "query"
     library: str | None = None  # what opened it: "libpq 15.20", "libmariadb 3.3.8", "psycopg"
+    node: Node | None = None  # the server's role (primary, standby...), when it was read
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +117,8 @@ def check_session(plan: ConnectPlan, *, via: str = "auto") -> SessionReport:
                              failure="error", library=_library_name(plan, via))
     try:
         report = _read_tls_state(session, plan)
+        with contextlib.suppress(QueryError):  # the role only informs test-tls
+            report = replace(report, node=plan.backend.read_node(session))
     except KeaDbError as exc:
         report = SessionReport(connected=True, error="reading the session's TLS state "
                                f"failed: {exc.message}", failure="query")

@@ -71,6 +71,7 @@ class TlsResult:
                 self.server_certificate.to_json() if self.server_certificate else None
             ),
             "session": self.session.to_json(),
+            "node": self.session.node.to_json() if self.session.node else None,
             "wire": self.wire.to_json(),
             "kea": self.kea.to_json(),
             "findings": [f.to_json() for f in self.findings],

@@ -37,6 +37,7 @@ from keadb_cli.schema.state import Verdict, access_json, judge, read_state
 
 if TYPE_CHECKING:
     from keadb_cli.commands.verify import Comparison
+    from keadb_cli.db.node import Node
     from keadb_cli.schema.state import Target
 
 Progress = Callable[[str], None]
@@ -94,6 +95,7 @@ class UpgradeResult:
     findings: tuple[str, ...] = ()
     seconds: float = 0.0
     verified: Comparison | None = None
+    node: Node | None = None  # the server's role, when a session was opened
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -114,6 +116,7 @@ class UpgradeResult:
                            "kea-db": self.verified.own_bodies},
             },
             "seconds": round(self.seconds, 3),
+            "node": self.node.to_json() if self.node else None,
         }
         if self.access.path:
             out["path"], out["role"] = self.access.path, self.access.role
@@ -337,6 +340,7 @@ def upgrade_one(
     steps: list[StepPlan] = []
     findings: list[str] = []
     verified: list[Comparison] = []
+    nodes: list[Node] = []
     # How far the run got: "checks" (nothing changed yet), "fix" (MySQL: non-JSON user
     # contexts being set to NULL), "steps" (the revisions are running).
     phase = "checks"
@@ -345,7 +349,8 @@ def upgrade_one(
                ran: list[StepRun] | None = None) -> UpgradeResult:
         return UpgradeResult(action, access, verdict, found, expected, detail, code,
                              tuple(steps), tuple(ran or ()), tuple(findings),
-                             time.monotonic() - started, verified[0] if verified else None)
+                             time.monotonic() - started, verified[0] if verified else None,
+                             nodes[0] if nodes else None)
 
     if access.readonly and not options.plan_only:
         return result(Action.REFUSED, "-", ExitCode.READONLY,
@@ -361,6 +366,7 @@ def upgrade_one(
     except KeaDbError as err:
         return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
     try:
+        nodes.append(plan.backend.read_node(session))
         resume = None if plan.backend.transactional_ddl else journal.read(session)
         if resume is None:
             found, verdict = _state(session, plan, expected)
@@ -368,6 +374,10 @@ def upgrade_one(
             found, verdict = Schema(*map(int, resume.from_schema.split("."))), "INTERRUPTED"
             findings.append(f"an interrupted kea-db upgrade from {resume.from_schema} "
                             f"stopped in {resume.step or 'its first step'}: it is resumed")
+        # Before anything else (--plan: a finding): a standby or a read-only replica takes
+        # no upgrade, and a MATCH there is no "nothing to do" either: it is the wrong server.
+        guards.writable_node(nodes[0], plan, command="upgrade", verdict=verdict,
+                             findings=findings, report=options.plan_only)
         if verdict == "MATCH":
             return result(Action.NONE, "MATCH", ExitCode.OK,
                           f"schema {found} is the one Kea expects: nothing to do")

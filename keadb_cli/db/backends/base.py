@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
 
 if TYPE_CHECKING:
+    from keadb_cli.db.node import Node
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
     from keadb_cli.schema.catalog import Catalog
@@ -106,6 +107,19 @@ class Backend:
         """
         return READ_DEADLINE_FACTOR * plan.connect_timeout, (
             f"{READ_DEADLINE_FACTOR} x connect-timeout")
+
+    # -- the node --------------------------------------------------------------------------
+
+    def read_node(self, session: Session) -> Node:
+        """The server's role (primary, standby, read-only replica, Galera node) and what
+        decides whether a write can work there, in one query right after login (outside
+        any transaction). A server that refuses the query or says nothing is a node of role
+        ``unknown``, whose note says why.
+
+        Raises:
+            KeaDbError: the session broke or timed out.
+        """
+        raise NotImplementedError
 
     # -- the lock -----------------------------------------------------------------------
 

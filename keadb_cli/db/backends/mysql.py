@@ -11,6 +11,7 @@ from keadb_cli.db.backends.base import Backend, build_or_refuse, scratch_name, s
 from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
 
 if TYPE_CHECKING:
+    from keadb_cli.db.node import Node
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
     from keadb_cli.schema.catalog import Catalog
@@ -91,6 +92,37 @@ def build_sql_mode(global_mode: str) -> str:
     """The sql_mode kea-db creates MySQL objects under: the server's global one without
     :data:`TEXT_MODES`."""
     return ",".join(m for m in global_mode.split(",") if m and m.upper() not in TEXT_MODES)
+
+
+# The node (keadb_cli.db.node): read_only and Galera's wsrep_* in one query, from the
+# tables every user may read. MariaDB has no super_read_only; Oracle MySQL (and Percona
+# XtraDB Cluster) has its variables in performance_schema, readable by every user.
+_WSREP_VARIABLES = ("wsrep_on", "wsrep_osu_method")
+_WSREP_STATUS = ("wsrep_cluster_size", "wsrep_cluster_status", "wsrep_local_state_comment")
+_NODE_SQL = {
+    "mariadb": (
+        "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES "
+        "WHERE VARIABLE_NAME IN ('READ_ONLY', 'WSREP_ON', 'WSREP_OSU_METHOD') UNION ALL "
+        "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+        "WHERE VARIABLE_NAME IN ('WSREP_CLUSTER_SIZE', 'WSREP_CLUSTER_STATUS', "
+        "'WSREP_LOCAL_STATE_COMMENT')"
+    ),
+    "mysql": (
+        "SELECT 'read_only', @@GLOBAL.read_only UNION ALL "
+        "SELECT 'super_read_only', @@GLOBAL.super_read_only UNION ALL "
+        "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM performance_schema.global_variables "
+        "WHERE VARIABLE_NAME IN ('wsrep_on', 'wsrep_OSU_method') UNION ALL "
+        "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM performance_schema.global_status "
+        "WHERE VARIABLE_NAME IN ('wsrep_cluster_size', 'wsrep_cluster_status', "
+        "'wsrep_local_state_comment')"
+    ),
+}
+# Without performance_schema access: the read-only flags alone.
+_NODE_FLAGS_SQL = "SELECT 'read_only', @@GLOBAL.read_only UNION ALL " \
+    "SELECT 'super_read_only', @@GLOBAL.super_read_only"
+# A replica's source: host (column 2) and port (column 4) in both flavours' layout. It
+# needs REPLICATION CLIENT / REPLICA MONITOR (or SUPER), which Kea's user rarely has.
+_SOURCE_SQL = {"mariadb": "SHOW SLAVE STATUS", "mysql": "SHOW REPLICA STATUS"}
 
 
 class MySQLBackend(Backend):
@@ -205,6 +237,60 @@ class MySQLBackend(Backend):
 
     def flavour(self, session: Session) -> str:
         return "mariadb" if "mariadb" in session.server.lower() else "mysql"
+
+    def read_node(self, session: Session) -> Node:
+        from keadb_cli.db.node import (
+            GALERA,
+            PRIMARY,
+            READ_ONLY_REPLICA,
+            UNKNOWN,
+            Galera,
+            Node,
+            on,
+        )
+
+        flavour = self.flavour(session)
+        try:
+            rows = session.query(_NODE_SQL[flavour])
+        except QueryError as err:  # Oracle MySQL without performance_schema: the flags alone
+            try:
+                rows = [] if flavour == "mariadb" else session.query(_NODE_FLAGS_SQL)
+            except QueryError:
+                rows = []
+            if not rows:
+                return Node(UNKNOWN, note=f"cannot read the role: {short(err)[:160]}")
+        facts = {(row[0] or "").lower(): row[1] for row in rows if len(row) >= 2}
+        if "read_only" not in facts:
+            return Node(UNKNOWN, note="the server did not say whether it is read_only")
+        read_only = on(facts.get("read_only"))
+        super_read_only = (on(facts.get("super_read_only"))
+                           if "super_read_only" in facts else None)
+        if on(facts.get("wsrep_on")):
+            size = facts.get("wsrep_cluster_size") or ""
+            galera = Galera(int(size) if size.isdigit() else None,
+                            facts.get("wsrep_cluster_status") or "",
+                            facts.get("wsrep_local_state_comment") or "",
+                            facts.get("wsrep_osu_method") or "")
+            return Node(GALERA, read_only=read_only, super_read_only=super_read_only,
+                        galera=galera)
+        if not (read_only or super_read_only):
+            return Node(PRIMARY, read_only=read_only, super_read_only=super_read_only)
+        primary, source_from, note = self._source(session, flavour)
+        return Node(READ_ONLY_REPLICA, read_only=read_only, super_read_only=super_read_only,
+                    primary=primary, primary_from=source_from, note=note)
+
+    def _source(self, session: Session, flavour: str) -> tuple[str | None, str, str]:
+        """A replica's source (host:port), where it came from, and why it is unknown."""
+        from keadb_cli.db.node import address
+
+        statement = _SOURCE_SQL[flavour]
+        try:
+            rows = session.query(statement)
+        except QueryError as err:
+            return None, "", f"{statement} refused ({short(err)[:120]})"
+        if not rows or len(rows[0]) < 4 or not rows[0][1]:
+            return None, "", f"{statement} names no source"
+        return address(rows[0][1] or "", rows[0][3]), statement, ""
 
     def build_sql_mode(self, global_mode: str) -> str:
         return build_sql_mode(global_mode)

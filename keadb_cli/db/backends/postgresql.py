@@ -10,6 +10,7 @@ from keadb_cli.db.backends.base import Backend, build_or_refuse, scratch_name, s
 from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
 
 if TYPE_CHECKING:
+    from keadb_cli.db.node import Node
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
     from keadb_cli.schema.catalog import Catalog
@@ -32,6 +33,13 @@ _PG_ROUTINES = (
 )
 
 
+# The node (keadb_cli.db.node): in recovery, and primary_conninfo where this user may read
+# it (superuser or pg_read_all_settings; PostgreSQL 12+, before that it is in
+# recovery.conf). Only its host and port are ever read out of it.
+_PG_NODE = ("SELECT pg_is_in_recovery(), "
+            "(SELECT setting FROM pg_settings WHERE name = 'primary_conninfo')")
+
+
 def _true(value: str | None) -> bool:
     return value in ("t", "true", "True", "1")
 
@@ -39,6 +47,25 @@ def _true(value: str | None) -> bool:
 class PostgreSQLBackend(Backend):
     """Transactional DDL, a session-level advisory lock that waits as long as
     ``lock_timeout`` says, scratch schemas inside a rolled-back transaction."""
+
+    def read_node(self, session: Session) -> Node:
+        from keadb_cli.db.node import PRIMARY, STANDBY, UNKNOWN, Node, conninfo_address
+
+        try:
+            rows = session.query(_PG_NODE)
+        except QueryError as err:
+            return Node(UNKNOWN, note=f"cannot read the role: {short(err)[:160]}")
+        if not rows or len(rows[0]) < 2:
+            return Node(UNKNOWN, note="the server did not say whether it is in recovery")
+        recovery, conninfo = rows[0][:2]
+        if not _true(recovery):
+            return Node(PRIMARY, in_recovery=False)
+        primary = conninfo_address(conninfo)
+        note = "" if conninfo is not None else (
+            "primary_conninfo is not readable by this user (it needs superuser or "
+            "pg_read_all_settings; before PostgreSQL 12 it is in recovery.conf)")
+        return Node(STANDBY, in_recovery=True, primary=primary,
+                    primary_from="primary_conninfo" if primary else "", note=note)
 
     def runtime_missing(self, session: Session, wanted: tuple[str, ...], writes: bool,
                         listed: Callable[[list[str]], str]) -> list[str]:
