@@ -10,6 +10,11 @@ from the sid chroot of ``tests/tools/sid_chroot.sh``). Every test that uses ``my
 ``fresh_db`` runs on ``postgresql``, ``mariadb`` and ``mysql``. A test that starts its own
 server passes the flavour on: ``mysql_server_factory(tls="off", flavor=mysql_flavor)``.
 Run one flavour with ``-k mariadb`` or ``-k "not mariadb"``.
+
+``galera_cluster`` is a 3-node Galera cluster of the host's MariaDB and galera-4, started
+once per session (about 10 s) when a test first asks for it; ``galera`` is the same cluster,
+checked Synced before each test and restored after it (a node the test desynced or isolated
+is put back).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from servers import (
     SERVER_FLAVORS,
     DatabaseServer,
     FreshDatabase,
+    GaleraCluster,
     MySQLFamilyServer,
     MySQLFlavor,
     PostgresServer,
@@ -38,6 +44,7 @@ from servers import (
     drop_fresh_database,
     env_names_to_scrub,
     make_tls_material,
+    start_galera_cluster,
     start_mysql_family,
     start_postgres,
     stop_servers,
@@ -216,6 +223,30 @@ def matrix_cell(request: pytest.FixtureRequest) -> matrix.Cell:
     if callspec is None or "matrix_server" not in callspec.params:
         raise ValueError("matrix_cell needs the test parametrised by matrix_server")
     return matrix.cell(callspec.params["matrix_server"])
+
+
+@pytest.fixture(scope="session")
+def galera_cluster(request: pytest.FixtureRequest) -> Iterator[GaleraCluster]:
+    """A 3-node Galera cluster of the host's MariaDB and galera-4
+    (:func:`servers.start_galera_cluster`), once per session; prefer ``galera``, which
+    checks and restores its health around each test."""
+    try:
+        cluster = start_galera_cluster(3)
+    except ServerStartError as exc:
+        _unavailable(request.config, "A 3-node Galera cluster of MariaDB and galera-4", exc)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def galera(galera_cluster: GaleraCluster) -> Iterator[GaleraCluster]:
+    """``galera_cluster``, all 3 nodes Synced in the Primary component when the test starts
+    and again after it: a node the test desynced or isolated is put back."""
+    galera_cluster.wait_synced()
+    yield galera_cluster
+    galera_cluster.restore()
 
 
 @pytest.fixture(scope="session", params=MYSQL_FLAVORS)
