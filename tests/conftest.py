@@ -14,7 +14,7 @@ Run one flavour with ``-k mariadb`` or ``-k "not mariadb"``.
 ``galera_cluster`` is a 3-node Galera cluster of the host's MariaDB and galera-4, started
 once per session (about 10 s) when a test first asks for it; ``galera`` is the same cluster,
 checked Synced before each test and restored after it (a node the test desynced or isolated
-is put back).
+is put back); ``galera_cluster_factory(nodes, extra_args)`` starts other configurations.
 """
 
 from __future__ import annotations
@@ -226,18 +226,44 @@ def matrix_cell(request: pytest.FixtureRequest) -> matrix.Cell:
 
 
 @pytest.fixture(scope="session")
-def galera_cluster(request: pytest.FixtureRequest) -> Iterator[GaleraCluster]:
-    """A 3-node Galera cluster of the host's MariaDB and galera-4
-    (:func:`servers.start_galera_cluster`), once per session; prefer ``galera``, which
-    checks and restores its health around each test."""
+def galera_cluster_factory(
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., GaleraCluster]]:
+    """``factory(nodes=3, extra_args=()) -> GaleraCluster``
+    (:func:`servers.start_galera_cluster`), one cluster per distinct configuration and
+    session, all stopped at its end."""
+    clusters: dict[Hashable, GaleraCluster] = {}
+    failures: dict[Hashable, ServerStartError] = {}
+
+    def factory(nodes: int = 3, extra_args: Sequence[str] = ()) -> GaleraCluster:
+        key = (nodes, tuple(extra_args))
+        what = f"A {nodes}-node Galera cluster of MariaDB and galera-4"
+        if key in failures:
+            _unavailable(request.config, what, failures[key])
+        cluster = clusters.get(key)
+        if cluster is None or not cluster.is_running():
+            if cluster is not None:
+                cluster.stop()
+            try:
+                cluster = start_galera_cluster(nodes, extra_args=extra_args)
+            except ServerStartError as exc:
+                failures[key] = exc
+                _unavailable(request.config, what, exc)
+            clusters[key] = cluster
+        return cluster
+
     try:
-        cluster = start_galera_cluster(3)
-    except ServerStartError as exc:
-        _unavailable(request.config, "A 3-node Galera cluster of MariaDB and galera-4", exc)
-    try:
-        yield cluster
+        yield factory
     finally:
-        cluster.stop()
+        for cluster in clusters.values():
+            cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def galera_cluster(galera_cluster_factory: Callable[..., GaleraCluster]) -> GaleraCluster:
+    """The session's 3-node Galera cluster of the host's MariaDB and galera-4; prefer
+    ``galera``, which checks and restores its health around each test."""
+    return galera_cluster_factory(3)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ shows them:
 - GET_LOCK is per node: a lock held on node 1 does not stop node 2 taking the same name
   (no error with wsrep on, unlike the 10.6.13 / 10.11.3 reports the issue cites);
 - log_bin is OFF on the nodes, and a user with Kea's grant (ALL on its database, no SUPER)
-  may CREATE FUNCTION although log_bin_trust_function_creators is 0;
+  may CREATE FUNCTION although log_bin_trust_function_creators is 0: the refusal (1419,
+  1418) comes with the binary log (``--log-bin``), wsrep or not, and goes with
+  log_bin_trust_function_creators=1;
 - wsrep_OSU_method is TOI and a session may switch to RSU;
 - :meth:`servers.GaleraNode.desync` and :meth:`servers.GaleraNode.isolate` make a node
   Donor/Desynced (still Primary) or non-Primary, and the ``galera`` fixture undoes both.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pymysql
 import pytest
@@ -25,8 +27,18 @@ from servers import FreshDatabase, GaleraCluster, GaleraNode, create_fresh_datab
 db = pytest.mark.db
 
 REPLICATION_WAIT = 10.0
+ER_BINLOG_UNSAFE_ROUTINE = 1418
 ER_BINLOG_CREATE_ROUTINE_NEED_SUPER = 1419
 ER_UNKNOWN_COM_ERROR = 1047  # "WSREP has not yet prepared node for application use"
+
+
+def _connect_as(
+    node: GaleraNode, fresh: FreshDatabase
+) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+    """A session of ``fresh``'s user on ``node`` over TCP, in its database."""
+    return pymysql.connect(host=node.host, port=node.port, user=fresh.user,
+                           password=fresh.password, database=fresh.name, autocommit=True,
+                           connect_timeout=10, read_timeout=30)
 
 
 def _connect(node: GaleraNode) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
@@ -113,9 +125,7 @@ def test_kea_user_creates_functions_without_trust_function_creators(
 ) -> None:
     node = galera.nodes[0]
     assert node.sql("SELECT @@log_bin, @@log_bin_trust_function_creators") == [(0, 0)]
-    conn = pymysql.connect(host=node.host, port=node.port, user=galera_db.user,
-                           password=galera_db.password, database=galera_db.name,
-                           autocommit=True, connect_timeout=10, read_timeout=30)
+    conn = _connect_as(node, galera_db)
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW GRANTS")
@@ -137,6 +147,35 @@ def test_kea_user_creates_functions_without_trust_function_creators(
             "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s "
             "ORDER BY 1", params=(galera_db.name,)
         ) == [("keadb_det",), ("keadb_plain",)], other.name
+
+
+@db
+def test_with_the_binary_log_kea_user_needs_trust_function_creators(
+    galera_cluster_factory: Callable[..., GaleraCluster],
+) -> None:
+    node = galera_cluster_factory(1, extra_args=("--log-bin=mariadb-bin",)).nodes[0]
+    assert node.sql("SELECT @@wsrep_on, @@log_bin, @@log_bin_trust_function_creators") == [
+        (1, 1, 0)]
+    fresh = create_fresh_database(node)
+    conn = _connect_as(node, fresh)
+    try:
+        with conn.cursor() as cur:
+            with pytest.raises(pymysql.Error) as refused:
+                cur.execute("CREATE FUNCTION keadb_det() RETURNS INT DETERMINISTIC RETURN 1")
+            assert refused.value.args[0] == ER_BINLOG_CREATE_ROUTINE_NEED_SUPER
+            with pytest.raises(pymysql.Error) as refused:
+                cur.execute("CREATE FUNCTION keadb_plain() RETURNS INT RETURN 2")
+            assert refused.value.args[0] == ER_BINLOG_UNSAFE_ROUTINE
+            node.sql("SET GLOBAL log_bin_trust_function_creators = 1")
+            try:
+                cur.execute("CREATE FUNCTION keadb_det() RETURNS INT DETERMINISTIC RETURN 1")
+                cur.execute("CREATE FUNCTION keadb_plain() RETURNS INT RETURN 2")
+            finally:
+                node.sql("SET GLOBAL log_bin_trust_function_creators = 0")
+    finally:
+        conn.close()
+        node.drop_user(fresh.user)
+        node.drop_database(fresh.name)
 
 
 @db
