@@ -10,6 +10,11 @@ from the sid chroot of ``tests/tools/sid_chroot.sh``). Every test that uses ``my
 ``fresh_db`` runs on ``postgresql``, ``mariadb`` and ``mysql``. A test that starts its own
 server passes the flavour on: ``mysql_server_factory(tls="off", flavor=mysql_flavor)``.
 Run one flavour with ``-k mariadb`` or ``-k "not mariadb"``.
+
+``galera_cluster`` is a 3-node Galera cluster of the host's MariaDB and galera-4, started
+once per session (about 10 s) when a test first asks for it; ``galera`` is the same cluster,
+checked Synced before each test and restored after it (a node the test desynced or isolated
+is put back); ``galera_cluster_factory(nodes, extra_args)`` starts other configurations.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from servers import (
     SERVER_FLAVORS,
     DatabaseServer,
     FreshDatabase,
+    GaleraCluster,
     MySQLFamilyServer,
     MySQLFlavor,
     PostgresServer,
@@ -38,6 +44,7 @@ from servers import (
     drop_fresh_database,
     env_names_to_scrub,
     make_tls_material,
+    start_galera_cluster,
     start_mysql_family,
     start_postgres,
     stop_servers,
@@ -216,6 +223,56 @@ def matrix_cell(request: pytest.FixtureRequest) -> matrix.Cell:
     if callspec is None or "matrix_server" not in callspec.params:
         raise ValueError("matrix_cell needs the test parametrised by matrix_server")
     return matrix.cell(callspec.params["matrix_server"])
+
+
+@pytest.fixture(scope="session")
+def galera_cluster_factory(
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., GaleraCluster]]:
+    """``factory(nodes=3, extra_args=()) -> GaleraCluster``
+    (:func:`servers.start_galera_cluster`), one cluster per distinct configuration and
+    session, all stopped at its end."""
+    clusters: dict[Hashable, GaleraCluster] = {}
+    failures: dict[Hashable, ServerStartError] = {}
+
+    def factory(nodes: int = 3, extra_args: Sequence[str] = ()) -> GaleraCluster:
+        key = (nodes, tuple(extra_args))
+        what = f"A {nodes}-node Galera cluster of MariaDB and galera-4"
+        if key in failures:
+            _unavailable(request.config, what, failures[key])
+        cluster = clusters.get(key)
+        if cluster is None or not cluster.is_running():
+            if cluster is not None:
+                cluster.stop()
+            try:
+                cluster = start_galera_cluster(nodes, extra_args=extra_args)
+            except ServerStartError as exc:
+                failures[key] = exc
+                _unavailable(request.config, what, exc)
+            clusters[key] = cluster
+        return cluster
+
+    try:
+        yield factory
+    finally:
+        for cluster in clusters.values():
+            cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def galera_cluster(galera_cluster_factory: Callable[..., GaleraCluster]) -> GaleraCluster:
+    """The session's 3-node Galera cluster of the host's MariaDB and galera-4; prefer
+    ``galera``, which checks and restores its health around each test."""
+    return galera_cluster_factory(3)
+
+
+@pytest.fixture
+def galera(galera_cluster: GaleraCluster) -> Iterator[GaleraCluster]:
+    """``galera_cluster``, all 3 nodes Synced in the Primary component when the test starts
+    and again after it: a node the test desynced or isolated is put back."""
+    galera_cluster.wait_synced()
+    yield galera_cluster
+    galera_cluster.restore()
 
 
 @pytest.fixture(scope="session", params=MYSQL_FLAVORS)

@@ -24,6 +24,20 @@ Other Debian releases' MariaDB and PostgreSQL run the same way from the chroots 
 (``start_mariadb(chroot=...)``, ``start_postgres(chroot=...)``, :func:`find_chroot`);
 PostgreSQL as the chroot's own ``postgres`` user.
 
+A Galera cluster (:func:`start_galera_cluster`, ``nodes`` :class:`GaleraNode`, by default 3)
+runs the host's mariadbd with galera-4 (``/usr/lib/galera/libgalera_smm.so``) on loopback
+ports: each node has its own client, group communication (gmcast), IST and SST ports, and
+MariaDB's compiled-in defaults plus what Galera needs (``wsrep_on``, the provider, the
+``gcomm://`` address of every node, ``binlog_format=ROW``, InnoDB, ``innodb_autoinc_lock_mode=2``,
+rsync SST). Node 1 bootstraps it (``--wsrep-new-cluster``), nodes 2 and 3 join it with an rsync
+SST; as root the nodes run as the ``mysql`` OS user (rsync's daemon, started by root, would
+switch to ``nobody``). It takes about 10 s. :meth:`GaleraNode.status` reads the ``wsrep_%``
+status, :meth:`GaleraNode.wait_status` waits (bounded) for values of it,
+:meth:`GaleraNode.desync` / :meth:`~GaleraNode.resync` make a node ``Donor/Desynced`` (still
+in the Primary component) and back, :meth:`GaleraNode.isolate` / :meth:`~GaleraNode.rejoin`
+cut it off the group (alone, ``non-Primary``; the other nodes stay Primary) and back, and
+:meth:`GaleraCluster.restore` undoes both on every node.
+
 Processes are started in their own session and are stopped by :meth:`DatabaseServer.stop`;
 an ``atexit`` hook stops whatever is still running, and the kernel sends SIGTERM to a server
 whose parent thread dies without cleaning up (``PR_SET_PDEATHSIG``), so start servers from the
@@ -51,7 +65,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import psycopg
 import pymysql
@@ -1288,6 +1302,8 @@ class MySQLFamilyServer(DatabaseServer):
     superuser = "root"
     flavor: ClassVar[MySQLFlavor]
     _stop_signal = signal.SIGTERM
+    # Seconds :meth:`sql` waits for each answer (None: for ever).
+    _read_timeout: ClassVar[float | None] = None
 
     @property
     def version(self) -> str:
@@ -1303,6 +1319,7 @@ class MySQLFamilyServer(DatabaseServer):
             database=database,
             autocommit=True,
             connect_timeout=10,
+            read_timeout=self._read_timeout,
         )
         try:
             with conn.cursor() as cur:
@@ -1490,28 +1507,47 @@ def start_mariadb(
     }
 
     def make() -> MariaDBServer:
-        directory = _make_dir(
-            "keadb-mariadb-", _RunAs(), base=str(chroot / "tmp") if chroot else None
-        )
-        server = MariaDBServer(
-            directory=directory,
-            port=_free_port(),
-            socket=directory / "mariadbd.sock",
-            log=directory / "server.log",
-            tls=tls,
-            server_cert=server_cert,
-            options=options,
-            mariadbd=mariadbd,
-            chroot=chroot,
-        )
-        try:
-            server.prepare(material)
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        return _new_mariadb(MariaDBServer, options, mariadbd=mariadbd, chroot=chroot, tls=tls,
+                            server_cert=server_cert, material=material)
 
     return cast(MariaDBServer, _start(make, timeout=timeout))
+
+
+M = TypeVar("M", bound=MariaDBServer)
+
+
+def _new_mariadb(
+    cls: type[M],
+    options: Mapping[str, Any],
+    *,
+    mariadbd: str,
+    chroot: Path | None = None,
+    tls: TlsMode = "off",
+    server_cert: ServerCert = "valid",
+    material: TlsMaterial | None = None,
+    **extra: Any,
+) -> M:
+    """A prepared, not yet started ``cls`` server in a new directory, on a new free port
+    (``extra`` goes to its constructor)."""
+    directory = _make_dir("keadb-mariadb-", _RunAs(), base=str(chroot / "tmp") if chroot else None)
+    server = cls(
+        directory=directory,
+        port=_free_port(),
+        socket=directory / "mariadbd.sock",
+        log=directory / "server.log",
+        tls=tls,
+        server_cert=server_cert,
+        options=options,
+        mariadbd=mariadbd,
+        chroot=chroot,
+        **extra,
+    )
+    try:
+        server.prepare(material)
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 _MARIADB_UPGRADE_TIMEOUT = 120.0
@@ -1590,6 +1626,247 @@ def upgrade_in_place(
         new.stop()
         raise
     return new
+
+
+# ---- Galera: a cluster of the host's mariadbd with galera-4 ----------------------------------
+
+GALERA_PROVIDERS = ("/usr/lib/galera/libgalera_smm.so", "/usr/lib/galera-4/libgalera_smm.so")
+GALERA_SYNC_TIMEOUT = 60.0
+# Galera's failure detection, quicker than its defaults (suspect a silent peer after 5 s,
+# evict it after 15 s, install a view within 7.5 s), so that an isolated node finds itself
+# alone within about 4 s; shorter (suspect 2 s, install 2 s) made rejoining flap between
+# views for up to 20 s. A small gcache (default 128M per node, in /dev/shm).
+_GALERA_PROVIDER_OPTIONS = (
+    "gcache.size=16M",
+    "evs.suspect_timeout=PT3S",
+    "evs.inactive_timeout=PT4S",
+    "evs.install_timeout=PT4S",
+)
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports of 127.0.0.1 (held together while chosen)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind((HOST, 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
+
+
+class GaleraNode(MariaDBServer):
+    """One mariadbd of a :class:`GaleraCluster`: MariaDB's compiled-in defaults plus what
+    Galera needs (``wsrep_on``, the provider, ROW binlog format, InnoDB, interleaved
+    auto-increment locks) and its own loopback ports for group communication
+    (``gmcast_port``), incremental (``ist_port``) and full state transfer (``sst_port``)."""
+
+    # A starting node that is not (yet) in a Primary component accepts connections on its
+    # socket and never sends the handshake.
+    _read_timeout = 30.0
+    # As root, the node runs as this OS user (started as it: mariadbd runs a joiner's SST
+    # script before it switches to its --user), so that the SST script's rsync daemon runs
+    # as that user too; started by root, rsync's daemon switches to 'nobody', which cannot
+    # write to the data directory.
+    os_user: ClassVar[str] = "mysql"
+
+    def __init__(self, *, name: str, provider: str, cluster_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.provider = provider
+        self.cluster_name = cluster_name
+        self.gmcast_port, self.ist_port, self.sst_port = _free_ports(3)
+        # Set by the cluster before the node starts: the gmcast ports of the gcomm://
+        # address, and whether this node bootstraps the cluster.
+        self.peers: list[int] = []
+        self.bootstrap = False
+
+    def _command(self) -> list[str]:
+        addresses = ",".join(f"{HOST}:{port}" for port in self.peers)
+        provider_options = ";".join((
+            f"gmcast.listen_addr=tcp://{HOST}:{self.gmcast_port}",
+            f"ist.recv_addr={HOST}:{self.ist_port}",
+            *_GALERA_PROVIDER_OPTIONS,
+        ))
+        # Before the caller's extra_args (MariaDBServer._command puts them last, so they win).
+        wsrep = [
+            "--wsrep-on=ON",
+            f"--wsrep-provider={self.provider}",
+            f"--wsrep-cluster-name={self.cluster_name}",
+            f"--wsrep-cluster-address=gcomm://{addresses}",
+            f"--wsrep-node-name={self.name}",
+            f"--wsrep-node-address={HOST}",
+            f"--wsrep-provider-options={provider_options}",
+            f"--wsrep-sst-receive-address={HOST}:{self.sst_port}",
+            "--wsrep-sst-method=rsync",
+            "--binlog-format=ROW",
+            "--default-storage-engine=InnoDB",
+            "--innodb-autoinc-lock-mode=2",
+            *(["--wsrep-new-cluster"] if self.bootstrap else []),
+        ]
+        cmd = super()._command()
+        extra = len(self.options.get("extra_args") or ())
+        return cmd[: len(cmd) - extra] + wsrep + cmd[len(cmd) - extra :]
+
+    def _run_as(self) -> _RunAs:
+        if os.geteuid() != 0:
+            return _RunAs()
+        try:
+            pw = pwd.getpwnam(self.os_user)
+        except KeyError as exc:
+            raise ServerStartError(
+                f"running as root: a Galera node runs as the OS user {self.os_user!r}, which "
+                "does not exist (Debian's mariadb-server package creates it)"
+            ) from exc
+        return _RunAs(user=self.os_user, uid=pw.pw_uid, gid=pw.pw_gid)
+
+    def _popen_kwargs(self) -> dict[str, Any]:
+        return self._run_as().popen_kwargs()
+
+    def prepare(self, material: TlsMaterial | None) -> None:
+        super().prepare(material)
+        run_as = self._run_as()
+        for parent, _dirs, files in os.walk(self.directory):
+            run_as.chown(Path(parent), *(Path(parent) / f for f in files))
+
+    def status(self) -> dict[str, str]:
+        """The node's ``wsrep_%`` status variables (``SHOW GLOBAL STATUS``), as text."""
+        return {str(k): str(v) for k, v in self.sql("SHOW GLOBAL STATUS LIKE 'wsrep\\_%'")}
+
+    def wait_status(self, timeout: float = GALERA_SYNC_TIMEOUT, **expected: str) -> dict[str, str]:
+        """Poll :meth:`status` until each ``wsrep_<name>`` reads as ``expected``; return it:
+        ``node.wait_status(cluster_size="3", local_state_comment="Synced")``.
+
+        Raises:
+            ServerStartError: not so within ``timeout`` seconds (with the last values).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status: dict[str, str] = {}
+            with contextlib.suppress(pymysql.Error):
+                status = self.status()
+            wrong = {k: status.get(f"wsrep_{k}") for k, v in expected.items()
+                     if status.get(f"wsrep_{k}") != v}
+            if not wrong:
+                return status
+            if not self.is_running() or time.monotonic() > deadline:
+                raise ServerStartError(
+                    f"Galera node {self.name} (port {self.port}): wanted {expected}, still "
+                    f"{wrong} after {timeout:.0f} s; last log lines:\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def desync(self) -> dict[str, str]:
+        """``SET GLOBAL wsrep_desync=ON``: the node stays in the Primary component but leaves
+        flow control (``Donor/Desynced``, as during a backup); returns the status."""
+        self.sql("SET GLOBAL wsrep_desync=ON")
+        return self.wait_status(local_state_comment="Donor/Desynced")
+
+    def resync(self) -> dict[str, str]:
+        """Undo :meth:`desync` and wait until the node is ``Synced`` again."""
+        self.sql("SET GLOBAL wsrep_desync=OFF")
+        return self.wait_status(local_state_comment="Synced")
+
+    def isolate(self) -> dict[str, str]:
+        """Cut the node off the group (``gmcast.isolate=1``): it ends alone in a non-Primary
+        component, while the others (a majority) stay Primary; returns its status."""
+        self.sql("SET GLOBAL wsrep_provider_options='gmcast.isolate=1'")
+        return self.wait_status(cluster_status="non-Primary")
+
+    def rejoin(self, cluster_size: int) -> dict[str, str]:
+        """Undo :meth:`isolate` and wait until the node is Synced in the Primary component of
+        ``cluster_size`` nodes."""
+        self.sql("SET GLOBAL wsrep_provider_options='gmcast.isolate=0'")
+        return self.wait_status(cluster_status="Primary", cluster_size=str(cluster_size),
+                                local_state_comment="Synced")
+
+
+def find_galera_provider() -> str:
+    """galera-4's ``libgalera_smm.so`` (Debian's galera-4 package)."""
+    for path in GALERA_PROVIDERS:
+        if os.access(path, os.R_OK):
+            return path
+    raise ServerStartError(
+        f"no Galera provider ({', '.join(GALERA_PROVIDERS)}); install Debian's galera-4"
+    )
+
+
+@dataclass
+class GaleraCluster:
+    """The nodes of :func:`start_galera_cluster`; ``nodes[0]`` bootstrapped it."""
+
+    name: str
+    nodes: list[GaleraNode]
+    startup_seconds: float = 0.0
+
+    def is_running(self) -> bool:
+        return all(node.is_running() for node in self.nodes)
+
+    def wait_synced(self, timeout: float = GALERA_SYNC_TIMEOUT) -> None:
+        """Wait until every node is Synced in one Primary component of all the nodes."""
+        for node in self.nodes:
+            node.wait_status(timeout, cluster_size=str(len(self.nodes)),
+                             cluster_status="Primary", local_state_comment="Synced")
+
+    def restore(self, timeout: float = GALERA_SYNC_TIMEOUT) -> None:
+        """Undo :meth:`GaleraNode.desync` and :meth:`GaleraNode.isolate` on every node and
+        wait until all are Synced again (a no-op on a healthy cluster)."""
+        for node in self.nodes:
+            node.sql("SET GLOBAL wsrep_desync=OFF")
+            node.sql("SET GLOBAL wsrep_provider_options='gmcast.isolate=0'")
+        self.wait_synced(timeout)
+
+    def stop(self) -> None:
+        """Stop every node (in parallel) and remove their directories. Idempotent."""
+        stop_servers(self.nodes)
+
+
+def start_galera_cluster(
+    nodes: int = 3, *, extra_args: Sequence[str] = (), timeout: float = GALERA_SYNC_TIMEOUT
+) -> GaleraCluster:
+    """Start a Galera cluster of ``nodes`` :class:`GaleraNode` (the host's mariadbd and
+    galera-4) on loopback ports. Each starts on a copy of the data directory MariaDB's
+    installer made; the first bootstraps the cluster (``--wsrep-new-cluster``), the others
+    join it one after the other, each with a full state transfer from a Synced node (rsync
+    SST: the data directories are small, a few seconds each). Returns when every node is
+    Synced in the Primary component of ``nodes`` nodes; on any failure stops whatever it
+    started and raises :class:`ServerStartError`.
+
+    :param extra_args: more ``mariadbd`` options for every node (last, so they win).
+    """
+    started = time.monotonic()
+    provider = find_galera_provider()
+    if shutil.which("rsync") is None:
+        raise ServerStartError("Galera's rsync SST needs rsync; install Debian's rsync")
+    mariadbd = _find_program(["mariadbd", "mysqld"], ["/usr/sbin", "/usr/bin"])
+    options = {"extra_args": tuple(extra_args), "compiled_defaults": True}
+    cluster = GaleraCluster(name=f"keadb-{secrets.token_hex(4)}", nodes=[])
+    # Every node's gcomm:// address lists every node's gmcast port, chosen up front; a
+    # node retried on new ports (_start: a port was taken) is announced by the others.
+    gmcast = _free_ports(nodes)
+    tried: set[int] = set()
+
+    def make(index: int) -> GaleraNode:
+        node = _new_mariadb(GaleraNode, options, mariadbd=mariadbd, name=f"node{index + 1}",
+                            provider=provider, cluster_name=cluster.name)
+        if index not in tried:
+            tried.add(index)
+            node.gmcast_port = gmcast[index]
+        gmcast[index] = node.gmcast_port
+        node.bootstrap = index == 0
+        node.peers = gmcast
+        return node
+
+    try:
+        for index in range(nodes):
+            node = cast(GaleraNode, _start(lambda i=index: make(i), timeout=timeout))
+            cluster.nodes.append(node)
+        cluster.wait_synced(timeout)
+    except BaseException:
+        cluster.stop()
+        raise
+    cluster.startup_seconds = time.monotonic() - started
+    return cluster
 
 
 # ---- Oracle MySQL, from a Debian sid chroot -------------------------------------------------
