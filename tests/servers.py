@@ -1507,38 +1507,41 @@ def start_mariadb(
     }
 
     def make() -> MariaDBServer:
-        return _new_mariadb(MariaDBServer, options, mariadbd=mariadbd, chroot=chroot, tls=tls,
-                            server_cert=server_cert, material=material)
+        return _new_mysql_family(MariaDBServer, options, prefix="keadb-mariadb-",
+                                 socket_name="mariadbd.sock", mariadbd=mariadbd,
+                                 chroot=chroot, tls=tls, server_cert=server_cert,
+                                 material=material)
 
     return cast(MariaDBServer, _start(make, timeout=timeout))
 
 
-M = TypeVar("M", bound=MariaDBServer)
+M = TypeVar("M", bound=MySQLFamilyServer)
 
 
-def _new_mariadb(
+def _new_mysql_family(
     cls: type[M],
     options: Mapping[str, Any],
     *,
-    mariadbd: str,
+    prefix: str,
+    socket_name: str,
     chroot: Path | None = None,
     tls: TlsMode = "off",
     server_cert: ServerCert = "valid",
     material: TlsMaterial | None = None,
     **extra: Any,
 ) -> M:
-    """A prepared, not yet started ``cls`` server in a new directory, on a new free port
-    (``extra`` goes to its constructor)."""
-    directory = _make_dir("keadb-mariadb-", _RunAs(), base=str(chroot / "tmp") if chroot else None)
+    """A prepared, not yet started ``cls`` server in a new directory named ``prefix``...
+    (under the chroot's /tmp when there is one), on a new free port (``extra`` goes to its
+    constructor)."""
+    directory = _make_dir(prefix, _RunAs(), base=str(chroot / "tmp") if chroot else None)
     server = cls(
         directory=directory,
         port=_free_port(),
-        socket=directory / "mariadbd.sock",
+        socket=directory / socket_name,
         log=directory / "server.log",
         tls=tls,
         server_cert=server_cert,
         options=options,
-        mariadbd=mariadbd,
         chroot=chroot,
         **extra,
     )
@@ -1847,8 +1850,10 @@ def start_galera_cluster(
     tried: set[int] = set()
 
     def make(index: int) -> GaleraNode:
-        node = _new_mariadb(GaleraNode, options, mariadbd=mariadbd, name=f"node{index + 1}",
-                            provider=provider, cluster_name=cluster.name)
+        node = _new_mysql_family(GaleraNode, options, prefix="keadb-mariadb-",
+                                 socket_name="mariadbd.sock", mariadbd=mariadbd,
+                                 name=f"node{index + 1}", provider=provider,
+                                 cluster_name=cluster.name)
         if index not in tried:
             tried.add(index)
             node.gmcast_port = gmcast[index]
@@ -2067,23 +2072,9 @@ def start_oracle_mysql(
     }
 
     def make() -> OracleMySQLServer:
-        directory = _make_dir("keadb-mysql-", _RunAs(), base=str(root / "tmp"))
-        server = OracleMySQLServer(
-            directory=directory,
-            port=_free_port(),
-            socket=directory / "mysqld.sock",
-            log=directory / "server.log",
-            tls=tls,
-            server_cert=server_cert,
-            options=options,
-            chroot=root,
-        )
-        try:
-            server.prepare(material)
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        return _new_mysql_family(OracleMySQLServer, options, prefix="keadb-mysql-",
+                                 socket_name="mysqld.sock", chroot=root, tls=tls,
+                                 server_cert=server_cert, material=material)
 
     return cast(OracleMySQLServer, _start(make, timeout=timeout))
 
