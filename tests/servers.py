@@ -1699,6 +1699,9 @@ class GaleraNode(MariaDBServer):
             f"--wsrep-cluster-address=gcomm://{addresses}",
             f"--wsrep-node-name={self.name}",
             f"--wsrep-node-address={HOST}",
+            # The client address the cluster lists for this node (wsrep_incoming_addresses),
+            # which kea-db's cluster-wide lock logs in to: said, not guessed (AUTO).
+            f"--wsrep-node-incoming-address={HOST}:{self.port}",
             f"--wsrep-provider-options={provider_options}",
             f"--wsrep-sst-receive-address={HOST}:{self.sst_port}",
             "--wsrep-sst-method=rsync",

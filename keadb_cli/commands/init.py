@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from keadb_cli.db.cluster import ClusterSessions
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import (
@@ -184,9 +185,14 @@ def init_one(
         return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)
     except KeaDbError as err:  # unreachable, TLS failure, protocol
         return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
+    sessions = ClusterSessions(session)
     try:
         nodes.append(plan.backend.read_node(session))
-        state = _state(session, plan, expected)
+        try:
+            state = _state(session, plan, expected)
+        except QueryError:
+            guards.unreadable_node(nodes[0], plan, command="init")
+            raise
         # Before anything else: a standby or a read-only replica takes no init at all.
         guards.writable_node(nodes[0], plan, command="init", verdict=state.verdict.value,
                              findings=[], report=False)
@@ -195,9 +201,13 @@ def init_one(
                           f"schema {state.found} is already there: nothing to do", state.found)
         # Any other state is decided under the lock: another init may be building right
         # now (on MySQL its tables appear one by one), so what we saw may be its work.
+        # On a Galera node the lock is taken on every node of the cluster.
+        sessions = plan.backend.open_cluster(session, plan, nodes[0])
         if progress:
-            progress(f"{plan.backend.display} {plan.where}: taking the init lock")
-        plan.backend.take_lock(session, plan, lock_timeout)
+            progress(f"{plan.backend.display} {plan.where}: taking the init lock"
+                     + (f" on every node of the cluster ({', '.join(sessions.addresses())})"
+                        if sessions.peers else ""))
+        plan.backend.take_lock(sessions, plan, lock_timeout)
         state = _state(session, plan, expected)
         if state.verdict is Verdict.MATCH:
             return result(Action.NONE, "MATCH", ExitCode.OK,
@@ -231,6 +241,7 @@ def init_one(
     except KeaDbError as err:  # the session broke or timed out before any change
         return result(Action.REFUSED, "UNREACHABLE", err.exit_code, err.message)
     finally:
+        sessions.close()  # the other nodes' sessions, and their locks
         with contextlib.suppress(Exception):  # the result is already decided
             session.close()  # closing the session also releases the advisory lock
 

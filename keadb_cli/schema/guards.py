@@ -22,6 +22,7 @@ from keadb_cli.errors import ExitCode, Refusal
 from keadb_cli.kea.releases import Schema
 
 if TYPE_CHECKING:
+    from keadb_cli.db.cluster import ClusterSessions
     from keadb_cli.db.node import Node
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
@@ -51,6 +52,9 @@ class Step(Protocol):
 
     @property
     def schema(self) -> Schema: ...
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...  # tables the step rewrites (ALTER / UPDATE)
 
     @property
     def updated(self) -> tuple[str, ...]: ...  # tables whose rows an UPDATE rewrites
@@ -83,18 +87,57 @@ def writable_node(node: Node, plan: ConnectPlan, *, command: str, verdict: str,
     raise Refusal(verdict, ExitCode.NODE_NOT_WRITABLE, text)
 
 
-def before_change(session: Session, plan: ConnectPlan, steps: Sequence[Step], *,
+def cluster(session: Session, plan: ConnectPlan, node: Node, *, findings: list[str],
+            report: bool) -> ClusterSessions:
+    """The sessions the lock and the other-sessions check use: on a Galera node, one on
+    every node of the cluster (:meth:`~keadb_cli.db.backends.base.Backend.open_cluster`).
+    With ``report`` (--plan) a cluster that cannot be reached is a finding, and the checks
+    go on with this node alone.
+
+    Raises:
+        KeaDbError: (not with ``report``) a node cannot be known or reached.
+    """
+    from keadb_cli.db.cluster import ClusterSessions
+    from keadb_cli.errors import KeaDbError
+
+    try:
+        return plan.backend.open_cluster(session, plan, node)
+    except KeaDbError as err:
+        if not report:
+            raise
+        findings.append(f"{err.message} (the upgrade refuses this)")
+        return ClusterSessions(session)
+
+
+def unreadable_node(node: Node, plan: ConnectPlan, *, command: str) -> None:
+    """A read of the database failed before the node check ran: on a node that takes no
+    writes (a Galera node outside the Primary component refuses to read tables too), the
+    node is the reason, and the command is refused as :func:`writable_node` refuses it.
+    Returns when the node is writable (the read's own error stands).
+
+    Raises:
+        Refusal: NODE_NOT_WRITABLE, the state unknown ("-").
+    """
+    writable_node(node, plan, command=command, verdict="-", findings=[], report=False)
+
+
+def before_change(sessions: ClusterSessions, plan: ConnectPlan, steps: Sequence[Step], *,
                   verdict: str, findings: list[str], resumed_step: bool, atomic: bool,
                   allow_other_sessions: bool, fix_user_context: bool,
-                  report: bool) -> Checked:
+                  report: bool, node: Node | None = None) -> Checked:
     """Run every check before the first change of an upgrade; ``findings`` receives what
-    they find. ``resumed_step``: the first step was begun by an interrupted run (its rows
-    may be converted already). ``atomic``: the server has atomic DDL (or transactional
-    DDL). With ``report`` (--plan) nothing refuses: each refusal becomes a finding.
+    they find. ``sessions``: the command's session and, on a cluster, one on each other
+    node (:func:`cluster`); the other-sessions check reads them all, every other check the
+    command's own. ``resumed_step``: the first step was begun by an interrupted run (its
+    rows may be converted already). ``atomic``: the server has atomic DDL (or
+    transactional DDL). ``node``: the server's role (a Galera node adds what each step's
+    DDL does to the cluster). With ``report`` (--plan) nothing refuses: each refusal
+    becomes a finding.
 
     Raises:
         Refusal: (not with ``report``) PRIVILEGES, OTHER_SESSIONS or DATA_TRAP.
     """
+    session = sessions.own
     backend = plan.backend
     try:
         backend.check_privileges(session, plan)
@@ -103,14 +146,16 @@ def before_change(session: Session, plan: ConnectPlan, steps: Sequence[Step], *,
             raise
         findings.append(f"{refusal.detail} (the upgrade refuses this)")
     checked = Checked()
-    others = other_sessions(session, plan)
+    others = plan.backend.other_sessions(sessions)
     if report:
         findings.extend(others)
     elif others and not allow_other_sessions:
         findings.extend(others)
+        where = _on_nodes(others, sessions)
         raise Refusal(verdict, ExitCode.OTHER_SESSIONS,
-                      f"{len(others)} other session(s) on this database (a Kea server "
-                      "still running?): stop them, or give --allow-other-sessions")
+                      f"{len(others)} other session(s) on this database{where} (a Kea "
+                      "server still running?): stop them, or give "
+                      "--allow-other-sessions")
     checked.rows = row_estimates(session, plan)
     tables = set(checked.rows)
     # A resumed step may have converted its rows already: only steps yet to start.
@@ -141,17 +186,46 @@ def before_change(session: Session, plan: ConnectPlan, steps: Sequence[Step], *,
     checked.bad_contexts = bad
     if not atomic:
         findings.append(NOT_ATOMIC.format(server=session.server))
+    if node is not None and node.galera is not None:
+        toi = toi_findings(node.galera.cluster_size, steps, checked.rows)
+        findings.extend(toi if report else toi[:1])  # a run: the cluster-wide note alone
     return checked
+
+
+def _on_nodes(others: list[str], sessions: ClusterSessions) -> str:
+    """", on node(s) a, b of the cluster's N" when the sessions are a cluster's."""
+    if not sessions.peers:
+        return ""
+    nodes = [a for a in sessions.addresses() if any(o.startswith(f"node {a}: ") for o in others)]
+    return f", on node(s) {', '.join(nodes)} of the cluster's {sessions.nodes}"
+
+
+TOI = ("Galera: each step's DDL runs in total order isolation (TOI): while one of its "
+       "statements runs, every node of the cluster ({nodes}) blocks writes to the database, "
+       "not only this one, so Kea servers writing through any node wait for it")
+
+
+def toi_findings(cluster_size: int | None, steps: Sequence[Step],
+                 rows: dict[str, int]) -> list[str]:
+    """What a Galera cluster feels of the steps: each step's DDL blocks writes on every
+    node while it runs (TOI), for as long as it rewrites its tables (``rows``: about how
+    many each holds)."""
+    if not steps:
+        return []
+    nodes = f"{cluster_size} nodes" if cluster_size else "all its nodes"
+    out = [TOI.format(nodes=nodes)]
+    for step in steps:
+        rewrites = ", ".join(f"{t} (~{rows.get(t, 0)} rows)" for t in step.tables)
+        out.append(f"Galera TOI: {step.revision} (schema {step.schema}) blocks writes on "
+                   f"every node while it runs; "
+                   + (f"it rewrites {rewrites}" if rewrites else "it rewrites no table"))
+    return out
 
 
 def bad_addresses(session: Session, plan: ConnectPlan, steps: Sequence[Step],
                   tables: set[str]) -> list[str]:
     """Findings for rows a step cannot convert (the backend's ``address_traps``)."""
     return plan.backend.bad_addresses(session, {s.revision for s in steps}, tables)
-
-
-def other_sessions(session: Session, plan: ConnectPlan) -> list[str]:
-    return plan.backend.other_sessions(session)
 
 
 def row_estimates(session: Session, plan: ConnectPlan) -> dict[str, int]:

@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from keadb_cli.commands.upgrade import journal
+from keadb_cli.db.cluster import ClusterSessions
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import CannotVerify, DeniedError, ExitCode, KeaDbError, QueryError, Refusal
@@ -365,12 +366,17 @@ def upgrade_one(
         return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)
     except KeaDbError as err:
         return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
+    sessions = ClusterSessions(session)
     try:
         nodes.append(plan.backend.read_node(session))
-        resume = None if plan.backend.transactional_ddl else journal.read(session)
-        if resume is None:
-            found, verdict = _state(session, plan, expected)
-        else:
+        try:
+            resume = None if plan.backend.transactional_ddl else journal.read(session)
+            if resume is None:
+                found, verdict = _state(session, plan, expected)
+        except QueryError:
+            guards.unreadable_node(nodes[0], plan, command="upgrade")
+            raise
+        if resume is not None:
             found, verdict = Schema(*map(int, resume.from_schema.split("."))), "INTERRUPTED"
             findings.append(f"an interrupted kea-db upgrade from {resume.from_schema} "
                             f"stopped in {resume.step or 'its first step'}: it is resumed")
@@ -381,14 +387,21 @@ def upgrade_one(
         if verdict == "MATCH":
             return result(Action.NONE, "MATCH", ExitCode.OK,
                           f"schema {found} is the one Kea expects: nothing to do")
+        # A cluster's other nodes (Galera): the lock and the other-sessions check hold
+        # for all of them.
+        sessions = guards.cluster(session, plan, nodes[0], findings=findings,
+                                  report=options.plan_only)
         if options.plan_only:
             if resume is None and options.verify:
                 assert found is not None
                 _verify(session, plan, found, findings, verified, refuse=False)
-            return _plan(session, plan, found, expected, resume, findings, result, steps)
+            return _plan(sessions, plan, found, expected, resume, findings, result, steps,
+                         nodes[0])
         if progress:
-            progress(f"{plan.backend.display} {plan.where}: taking the lock")
-        plan.backend.take_lock(session, plan, options.lock_timeout)
+            progress(f"{plan.backend.display} {plan.where}: taking the lock"
+                     + (f" on every node of the cluster ({', '.join(sessions.addresses())})"
+                        if sessions.peers else ""))
+        plan.backend.take_lock(sessions, plan, options.lock_timeout)
         resume = None if plan.backend.transactional_ddl else journal.read(session)
         if resume is None:
             found, verdict = _state(session, plan, expected)
@@ -399,10 +412,11 @@ def upgrade_one(
         assert found is not None
         steps[:] = _steps(session, plan, found, expected, resume)
         bad = guards.before_change(
-            session, plan, steps, verdict=verdict, findings=findings,
+            sessions, plan, steps, verdict=verdict, findings=findings,
             resumed_step=resume is not None and bool(resume.step), atomic=_atomic(session, plan),
             allow_other_sessions=options.allow_other_sessions,
-            fix_user_context=options.fix_user_context, report=False).bad_contexts
+            fix_user_context=options.fix_user_context, report=False,
+            node=nodes[0]).bad_contexts
         if resume is not None:
             findings.append("verify skipped: the database is between two schemas until the "
                             "interrupted upgrade is completed")
@@ -448,6 +462,7 @@ def upgrade_one(
                       if err.exit_code is not ExitCode.INTERNAL else ExitCode.UPGRADE_FAILED,
                       f"{err.message}; {_after_failure(session, plan, phase)}")
     finally:
+        sessions.close()  # the other nodes' sessions, and their locks
         with contextlib.suppress(Exception):
             session.close()  # also releases the lock
 
@@ -554,16 +569,18 @@ def _steps(session: Session, plan: ConnectPlan, found: Schema, expected: Schema,
     return chain_for(db_type, start, expected)
 
 
-def _plan(session: Session, plan: ConnectPlan, found: Schema | None, expected: Schema,
-          resume: journal.Entry | None, findings: list[str],
-          result: Callable[..., UpgradeResult], steps: list[StepPlan]) -> UpgradeResult:
+def _plan(sessions: ClusterSessions, plan: ConnectPlan, found: Schema | None,
+          expected: Schema, resume: journal.Entry | None, findings: list[str],
+          result: Callable[..., UpgradeResult], steps: list[StepPlan],
+          node: Node) -> UpgradeResult:
     """--plan: the steps, what each rewrites and how many rows, and the findings; no change."""
     assert found is not None
+    session = sessions.own
     chain = _steps(session, plan, found, expected, resume)
     checked = guards.before_change(
-        session, plan, chain, verdict="BEHIND", findings=findings,
+        sessions, plan, chain, verdict="BEHIND", findings=findings,
         resumed_step=resume is not None and bool(resume.step), atomic=_atomic(session, plan),
-        allow_other_sessions=False, fix_user_context=False, report=True)
+        allow_other_sessions=False, fix_user_context=False, report=True, node=node)
     rows = checked.rows
     steps[:] = [StepPlan(s.revision, s.schema, s.title, s.kea, s.tables,
                          {t: rows.get(t, 0) for t in s.tables}, s.updated) for s in chain]

@@ -9,6 +9,7 @@ they need when they run.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
 
 if TYPE_CHECKING:
+    from keadb_cli.db.cluster import ClusterSessions
     from keadb_cli.db.node import Node
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
@@ -123,33 +125,55 @@ class Backend:
 
     # -- the lock -----------------------------------------------------------------------
 
-    def take_lock(self, session: Session, plan: ConnectPlan, timeout: float) -> None:
-        """The session advisory lock init and upgrade take.
+    def open_cluster(self, session: Session, plan: ConnectPlan, node: Node) -> ClusterSessions:
+        """The sessions init's and upgrade's lock and the other-sessions check use: on a
+        single server, ``session`` alone (a subclass opens a session on every other node of
+        a cluster whose nodes all take writes).
+
+        Raises:
+            KeaDbError: a node of the cluster cannot be known or reached (the message
+                names it and why; nothing was changed).
+        """
+        from keadb_cli.db.cluster import ClusterSessions
+
+        return ClusterSessions(session)
+
+    def take_lock(self, sessions: ClusterSessions, plan: ConnectPlan, timeout: float) -> None:
+        """The session advisory lock init and upgrade take, on every member of
+        ``sessions`` in their one order, within ``timeout`` seconds in all.
 
         Raises:
             Refusal: LOCKED, after ``timeout`` seconds.
         """
+        deadline = time.monotonic() + timeout
+        for address, session in sessions.ordered():
+            if not self._lock_one(session, max(0.0, deadline - time.monotonic())):
+                where = f"on node {address} of the cluster" if sessions.peers else \
+                    "on this server"
+                raise Refusal(
+                    "EMPTY", ExitCode.LOCKED,
+                    f"another kea-db init or upgrade holds the lock {where}; gave up after "
+                    f"{timeout:g} s (--lock-timeout)",
+                )
+
+    def _lock_one(self, session: Session, timeout: float) -> bool:
+        """Take the lock on one session within ``timeout`` seconds: whether it was."""
         backend = self
-        lock = backend.lock_sql.format(seconds=max(0, int(timeout)))
+        lock = backend.lock_sql.format(seconds=max(0, round(timeout)))
         try:
             if backend.lock_wait_sql:  # the lock statement waits as long as the session says
-                session.query(backend.lock_wait_sql.format(ms=max(1, int(timeout * 1000))))
+                session.query(backend.lock_wait_sql.format(ms=max(1, round(timeout * 1000))))
                 try:
                     session.query(lock)
                 finally:
                     session.query(backend.lock_wait_reset_sql or "")
-                return
+                return True
             rows = session.query(lock)
         except QueryError as err:
             if err.code != backend.lock_timeout_code:
                 raise
-            rows = [("0",)]
-        if not rows or rows[0][0] != "1":
-            raise Refusal(
-                "EMPTY", ExitCode.LOCKED,
-                f"another kea-db init or upgrade holds the lock on this server; gave up after "
-                f"{timeout:g} s (--lock-timeout)",
-            )
+            return False
+        return bool(rows) and rows[0][0] == "1"
 
     # -- privileges ---------------------------------------------------------------------
 
@@ -192,10 +216,15 @@ class Backend:
 
     # -- the upgrade's checks before any change -----------------------------------------
 
-    def other_sessions(self, session: Session) -> list[str]:
-        rows = session.query(self.other_sessions_sql)
-        return [f"session {r[0]} of {r[1] or '?'} from {r[2]} ({r[3] or 'no name'})"
-                for r in rows]
+    def other_sessions(self, sessions: ClusterSessions) -> list[str]:
+        """Other sessions on the database, on every member of ``sessions`` (each line
+        naming its node when there are several)."""
+        found: list[str] = []
+        for address, session in sessions.ordered():
+            node = f"node {address}: " if sessions.peers else ""
+            found.extend(f"{node}session {r[0]} of {r[1] or '?'} from {r[2]} "
+                         f"({r[3] or 'no name'})" for r in session.query(self.other_sessions_sql))
+        return found
 
     def row_estimates(self, session: Session) -> dict[str, int]:
         return {(r[0] or "").lower(): int(r[1] or 0) for r in

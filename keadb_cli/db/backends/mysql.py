@@ -11,6 +11,7 @@ from keadb_cli.db.backends.base import Backend, build_or_refuse, scratch_name, s
 from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
 
 if TYPE_CHECKING:
+    from keadb_cli.db.cluster import ClusterSessions
     from keadb_cli.db.node import Node
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
@@ -125,6 +126,29 @@ _NODE_FLAGS_SQL = "SELECT 'read_only', @@GLOBAL.read_only UNION ALL " \
 _SOURCE_SQL = {"mariadb": "SHOW SLAVE STATUS", "mysql": "SHOW REPLICA STATUS"}
 
 
+# A Galera node's view of its cluster: every node's client address (host:port, comma
+# separated: wsrep_node_incoming_address of each, resolved by the server when AUTO), this
+# node's identity in the group, and the cluster's.
+_CLUSTER_SQL = {
+    "mariadb": (
+        "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+        "WHERE VARIABLE_NAME IN ('WSREP_INCOMING_ADDRESSES', 'WSREP_GCOMM_UUID', "
+        "'WSREP_CLUSTER_STATE_UUID')"
+    ),
+    "mysql": (
+        "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM performance_schema.global_status "
+        "WHERE VARIABLE_NAME IN ('wsrep_incoming_addresses', 'wsrep_gcomm_uuid', "
+        "'wsrep_cluster_state_uuid')"
+    ),
+}
+# One listed client address: host:port, or [v6]:port.
+_NODE_ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
+# Reads wait until this node has applied what the cluster committed before them
+# (wsrep_sync_wait bit 1: SELECT), so that the state init and upgrade read again under the
+# cluster-wide lock includes what a command through another node did just before.
+_CAUSAL_READS_SQL = "SET SESSION wsrep_sync_wait = 1"
+
+
 class MySQLBackend(Backend):
     """DDL that commits itself, GET_LOCK, scratch databases, two server flavours
     (MariaDB and Oracle MySQL), and the data traps of MySQL's upgrade steps."""
@@ -166,6 +190,98 @@ class MySQLBackend(Backend):
         if plan.read_timeout and plan.read_timeout > seconds:
             return plan.read_timeout, "read-timeout"
         return seconds, source
+
+    def open_cluster(self, session: Session, plan: ConnectPlan, node: Node) -> ClusterSessions:
+        """On a Galera node: a session on every other node of the cluster, at the client
+        addresses the cluster lists (``wsrep_incoming_addresses``), with the same user,
+        password and TLS. GET_LOCK and PROCESSLIST are each node's own, so the lock and
+        the other-sessions check must be taken and read on every node to hold for the
+        cluster.
+
+        Raises:
+            KeaDbError: NODE_NOT_WRITABLE when the cluster does not list a usable client
+                address for each of its nodes, or an address leads to no node of it;
+                UNREACHABLE, DENIED or a TLS code when a node cannot be logged in to.
+        """
+        import dataclasses
+
+        from keadb_cli.db.cluster import ClusterSessions
+        from keadb_cli.db.session import open_session
+        from keadb_cli.text import shown
+
+        if node.galera is None:
+            return super().open_cluster(session, plan, node)
+        where = f"{self.display} {plan.where}"
+        size = node.galera.cluster_size or 0
+        flavour = self.flavour(session)
+        facts = self._cluster_facts(session, flavour, where)
+        listed = sorted({a.strip() for a in (facts.get("wsrep_incoming_addresses") or "")
+                         .split(",") if a.strip()})
+        usable = [a for a in listed if _NODE_ADDRESS.fullmatch(a)]
+        if not listed or len(usable) != len(listed) or len(listed) < size:
+            said = shown(facts.get("wsrep_incoming_addresses") or "empty", 200)
+            raise KeaDbError(
+                f"{where} is a node of a Galera cluster of {size or 'unknown'} nodes whose "
+                f"wsrep_incoming_addresses ({said}) "
+                "does not give each node's client address: init and upgrade take their lock "
+                "and look for other sessions on every node, so they must reach each; set "
+                "wsrep_node_incoming_address (host:port) on every node",
+                exit_code=ExitCode.NODE_NOT_WRITABLE)
+        own_uuid = facts.get("wsrep_gcomm_uuid") or ""
+        cluster_uuid = facts.get("wsrep_cluster_state_uuid") or ""
+        own_address = ""
+        peers: dict[str, Session] = {}
+        try:
+            for listed_address in listed:
+                match = _NODE_ADDRESS.fullmatch(listed_address)
+                assert match is not None
+                host, port = match.group(1).strip("[]"), int(match.group(2))
+                if not own_address and plan.unix_socket is None and (
+                        (plan.host or "").lower(), plan.port) == (host.lower(), port):
+                    own_address = listed_address
+                    continue
+                peer_plan = dataclasses.replace(plan, host=host, port=port, unix_socket=None)
+                try:
+                    peer = open_session(peer_plan)
+                except KeaDbError as err:
+                    raise KeaDbError(
+                        f"{where} is a node of a Galera cluster; its node {listed_address} "
+                        f"cannot be logged in to as {plan.user}: {err.message}. init and "
+                        "upgrade take their lock and look for other sessions on every node",
+                        exit_code=err.exit_code) from None
+                peers[listed_address] = peer
+                theirs = self._cluster_facts(peer, flavour, f"Galera node {listed_address}")
+                if theirs.get("wsrep_cluster_state_uuid") != cluster_uuid:
+                    raise KeaDbError(
+                        f"{where}: the address {listed_address} its cluster lists leads to a "
+                        "server of another cluster (wsrep_cluster_state_uuid differs)",
+                        exit_code=ExitCode.NODE_NOT_WRITABLE)
+                if own_uuid and theirs.get("wsrep_gcomm_uuid") == own_uuid:
+                    peers.pop(listed_address).close()  # this very node
+                    own_address = own_address or listed_address
+            if not own_address:
+                raise KeaDbError(
+                    f"{where}: none of its cluster's addresses ({', '.join(listed)}) leads "
+                    "to this node: kea-db cannot tell which listed node it is on",
+                    exit_code=ExitCode.NODE_NOT_WRITABLE)
+        except BaseException:
+            ClusterSessions(session, "", peers).close()
+            raise
+        return ClusterSessions(session, own_address, peers)
+
+    def _cluster_facts(self, session: Session, flavour: str, where: str) -> dict[str, str]:
+        try:
+            rows = session.query(_CLUSTER_SQL[flavour])
+        except QueryError as err:
+            raise KeaDbError(f"{where}: cannot read the Galera cluster's addresses "
+                             f"({short(err)[:160]})",
+                             exit_code=ExitCode.NODE_NOT_WRITABLE) from None
+        return {(r[0] or ""): (r[1] or "") for r in rows if len(r) >= 2}
+
+    def take_lock(self, sessions: ClusterSessions, plan: ConnectPlan, timeout: float) -> None:
+        super().take_lock(sessions, plan, timeout)
+        if sessions.own_address:  # a Galera node: read what every node committed
+            sessions.own.query(_CAUSAL_READS_SQL)
 
     def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
         roles = session.query("SELECT CURRENT_ROLE()")
@@ -388,7 +504,7 @@ MYSQL = MySQLBackend(
     max_connections_sql="SELECT @@max_connections",
     other_sessions_sql=(
         "SELECT CAST(ID AS CHAR), USER, HOST, COMMAND FROM information_schema.PROCESSLIST "
-        "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() ORDER BY ID"
+        "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND USER <> 'system user' ORDER BY ID"
     ),
     row_estimates_sql=(
         "SELECT TABLE_NAME, CAST(COALESCE(TABLE_ROWS, 0) AS CHAR) FROM "
