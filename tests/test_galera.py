@@ -6,9 +6,10 @@ shows them:
 - GET_LOCK is per node: a lock held on node 1 does not stop node 2 taking the same name
   (no error with wsrep on, unlike the 10.6.13 / 10.11.3 reports the issue cites);
 - log_bin is OFF on the nodes, and a user with Kea's grant (ALL on its database, no SUPER)
-  may CREATE FUNCTION although log_bin_trust_function_creators is 0: the refusal (1419,
-  1418) comes with the binary log (``--log-bin``), wsrep or not, and goes with
-  log_bin_trust_function_creators=1;
+  may CREATE FUNCTION although log_bin_trust_function_creators is 0, but not CREATE TRIGGER
+  (1419: wsrep checks triggers as if the binary log were on); with the binary log
+  (``--log-bin``) functions are refused too (1419, 1418); log_bin_trust_function_creators=1
+  lets all through;
 - wsrep_OSU_method is TOI and a session may switch to RSU;
 - :meth:`servers.GaleraNode.desync` and :meth:`servers.GaleraNode.isolate` make a node
   Donor/Desynced (still Primary) or non-Primary, and the ``galera`` fixture undoes both.
@@ -138,6 +139,12 @@ def test_kea_user_creates_functions_without_trust_function_creators(
             # deterministic function as well as one that declares nothing.
             cur.execute("CREATE FUNCTION keadb_det() RETURNS INT DETERMINISTIC RETURN 1")
             cur.execute("CREATE FUNCTION keadb_plain() RETURNS INT RETURN 2")
+            # A trigger is checked as if the binary log were on (wsrep's emulation).
+            cur.execute("CREATE TABLE keadb_t (id INT PRIMARY KEY)")
+            with pytest.raises(pymysql.Error) as refused:
+                cur.execute("CREATE TRIGGER keadb_tr BEFORE INSERT ON keadb_t FOR EACH ROW "
+                            "SET NEW.id = NEW.id")
+            assert refused.value.args[0] == ER_BINLOG_CREATE_ROUTINE_NEED_SUPER
     finally:
         conn.close()
     # ... and replicated, as DDL is (TOI).

@@ -215,7 +215,7 @@ def init_one(
                           "one waited for the lock: nothing to do", state.found)
         _refuse_state(state, expected, lambda: _kea_object_names(db_type, revision))
 
-        plan.backend.check_privileges(session, plan)
+        plan.backend.check_privileges(session, plan, nodes[0])
         try:
             _build(session, plan, revision, progress)
         except KeaDbError as err:  # the database refused a statement, or went away

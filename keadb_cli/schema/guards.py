@@ -140,7 +140,7 @@ def before_change(sessions: ClusterSessions, plan: ConnectPlan, steps: Sequence[
     session = sessions.own
     backend = plan.backend
     try:
-        backend.check_privileges(session, plan)
+        backend.check_privileges(session, plan, node)
     except Refusal as refusal:
         if not report:
             raise

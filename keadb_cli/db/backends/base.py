@@ -177,8 +177,10 @@ class Backend:
 
     # -- privileges ---------------------------------------------------------------------
 
-    def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
-        """Refuse before any change when the user cannot create Kea's objects.
+    def check_privileges(self, session: Session, plan: ConnectPlan,
+                         node: Node | None = None) -> None:
+        """Refuse before any change when the user cannot create Kea's objects (on
+        ``node``, the server's role, when known).
 
         Raises:
             Refusal: PRIVILEGES.

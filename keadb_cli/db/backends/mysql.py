@@ -283,7 +283,8 @@ class MySQLBackend(Backend):
         if sessions.own_address:  # a Galera node: read what every node committed
             sessions.own.query(_CAUSAL_READS_SQL)
 
-    def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
+    def check_privileges(self, session: Session, plan: ConnectPlan,
+                         node: Node | None = None) -> None:
         roles = session.query("SELECT CURRENT_ROLE()")
         granted = {
             (r[0] or "").upper()
@@ -300,13 +301,24 @@ class MySQLBackend(Backend):
                 f"GRANT ALL ON `{plan.database}`.* TO the Kea user",
             )
         log_bin, trust = session.query("SELECT @@log_bin, @@log_bin_trust_function_creators")[0]
-        if log_bin == "1" and trust == "0" and "SUPER" not in granted:
-            raise Refusal(
-                "EMPTY", ExitCode.PRIVILEGES,
-                "binary logging is on and log_bin_trust_function_creators is off, so creating "
-                "Kea's triggers and routines needs SUPER: SET GLOBAL "
-                "log_bin_trust_function_creators = 1, or run init as a user with SUPER",
-            )
+        if trust == "0" and "SUPER" not in granted:
+            if log_bin == "1":
+                raise Refusal(
+                    "EMPTY", ExitCode.PRIVILEGES,
+                    "binary logging is on and log_bin_trust_function_creators is off, so "
+                    "creating Kea's triggers and routines needs SUPER: SET GLOBAL "
+                    "log_bin_trust_function_creators = 1, or run init as a user with SUPER",
+                )
+            if node is not None and node.galera is not None:
+                # wsrep replicates as if the binary log were on: MariaDB 10.11 refuses
+                # CREATE TRIGGER (1419) there even with log_bin OFF (its routines pass).
+                raise Refusal(
+                    "EMPTY", ExitCode.PRIVILEGES,
+                    "this Galera node checks triggers as if binary logging were on, and "
+                    "log_bin_trust_function_creators is off, so creating Kea's triggers "
+                    "needs SUPER: SET GLOBAL log_bin_trust_function_creators = 1 on every "
+                    "node, or run kea-db as a user with SUPER",
+                )
 
     def fix_user_contexts(self, session: Session, bad: dict[str, list[str]]) -> None:
         """Kea reads an empty user context as none: make it NULL before the steps.

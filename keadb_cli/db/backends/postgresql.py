@@ -90,7 +90,8 @@ class PostgreSQLBackend(Backend):
                     missing.setdefault("EXECUTE", []).append(name or "")
         return [f"{p} on {listed(names)}" for p, names in missing.items()]
 
-    def check_privileges(self, session: Session, plan: ConnectPlan) -> None:
+    def check_privileges(self, session: Session, plan: ConnectPlan,
+                         node: Node | None = None) -> None:
         rows = session.query(
             "SELECT current_schema(), "
             "COALESCE(has_schema_privilege(current_schema(), 'CREATE'), false), "
