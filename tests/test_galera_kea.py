@@ -169,6 +169,32 @@ def test_two_upgrades_through_two_nodes_one_upgrades(
 
 
 @db_test
+def test_the_lock_held_on_node_1_stops_an_upgrade_through_node_2(
+    galera: GaleraCluster, kea_db_on: Callable[[str], FreshDatabase]
+) -> None:
+    """GET_LOCK is each node's own: kea-db takes it on every node, so a lock held on node 1
+    alone stops an upgrade started through node 2 (LOCKED, node 1 named)."""
+    db = kea_db_on("2.6")
+    node1, node2 = galera.nodes[0], galera.nodes[1]
+    holder = pymysql.connect(host=node1.host, port=node1.port, user=db.user,
+                             password=db.password, database=db.name, connect_timeout=10)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT GET_LOCK('kea-db-init', 0)")
+            assert cur.fetchone() == (1,)
+        started = time.monotonic()
+        code, result, output = kea_db(through(db, node2), "upgrade", "--kea-version", "3.0",
+                                      "--yes", "--lock-timeout", "2")
+        assert (code, result["action"]) == (ExitCode.LOCKED, "refused"), output
+        assert f"holds the lock on node {node1.host}:{node1.port} of the cluster" in \
+            result["detail"]
+        assert time.monotonic() - started < 60
+    finally:
+        holder.close()
+    assert verdicts(db, galera, "2.6") == ["MATCH"] * 3  # nothing changed
+
+
+@db_test
 def test_a_session_on_node_3_refuses_an_upgrade_through_node_1(
     galera: GaleraCluster, kea_db_on: Callable[[str], FreshDatabase]
 ) -> None:

@@ -1,9 +1,10 @@
 """kea-db init: build Kea's schema on an empty database, and refuse everything else.
 
 For each backend: refuse a readonly entry or a release the migrations do not cover; connect;
-read the state (read-only); if EMPTY, take a session advisory lock, read the state again
-under the lock, check privileges, build the schema (PostgreSQL: one transaction), read
-``schema_version`` back. MATCH is "nothing to do". init never upgrades.
+read the state (read-only); if EMPTY, take a session advisory lock (on a Galera node: on
+every node of the cluster), read the state again under the lock, check privileges, build the
+schema (PostgreSQL: one transaction), read ``schema_version`` back. MATCH is "nothing to
+do". init never upgrades.
 """
 
 from __future__ import annotations

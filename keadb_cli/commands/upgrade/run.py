@@ -2,7 +2,9 @@
 
 For each backend: refuse what is not an upgrade (MATCH is "nothing to do"; EMPTY, AHEAD,
 FOREIGN, readonly, a schema older than the chain's start are refused, nothing touched);
-connect once; take the session advisory lock init takes; read the state again under it;
+connect once; take the session advisory lock init takes (on a Galera node: on every node of
+the cluster, :meth:`~keadb_cli.db.backends.base.Backend.open_cluster`); read the state again
+under it;
 check privileges, other sessions on the database and known data traps; ask (or require
 ``--yes``); then run the steps on that one session:
 
