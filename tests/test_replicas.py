@@ -9,6 +9,7 @@ asynchronous GTID replication. Galera is only judged from its facts here (no clu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import subprocess
@@ -27,7 +28,7 @@ from servers import (
     start_mariadb,
     start_postgres,
 )
-from test_init import init_json, kea_db
+from test_init import catalog, init_json, kea_db
 from test_preflight import entry, run, write
 
 from keadb_cli.db.node import (
@@ -42,6 +43,7 @@ from keadb_cli.db.node import (
     refusal_text,
 )
 from keadb_cli.errors import ExitCode
+from keadb_cli.schema.catalog import Catalog
 
 REPLAY_WAIT = 60.0  # seconds a change on the primary may take to reach its replica
 STANDBY_PASSWORD = "Standby-Conninfo-" + secrets.token_hex(6)  # in primary_conninfo
@@ -451,3 +453,134 @@ def test_a_primary_is_named_on_every_flavour(fresh_db: FreshDatabase) -> None:
     assert tls["results"][0]["node"]["role"] == "primary", tls
     verify = _json(kea_db(fresh_db, "verify", "--json"))
     assert verify["verdict"] == "EMPTY" and verify["node"]["role"] == "primary", verify
+
+
+# -- an upgrade on the primary reaches the standby: upgrade --plan names the standbys, and
+# check-version --wait on the standby waits for its replay ---------------------------------
+
+
+def _check(db: FreshDatabase, *extra: str) -> tuple[int, dict[str, Any]]:
+    proc = kea_db(db, "check-version", "--kea-version", "3.0", "--json", *extra)
+    return proc.returncode, _json(proc)
+
+
+def _plan(db: FreshDatabase) -> dict[str, Any]:
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0", "--plan", "--skip-verify", "--json")
+    planned = _json(proc)
+    assert (proc.returncode, planned["action"]) == (0, "planned"), planned
+    return planned
+
+
+def _upgraded(db: FreshDatabase) -> dict[str, Any]:
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0", "--yes", "--skip-verify", "--json")
+    result = _json(proc)
+    assert (proc.returncode, result["action"]) == (0, "upgraded"), result
+    return result
+
+
+def _waits_in_vain_then_matches(primary: FreshDatabase, replica: FreshDatabase) -> None:
+    """With the replica's replay paused after the upgrade on the primary: --wait reads the
+    replica again and again until --wait-timeout, and ends BEHIND."""
+    code, behind = _check(replica, "--wait-timeout", "1")
+    assert (code, behind["verdict"]) == (ExitCode.BEHIND, "BEHIND"), behind
+    wait = behind["wait"]
+    assert (wait["waited_for"], wait["gave_up"], wait["timeout"]) == ("replay", True, 1.0)
+    assert wait["attempts"] > 1, wait
+    assert f"after {wait['attempts']} attempts" in behind["detail"]
+    text = kea_db(replica, "check-version", "--kea-version", "3.0", "--wait-timeout", "0.5")
+    assert "waiting for the standby's replay; gave up at --wait-timeout 0.5 s" in text.stdout
+    # On the primary the same verdict is final at once (no replay to wait for).
+    assert _check(primary, "--wait")[1]["wait"]["attempts"] == 1
+
+
+@pytest.mark.db
+def test_pg_upgrade_on_the_primary_reaches_the_standby(
+        pg_pair: tuple[FreshDatabase, FreshDatabase]) -> None:
+    primary_db, standby_db = pg_pair
+    primary, standby = primary_db.server, standby_db.server
+    db = create_fresh_database(primary)
+    code, result = init_json(db)
+    assert code == 0, result
+    on_standby = _on(standby, db)
+    # A primary with a BEHIND schema: --wait gives its verdict at once.
+    code, behind = _check(db, "--wait", "--wait-timeout", "600")
+    assert (code, behind["verdict"], behind["node"]["role"]) == (
+        ExitCode.BEHIND, "BEHIND", "primary"), behind
+    assert behind["wait"] == {"timeout": 600.0, "attempts": 1, "seconds": behind["wait"][
+        "seconds"], "waited_for": None, "gave_up": False}
+    # The plan counts the standby even for a user who sees no details of it.
+    (name,), = primary.sql("SELECT application_name FROM pg_stat_replication")
+    standbys = _plan(db)["standbys"]
+    assert (standbys["source"], standbys["count"]) == ("pg_stat_replication", 1), standbys
+    assert standbys["rows"][0]["state"] is None and "pg_monitor" in standbys["note"]
+    primary.sql(f'GRANT pg_monitor TO "{db.user}"')
+    primary.sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+    primary.sql("SELECT pg_reload_conf()")
+    try:
+        _wait_for("the standby became synchronous", lambda: primary.sql(
+            "SELECT sync_state FROM pg_stat_replication")[0][0] == "sync")
+        planned = _plan(db)
+        row = planned["standbys"]["rows"][0]
+        assert (row["name"], row["state"], row["sync_state"], row["synchronous"]) == (
+            name, "streaming", "sync", True), planned["standbys"]
+        assert row["address"] == f"{primary.host}:{row['address'].rsplit(':', 1)[1]}"
+        assert planned["standbys"]["note"] is None
+        assert any(f.startswith("1 standby(s) per pg_stat_replication will replay the "
+                                f"upgrade: {name} ({row['address']}, streaming, sync")
+                   for f in planned["findings"]), planned["findings"]
+        assert any(f.startswith(f"standby {name} is synchronous (sync_state sync): every "
+                                "commit of the upgrade waits") for f in planned["findings"])
+        text = kea_db(db, "upgrade", "--kea-version", "3.0", "--plan", "--skip-verify")
+        assert f"will replay the upgrade: {name} (" in text.stderr + text.stdout
+    finally:
+        primary.sql("ALTER SYSTEM RESET synchronous_standby_names")
+        primary.sql("SELECT pg_reload_conf()")
+        primary.sql(f'REVOKE pg_monitor FROM "{db.user}"')
+    (lsn,), = primary.sql("SELECT pg_current_wal_lsn()::text")
+    _wait_for("the standby replayed init", lambda: standby.sql(
+        "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", params=[lsn])[0][0])
+    standby.sql("SELECT pg_wal_replay_pause()")
+    try:
+        assert _upgraded(db)["standbys"]["count"] == 1
+        _waits_in_vain_then_matches(db, on_standby)
+    finally:
+        standby.sql("SELECT pg_wal_replay_resume()")
+    code, match = _check(on_standby, "--wait")
+    assert (code, match["verdict"], match["node"]["role"]) == (0, "MATCH", "standby"), match
+    assert match["wait"]["waited_for"] in (None, "replay")
+    assert _pg_snapshot(on_standby) == _pg_snapshot(db)
+    assert _without_last_values(catalog(on_standby)) == _without_last_values(catalog(db))
+
+
+def _without_last_values(read: Catalog) -> Catalog:
+    """A catalog without its sequences' last values: a standby reads the value its primary
+    logged ahead in the WAL (PostgreSQL logs 32 values of a sequence at a time), not the
+    primary's own."""
+    return dataclasses.replace(read, sequences=tuple(
+        dataclasses.replace(s, options=tuple(o for o in s.options if o[0] != "last_value"))
+        for s in read.sequences))
+
+
+@pytest.mark.db
+def test_mariadb_upgrade_on_the_primary_reaches_the_replica(
+        mariadb_pair: tuple[FreshDatabase, FreshDatabase]) -> None:
+    primary_db, replica_db = mariadb_pair
+    primary, replica = primary_db.server, replica_db.server
+    db = create_fresh_database(primary)
+    code, result = init_json(db)
+    assert code == 0, result
+    on_replica = _on(replica, db)
+    (position,), = primary.sql("SELECT @@GLOBAL.gtid_binlog_pos")
+    assert int(replica.sql("SELECT MASTER_GTID_WAIT(%s, %s)",
+                           params=[position, REPLAY_WAIT])[0][0]) == 0
+    replica.sql("STOP SLAVE SQL_THREAD")
+    try:
+        _upgraded(db)
+        _waits_in_vain_then_matches(db, on_replica)
+    finally:
+        replica.sql("START SLAVE SQL_THREAD")
+    code, match = _check(on_replica, "--wait")
+    assert (code, match["verdict"], match["node"]["role"]) == (
+        0, "MATCH", "read-only-replica"), match
+    assert _mysql_snapshot(on_replica) == _mysql_snapshot(db)
+    assert catalog(on_replica) == catalog(db)

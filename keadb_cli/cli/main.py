@@ -162,29 +162,52 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _wait_seconds(wait: bool, wait_timeout: float | None) -> float | None:
+    """--wait / --wait-timeout as seconds to wait (None: no wait)."""
+    if wait_timeout is not None:
+        return wait_timeout
+    return 60.0 if wait else None
+
+
 @cli.command("check-version")
 @db_options
 @target_options
+@click.option("--wait", is_flag=True,
+              help="Wait for what can still change: a database that is still starting "
+                   "(refused, timed out, not yet in DNS; never a wrong password or a TLS "
+                   "failure), and on a standby or read-only replica a BEHIND or EMPTY "
+                   "schema its replay can still bring to MATCH. A primary's verdict is "
+                   "final at once.")
+@click.option("--wait-timeout", type=click.FloatRange(0, 86400), default=None,
+              envvar=_env("wait_timeout"), metavar="SECONDS",
+              help="How long --wait waits (default 60; giving it implies --wait).")
 @json_option
 def check_version_cmd(
-    kea_version: str | None, expect: str | None, as_json: bool, **opts: Any
+    kea_version: str | None, expect: str | None, wait: bool, wait_timeout: float | None,
+    as_json: bool, **opts: Any
 ) -> int:
     """Read Kea's schema_version as a Kea server does and compare it with a release.
 
     Verdicts: MATCH, BEHIND, AHEAD, EMPTY, FOREIGN, UNREACHABLE, DENIED, each with its own
     exit code. Read-only: runs in a read-only transaction and never creates anything.
+    With --wait, after `upgrade` on the primary, a standby is read again until it has
+    replayed the upgrade (MATCH) or --wait-timeout ends; the JSON's `wait` says how many
+    attempts it took and how long.
 
     \b
     Example:
       KEA_DB_PASSWORD=... kea-db check-version --type postgresql \\
           --host db1 --user kea --name kea --kea-version 2.6
+      kea-db check-version --config /etc/kea/kea-dhcp4.conf --kea-version 3.0 \\
+          --host standby1 --wait --wait-timeout 120
     """
     from keadb_cli.cli import render
     from keadb_cli.commands.check_version import check_all, worst
     from keadb_cli.commands.settings import resolve_target
 
     target = resolve_target(kea_version, expect)
-    results = check_all(_accesses(opts, target.release), target)
+    results = check_all(_accesses(opts, target.release), target,
+                        wait=_wait_seconds(wait, wait_timeout))
     render.version_results(results, target, as_json=as_json)
     return int(worst([r.verdict for r in results]).exit_code)
 
@@ -447,8 +470,7 @@ def preflight_cmd(
     configs = list(opts.pop("configs", ()) or ())
     backend = opts.pop("backend", None)
     values = {("type" if k == "type_" else k): v for k, v in opts.items()}
-    options = Options(wait=(wait_timeout if wait_timeout is not None else 60.0)
-                      if wait or wait_timeout is not None else None,
+    options = Options(wait=_wait_seconds(wait, wait_timeout),
                       require_tls=require_tls, require_verify=require_verify)
     report = preflight(configs, access_from_options(values), password, target, options,
                        backend=backend)

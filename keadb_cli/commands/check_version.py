@@ -2,15 +2,23 @@
 
 Read-only: everything runs inside a read-only transaction that is rolled back; nothing is
 ever created (unlike Kea's server, which may run ``kea-admin db-init`` on an empty database).
+
+With a wait (``--wait``), what can still change is read again until it does or the wait
+ends: a login that can heal (refused, timed out, not yet in DNS; never a wrong password or
+a TLS failure), and on a standby or a read-only replica a verdict its replay can still
+turn into MATCH (BEHIND, EMPTY). A primary's verdict is final at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from keadb_cli.db.plan import plan_for
+from keadb_cli.db.plan import ConnectPlan, plan_for
+from keadb_cli.db.retry import HEALING, Waiter
 from keadb_cli.db.session import open_session
 from keadb_cli.errors import DeniedError, KeaDbError, QueryError
 from keadb_cli.kea.access import DbAccess
@@ -38,6 +46,7 @@ class VersionResult:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     reason_code: str = ""  # why UNREACHABLE / DENIED ("auth-failed", "refused"...)
     node: Node | None = None  # the server's role, when a session was opened
+    wait: Waited | None = None  # with --wait: how long it waited, and why
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -57,7 +66,50 @@ class VersionResult:
             out["role"] = self.access.role
         if self.tables:
             out["tables"] = list(self.tables)
+        if self.wait is not None:
+            out["wait"] = self.wait.to_json()
         return out
+
+
+# Verdicts a standby's (a read-only replica's) replay can still turn into MATCH.
+REPLAYABLE = frozenset({Verdict.BEHIND, Verdict.EMPTY})
+
+
+@dataclass(frozen=True)
+class Waited:
+    """What --wait did for one backend."""
+
+    timeout: float  # --wait-timeout
+    attempts: int
+    seconds: float
+    retried: str = ""  # what was waited for: "login", "replay", "" (answered at once)
+    gave_up: bool = False  # the wait ended with a verdict that could still have changed
+
+    def to_json(self) -> dict[str, object]:
+        return {"timeout": self.timeout, "attempts": self.attempts,
+                "seconds": round(self.seconds, 3), "waited_for": self.retried or None,
+                "gave_up": self.gave_up}
+
+    def text(self) -> str:
+        """" (after 4 attempts in 1.3 s, waiting for replay)", or "" for one attempt."""
+        if self.attempts <= 1:
+            return ""
+        why = {"login": "the login", "replay": "the standby's replay"}.get(self.retried, "")
+        gave = f"; gave up at --wait-timeout {self.timeout:g} s" if self.gave_up else ""
+        return (f" (after {self.attempts} attempts in {self.seconds:.1f} s"
+                f"{', waiting for ' + why if why else ''}{gave})")
+
+
+def _retry_reason(result: VersionResult) -> str:
+    """Why ``result`` may still change ("login", "replay"), or "" when it is final."""
+    if result.verdict is Verdict.UNREACHABLE and result.reason_code in HEALING:
+        return "login"
+    if result.verdict in REPLAYABLE and result.node is not None:
+        from keadb_cli.db.node import READ_ONLY_REPLICA, STANDBY
+
+        if result.node.role in (STANDBY, READ_ONLY_REPLICA):
+            return "replay"
+    return ""
 
 
 def check_version(
@@ -65,10 +117,17 @@ def check_version(
     expected: Schema,
     *,
     env: dict[str, str] | None = None,
+    wait: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> VersionResult:
     """Connect as Kea would, read ``schema_version`` and compare it with ``expected``.
     Every statement only reads, so each has the read deadline (see
     :meth:`keadb_cli.db.plan.ConnectPlan.for_reads`) unless ``--statement-timeout`` is set.
+
+    With ``wait`` seconds, a result that can still change is read again (a new session
+    each time) until it is final or the time is up: a login that can heal, and on a
+    standby or a read-only replica BEHIND and EMPTY (:data:`REPLAYABLE`).
 
     Connection failures become UNREACHABLE / DENIED results; only bad settings raise.
 
@@ -76,6 +135,23 @@ def check_version(
         SettingsError: the access entry cannot be used as given.
     """
     plan = plan_for(access, env).for_reads()
+    waiter = Waiter(wait, clock, sleep)
+    retried = ""
+    while True:
+        waiter.attempt()
+        result = _check_once(access, expected, plan)
+        reason = _retry_reason(result)
+        if reason and waiter.again():
+            retried = reason
+            continue
+        if wait is None:
+            return result
+        waited = Waited(wait, waiter.attempts, waiter.seconds, retried, gave_up=bool(reason))
+        return dataclasses.replace(result, detail=result.detail + waited.text(), wait=waited)
+
+
+def _check_once(access: DbAccess, expected: Schema, plan: ConnectPlan) -> VersionResult:
+    """One login and one read of the version (:func:`check_version` without a wait)."""
     warnings: list[str] = []
     try:
         session = open_session(plan)
@@ -131,7 +207,10 @@ def check_version(
 
 
 def check_all(
-    accesses: Sequence[DbAccess], target: Target, *, env: dict[str, str] | None = None
+    accesses: Sequence[DbAccess], target: Target, *, env: dict[str, str] | None = None,
+    wait: float | None = None,
 ) -> list[VersionResult]:
-    """check_version for each SQL backend, against the schema the target expects of it."""
-    return [check_version(a, target.schema_for(a.type or ""), env=env) for a in accesses]
+    """check_version for each SQL backend, against the schema the target expects of it
+    (each with its own ``wait``)."""
+    return [check_version(a, target.schema_for(a.type or ""), env=env, wait=wait)
+            for a in accesses]

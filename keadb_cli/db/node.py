@@ -189,3 +189,83 @@ def address(host: str, port: str | int | None) -> str:
 def on(value: str | None) -> bool:
     """A server's boolean setting as text ("ON", "1", "t", "true")."""
     return (value or "").strip().lower() in ("on", "1", "t", "true", "yes")
+
+
+# -- a primary's standbys ------------------------------------------------------------------
+
+SYNCHRONOUS = ("sync", "quorum")  # pg_stat_replication.sync_state of a synchronous standby
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One standby or replica a primary streams to, as far as this user may see it: a
+    user without pg_monitor (pg_read_all_stats) sees the row with its details NULL."""
+
+    name: str | None = None  # PostgreSQL: application_name; MySQL: the server id
+    address: str | None = None  # the client's host:port
+    state: str | None = None  # "streaming", "catchup"...
+    sync_state: str | None = None  # "async", "sync", "quorum", "potential"
+    replay_lag: float | None = None  # seconds (pg_stat_replication.replay_lag)
+    replay_bytes: int | None = None  # WAL the standby has not replayed yet
+
+    @property
+    def synchronous(self) -> bool:
+        return (self.sync_state or "").lower() in SYNCHRONOUS
+
+    @property
+    def hidden(self) -> bool:
+        """The row is there but its details are not shown to this user."""
+        return self.state is None and self.address is None
+
+    def brief(self) -> str:
+        """"walreceiver (127.0.0.1:40112, streaming, sync, replay lag 0.002 s)"."""
+        facts = [f for f in (self.address, self.state, self.sync_state) if f]
+        if self.replay_lag is not None:
+            facts.append(f"replay lag {self.replay_lag:g} s")
+        if self.replay_bytes is not None:
+            facts.append(f"{self.replay_bytes} bytes to replay")
+        name = shown(self.name, 64) if self.name else "(no name shown)"
+        return f"{name} ({', '.join(facts)})" if facts else name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "address": self.address, "state": self.state,
+                "sync_state": self.sync_state, "synchronous": self.synchronous,
+                "replay_lag_seconds": self.replay_lag, "replay_bytes": self.replay_bytes}
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """The standbys (replicas) a primary streams to, read from ``source``; ``count`` is
+    None when they could not be read at all (``note`` says why)."""
+
+    source: str  # "pg_stat_replication", "SHOW SLAVE HOSTS"
+    rows: tuple[Replica, ...] = ()
+    count: int | None = 0
+    note: str = ""
+    word: str = "standby"  # what the server family calls them ("standby", "replica")
+
+    @property
+    def synchronous(self) -> tuple[Replica, ...]:
+        return tuple(r for r in self.rows if r.synchronous)
+
+    def findings(self, command: str = "upgrade") -> list[str]:
+        """What --plan says of them: none when the primary streams to none (or they
+        cannot be read; the JSON's note says why)."""
+        if not self.count:
+            return []
+        listed = "; ".join(r.brief() for r in self.rows)
+        out = [f"{self.count} {self.word}(s) per {self.source} will replay the {command}: "
+               f"{listed}"]
+        hidden = sum(1 for r in self.rows if r.hidden)
+        if hidden and self.note:
+            out.append(f"{hidden} of them without details: {self.note}")
+        for replica in self.synchronous:
+            out.append(f"{self.word} {shown(replica.name or '?', 64)} is synchronous "
+                       f"(sync_state {replica.sync_state}): every commit of the {command} "
+                       "waits for it to confirm, so the steps last as long as it lags")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "count": self.count,
+                "synchronous": len(self.synchronous),
+                "rows": [r.to_json() for r in self.rows], "note": self.note or None}

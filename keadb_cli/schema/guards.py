@@ -4,10 +4,12 @@
 First the node: a standby, a read-only replica or a Galera node where DDL is not safe
 takes no upgrade (:func:`writable_node`, run right after the state is read). Then, in
 order: the privileges to change Kea's schema, other sessions on the database, rows a
-step cannot convert, lease rows whose user context is not JSON, and whether the server
-has atomic DDL. ``upgrade`` refuses (:class:`~keadb_cli.errors.Refusal`) where a check
-fails; ``--plan`` runs the same checks and reports what the upgrade would refuse as
-findings. The backend object (:mod:`keadb_cli.db.backends`) holds each check's SQL.
+step cannot convert, lease rows whose user context is not JSON, whether the server
+has atomic DDL, and (on a primary, informational) the standbys that will replay the
+steps, a synchronous one named. ``upgrade`` refuses
+(:class:`~keadb_cli.errors.Refusal`) where a check fails; ``--plan`` runs the same checks
+and reports what the upgrade would refuse as findings. The backend object
+(:mod:`keadb_cli.db.backends`) holds each check's SQL.
 
 Nothing here prints or exits.
 """
@@ -18,12 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from keadb_cli.db.node import PRIMARY
 from keadb_cli.errors import ExitCode, Refusal
 from keadb_cli.kea.releases import Schema
 
 if TYPE_CHECKING:
     from keadb_cli.db.cluster import ClusterSessions
-    from keadb_cli.db.node import Node
+    from keadb_cli.db.node import Node, Replicas
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
 
@@ -66,6 +69,7 @@ class Checked:
 
     rows: dict[str, int] = field(default_factory=dict)  # row estimates per table
     bad_contexts: dict[str, list[str]] = field(default_factory=dict)  # to set to NULL
+    replicas: Replicas | None = None  # a primary's standbys, which replay every step
 
 
 def writable_node(node: Node, plan: ConnectPlan, *, command: str, verdict: str,
@@ -189,6 +193,10 @@ def before_change(sessions: ClusterSessions, plan: ConnectPlan, steps: Sequence[
     if node is not None and node.galera is not None:
         toi = toi_findings(node.galera.cluster_size, steps, checked.rows)
         findings.extend(toi if report else toi[:1])  # a run: the cluster-wide note alone
+    if node is not None and node.role == PRIMARY and steps:
+        checked.replicas = plan.backend.read_replicas(session)
+        if checked.replicas is not None:
+            findings.extend(checked.replicas.findings())
     return checked
 
 

@@ -24,16 +24,8 @@ if TYPE_CHECKING:
     from keadb_cli.db.node import Node
     from keadb_cli.db.session import Session
 
-# Login failures that can heal while a server starts (refused, timed out, name not yet in
-# DNS, socket not there yet, starting up, busy). Never retried: DENIED, a TLS failure, a
-# version verdict, bad settings.
-HEALING = frozenset({
-    "refused", "timeout", "dns", "network", "no-socket", "server-starting",
-    "server-shutdown", "connection-lost", "too-many-connections", "unreachable",
-})
-
-FIRST_RETRY = 0.2  # seconds; doubled after each attempt up to MAX_RETRY
-MAX_RETRY = 2.0
+# Login failures that heal (keadb_cli.db.retry.HEALING) are retried; never DENIED, a TLS
+# failure, a version verdict, bad settings.
 
 
 @dataclass(frozen=True)
@@ -84,23 +76,20 @@ def login(
 
     Returns the session (None on failure), the ``login`` check and the number of attempts.
     """
+    from keadb_cli.db.retry import HEALING, Waiter
     from keadb_cli.db.session import open_session
 
-    deadline = clock() + (wait or 0.0)
-    delay = FIRST_RETRY
-    attempts = 0
+    waiter = Waiter(wait, clock, sleep)
     while True:
-        attempts += 1
+        waiter.attempt()
+        attempts = waiter.attempts
         try:
             session = open_session(plan)
         except DeniedError as err:
             return None, fail("login", ExitCode.DENIED, err.message,
                               err.reason_code or "denied"), attempts
         except KeaDbError as err:
-            left = deadline - clock()
-            if wait and err.reason_code in HEALING and left > 0:
-                sleep(min(delay, left))
-                delay = min(delay * 2, MAX_RETRY)
+            if err.reason_code in HEALING and waiter.again():
                 continue
             code = err.exit_code if err.exit_code is not ExitCode.INTERNAL else (
                 ExitCode.UNREACHABLE)

@@ -40,7 +40,7 @@ from keadb_cli.schema.state import Verdict, access_json, judge, read_state
 
 if TYPE_CHECKING:
     from keadb_cli.commands.verify import Comparison
-    from keadb_cli.db.node import Node
+    from keadb_cli.db.node import Node, Replicas
     from keadb_cli.schema.state import Target
 
 Progress = Callable[[str], None]
@@ -99,6 +99,7 @@ class UpgradeResult:
     seconds: float = 0.0
     verified: Comparison | None = None
     node: Node | None = None  # the server's role, when a session was opened
+    standbys: Replicas | None = None  # a primary's standbys, when its checks read them
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -120,6 +121,7 @@ class UpgradeResult:
             },
             "seconds": round(self.seconds, 3),
             "node": self.node.to_json() if self.node else None,
+            "standbys": self.standbys.to_json() if self.standbys else None,
         }
         if self.access.path:
             out["path"], out["role"] = self.access.path, self.access.role
@@ -344,6 +346,7 @@ def upgrade_one(
     findings: list[str] = []
     verified: list[Comparison] = []
     nodes: list[Node] = []
+    standbys: list[Replicas] = []  # what the checks read of a primary's standbys
     # How far the run got: "checks" (nothing changed yet), "fix" (MySQL: non-JSON user
     # contexts being set to NULL), "steps" (the revisions are running).
     phase = "checks"
@@ -353,7 +356,7 @@ def upgrade_one(
         return UpgradeResult(action, access, verdict, found, expected, detail, code,
                              tuple(steps), tuple(ran or ()), tuple(findings),
                              time.monotonic() - started, verified[0] if verified else None,
-                             nodes[0] if nodes else None)
+                             nodes[0] if nodes else None, standbys[0] if standbys else None)
 
     if access.readonly and not options.plan_only:
         return result(Action.REFUSED, "-", ExitCode.READONLY,
@@ -398,7 +401,7 @@ def upgrade_one(
                 assert found is not None
                 _verify(session, plan, found, findings, verified, refuse=False)
             return _plan(sessions, plan, found, expected, resume, findings, result, steps,
-                         nodes[0])
+                         nodes[0], standbys)
         if progress:
             progress(f"{plan.backend.display} {plan.where}: taking the lock"
                      + (f" on every node of the cluster ({', '.join(sessions.addresses())})"
@@ -413,12 +416,14 @@ def upgrade_one(
                               "this one waited for the lock: nothing to do")
         assert found is not None
         steps[:] = _steps(session, plan, found, expected, resume)
-        bad = guards.before_change(
+        checked = guards.before_change(
             sessions, plan, steps, verdict=verdict, findings=findings,
             resumed_step=resume is not None and bool(resume.step), atomic=_atomic(session, plan),
             allow_other_sessions=options.allow_other_sessions,
             fix_user_context=options.fix_user_context, report=False,
-            node=nodes[0]).bad_contexts
+            node=nodes[0])
+        bad = checked.bad_contexts
+        standbys.extend([checked.replicas] if checked.replicas is not None else [])
         if resume is not None:
             findings.append("verify skipped: the database is between two schemas until the "
                             "interrupted upgrade is completed")
@@ -574,8 +579,9 @@ def _steps(session: Session, plan: ConnectPlan, found: Schema, expected: Schema,
 def _plan(sessions: ClusterSessions, plan: ConnectPlan, found: Schema | None,
           expected: Schema, resume: journal.Entry | None, findings: list[str],
           result: Callable[..., UpgradeResult], steps: list[StepPlan],
-          node: Node) -> UpgradeResult:
-    """--plan: the steps, what each rewrites and how many rows, and the findings; no change."""
+          node: Node, standbys: list[Replicas]) -> UpgradeResult:
+    """--plan: the steps, what each rewrites and how many rows, the findings (a primary's
+    standbys into ``standbys``); no change."""
     assert found is not None
     session = sessions.own
     chain = _steps(session, plan, found, expected, resume)
@@ -584,6 +590,7 @@ def _plan(sessions: ClusterSessions, plan: ConnectPlan, found: Schema | None,
         resumed_step=resume is not None and bool(resume.step), atomic=_atomic(session, plan),
         allow_other_sessions=False, fix_user_context=False, report=True, node=node)
     rows = checked.rows
+    standbys.extend([checked.replicas] if checked.replicas is not None else [])
     steps[:] = [StepPlan(s.revision, s.schema, s.title, s.kea, s.tables,
                          {t: rows.get(t, 0) for t in s.tables}, s.updated) for s in chain]
     return result(Action.PLANNED, "BEHIND", ExitCode.OK,

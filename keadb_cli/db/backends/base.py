@@ -18,7 +18,7 @@ from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Ref
 
 if TYPE_CHECKING:
     from keadb_cli.db.cluster import ClusterSessions
-    from keadb_cli.db.node import Node
+    from keadb_cli.db.node import Node, Replicas
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
     from keadb_cli.schema.catalog import Catalog
@@ -122,6 +122,16 @@ class Backend:
             KeaDbError: the session broke or timed out.
         """
         raise NotImplementedError
+
+    def read_replicas(self, session: Session) -> Replicas | None:
+        """On a primary: the standbys (replicas) that replay what it writes, as far as
+        this user may see them; None when this server family does not list them. A
+        refused read is a :class:`~keadb_cli.db.node.Replicas` whose note says why.
+
+        Raises:
+            KeaDbError: the session broke or timed out.
+        """
+        return None
 
     # -- the lock -----------------------------------------------------------------------
 

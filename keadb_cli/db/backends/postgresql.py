@@ -10,7 +10,7 @@ from keadb_cli.db.backends.base import Backend, build_or_refuse, scratch_name, s
 from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
 
 if TYPE_CHECKING:
-    from keadb_cli.db.node import Node
+    from keadb_cli.db.node import Node, Replicas
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
     from keadb_cli.schema.catalog import Catalog
@@ -40,6 +40,25 @@ _PG_NODE = ("SELECT pg_is_in_recovery(), "
             "(SELECT setting FROM pg_settings WHERE name = 'primary_conninfo')")
 
 
+# A primary's standbys (keadb_cli.db.node.Replicas). Every user sees one row per WAL sender;
+# only pg_read_all_stats (pg_monitor) or a superuser sees its details (the others NULL).
+_PG_STANDBYS = (
+    "SELECT application_name, host(client_addr), client_port::text, state, sync_state, "
+    "EXTRACT(EPOCH FROM replay_lag)::text, "
+    "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint::text "
+    "FROM pg_stat_replication ORDER BY application_name, pid"
+)
+HIDDEN_DETAILS = ("this user sees no state, address or lag of a standby: grant it pg_monitor "
+                  "(or pg_read_all_stats) to see them")
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _true(value: str | None) -> bool:
     return value in ("t", "true", "True", "1")
 
@@ -66,6 +85,27 @@ class PostgreSQLBackend(Backend):
             "pg_read_all_settings; before PostgreSQL 12 it is in recovery.conf)")
         return Node(STANDBY, in_recovery=True, primary=primary,
                     primary_from="primary_conninfo" if primary else "", note=note)
+
+    def read_replicas(self, session: Session) -> Replicas | None:
+        from keadb_cli.db.node import Replica, Replicas, address
+
+        try:
+            rows = session.query(_PG_STANDBYS)
+        except QueryError as err:
+            return Replicas("pg_stat_replication", count=None,
+                            note=f"cannot read pg_stat_replication: {short(err)[:160]}")
+        standbys = []
+        for name, host, port, state, sync_state, lag, behind in (r[:7] for r in rows):
+            where = address(host, port if port and port != "-1" else None) if host else None
+            lag_seconds = _number(lag)
+            behind_bytes = _number(behind)
+            standbys.append(Replica(
+                name=name, address=where, state=state, sync_state=sync_state,
+                replay_lag=round(lag_seconds, 3) if lag_seconds is not None else None,
+                replay_bytes=int(behind_bytes) if behind_bytes is not None else None))
+        hidden = any(r.hidden for r in standbys)
+        return Replicas("pg_stat_replication", tuple(standbys), len(standbys),
+                        note=HIDDEN_DETAILS if hidden else "")
 
     def runtime_missing(self, session: Session, wanted: tuple[str, ...], writes: bool,
                         listed: Callable[[list[str]], str]) -> list[str]:
