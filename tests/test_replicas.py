@@ -510,9 +510,12 @@ def test_pg_upgrade_on_the_primary_reaches_the_standby(
         "seconds"], "waited_for": None, "gave_up": False}
     # The plan counts the standby even for a user who sees no details of it.
     (name,), = primary.sql("SELECT application_name FROM pg_stat_replication")
-    standbys = _plan(db)["standbys"]
+    counted = _plan(db)
+    standbys = counted["standbys"]
     assert (standbys["source"], standbys["count"]) == ("pg_stat_replication", 1), standbys
     assert standbys["rows"][0]["state"] is None and "pg_monitor" in standbys["note"]
+    assert any(f.startswith("1 of them without details: this user sees no state")
+               for f in counted["findings"]), counted
     primary.sql(f'GRANT pg_monitor TO "{db.user}"')
     primary.sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
     primary.sql("SELECT pg_reload_conf()")
@@ -573,6 +576,21 @@ def test_mariadb_upgrade_on_the_primary_reaches_the_replica(
     (position,), = primary.sql("SELECT @@GLOBAL.gtid_binlog_pos")
     assert int(replica.sql("SELECT MASTER_GTID_WAIT(%s, %s)",
                            params=[position, REPLAY_WAIT])[0][0]) == 0
+    # The plan lists the primary's replicas to a user who may read SHOW SLAVE HOSTS only.
+    standbys = _plan(db)["standbys"]
+    assert (standbys["count"], standbys["rows"]) == (None, []), standbys
+    assert standbys["note"].startswith("SHOW SLAVE HOSTS refused")
+    assert "it needs REPLICATION MASTER ADMIN" in standbys["note"]
+    primary.sql(f"GRANT REPLICATION MASTER ADMIN ON *.* TO '{db.user}'@'%'")
+    try:
+        (server_id,), = replica.sql("SELECT @@GLOBAL.server_id")
+        planned = _plan(db)
+        assert planned["standbys"]["count"] == 1, planned["standbys"]
+        assert planned["standbys"]["rows"][0]["name"] == f"server_id {server_id}"
+        assert any(f.startswith("1 replica(s) per SHOW SLAVE HOSTS will replay the upgrade: "
+                                f"server_id {server_id}") for f in planned["findings"])
+    finally:
+        primary.sql(f"REVOKE REPLICATION MASTER ADMIN ON *.* FROM '{db.user}'@'%'")
     replica.sql("STOP SLAVE SQL_THREAD")
     try:
         _upgraded(db)

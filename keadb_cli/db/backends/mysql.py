@@ -12,7 +12,7 @@ from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Ref
 
 if TYPE_CHECKING:
     from keadb_cli.db.cluster import ClusterSessions
-    from keadb_cli.db.node import Node
+    from keadb_cli.db.node import Node, Replicas
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
     from keadb_cli.schema.catalog import Catalog
@@ -124,6 +124,11 @@ _NODE_FLAGS_SQL = "SELECT 'read_only', @@GLOBAL.read_only UNION ALL " \
 # A replica's source: host (column 2) and port (column 4) in both flavours' layout. It
 # needs REPLICATION CLIENT / REPLICA MONITOR (or SUPER), which Kea's user rarely has.
 _SOURCE_SQL = {"mariadb": "SHOW SLAVE STATUS", "mysql": "SHOW REPLICA STATUS"}
+# A primary's replicas: server id (column 1), host (2, empty unless the replica sets
+# report_host) and port (3). It needs REPLICATION MASTER ADMIN (MariaDB 10.5.2+) or
+# REPLICATION SLAVE (MySQL), which Kea's user rarely has.
+_REPLICAS_SQL = {"mariadb": "SHOW SLAVE HOSTS", "mysql": "SHOW REPLICAS"}
+_REPLICAS_PRIVILEGE = {"mariadb": "REPLICATION MASTER ADMIN", "mysql": "REPLICATION SLAVE"}
 
 
 # A Galera node's view of its cluster: every node's client address (host:port, comma
@@ -406,6 +411,23 @@ class MySQLBackend(Backend):
         primary, source_from, note = self._source(session, flavour)
         return Node(READ_ONLY_REPLICA, read_only=read_only, super_read_only=super_read_only,
                     primary=primary, primary_from=source_from, note=note)
+
+    def read_replicas(self, session: Session) -> Replicas | None:
+        from keadb_cli.db.node import Replica, Replicas, address
+
+        flavour = self.flavour(session)
+        statement = _REPLICAS_SQL[flavour]
+        try:
+            rows = session.query(statement)
+        except QueryError as err:
+            return Replicas(statement, count=None, word="replica", note=(
+                f"{statement} refused ({short(err)[:120]}): the replicas that replay the "
+                f"upgrade are unknown to this user (it needs {_REPLICAS_PRIVILEGE[flavour]})"))
+        replicas = tuple(
+            Replica(name=f"server_id {row[0]}",
+                    address=address(row[1], row[2]) if row[1] else None)
+            for row in rows if len(row) >= 3)
+        return Replicas(statement, replicas, len(replicas), word="replica")
 
     def _source(self, session: Session, flavour: str) -> tuple[str | None, str, str]:
         """A replica's source (host:port), where it came from, and why it is unknown."""
