@@ -259,7 +259,7 @@ def init_cmd(
 @click.option("--plan", "plan_only", is_flag=True,
               help="Change nothing: list the steps, the tables each rewrites (with about how "
                    "many rows) and the findings of the run's own checks (what it would "
-                   "refuse included).")
+                   "refuse included; on a primary, the standbys that will replay it).")
 @click.option("--sql", "sql_only", is_flag=True,
               help="Print the SQL of the steps from --from to the target, without connecting.")
 @click.option("--from", "from_schema", metavar="MAJOR.MINOR",
