@@ -106,16 +106,16 @@ LEASE4 = "SELECT address, hwaddr, subnet_id, state FROM lease4"
 # -- Galera ----------------------------------------------------------------------------------
 
 
-def galera_leases(db: FreshDatabase) -> set[Lease]:
-    """lease4 as Kea's user reads it through ``db``'s node, once that node has applied
-    everything the cluster committed before (``wsrep_sync_wait``)."""
+def causal_read(db: FreshDatabase, query: str) -> list[tuple[Any, ...]]:
+    """``query`` as Kea's user through ``db``'s node, once that node has applied everything
+    the cluster committed before (``wsrep_sync_wait``)."""
     conn = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password,
                            database=db.name, connect_timeout=10)
     try:
         with conn.cursor() as cur:
             cur.execute("SET SESSION wsrep_sync_wait = 1")
-            cur.execute(LEASE4)
-            return rows(list(cur.fetchall()))
+            cur.execute(query)
+            return list(cur.fetchall())
     finally:
         conn.close()
 
@@ -138,6 +138,8 @@ def test_kea_3_0_serves_from_a_galera_node_after_kea_db_upgrade(
     assert (code, result["action"], result["to"]) == (ExitCode.OK, "upgraded",
                                                       SCHEMA["3.0"]), output
     on_node3 = through(db, node3)
+    version = causal_read(on_node3, "SELECT CONCAT(version, '.', minor) FROM schema_version")
+    assert version == [(SCHEMA["3.0"],)], version  # node 3 applied the upgrade
     backend = Backend(db=on_node3, tls=tls_material, release=KEA.version,
                       schema=KEA.schema["mysql"])
     with kea_runner(KEA_DHCP4, root, KEA.hooks["mysql"]) as kea:
@@ -148,7 +150,7 @@ def test_kea_3_0_serves_from_a_galera_node_after_kea_db_upgrade(
             ExitCode.OK, "MATCH", "galera"), checked
         given = serve(kea, backend, dhcp_link, config)
     for node in (node3, node1, node2):
-        assert galera_leases(through(db, node)) == given, node.name
+        assert rows(causal_read(through(db, node), LEASE4)) == given, node.name
     for node in galera.nodes:
         status = node.status()
         assert (status["wsrep_cluster_size"], status["wsrep_local_state_comment"]) == (
@@ -176,19 +178,27 @@ def pg_pair() -> Iterator[tuple[FreshDatabase, FreshDatabase]]:
         on_standby = FreshDatabase(server=standby, name=db.name, user=db.user,
                                    password=db.password, host=standby.host, port=standby.port,
                                    type=db.type, socket=standby.socket)
+        version = "SELECT version, minor FROM schema_version"
+        deadline = time.monotonic() + REPLAY_WAIT
+        while not has_lease4(on_standby) or standby.sql(version, database=db.name) != \
+                primary.sql(version, database=db.name):
+            assert time.monotonic() < deadline, "the schema did not reach the standby"
+            time.sleep(0.1)
         yield db, on_standby
     finally:
         servers.stop_servers([s for s in (standby, primary) if s is not None])
+
+
+def has_lease4(db: FreshDatabase) -> bool:
+    return db.server.sql("SELECT to_regclass('public.lease4') IS NOT NULL",
+                         database=db.name) == [(True,)]
 
 
 def replayed(standby: FreshDatabase, want: set[Lease]) -> set[Lease]:
     """lease4 on the standby once it holds ``want`` (or REPLAY_WAIT has passed)."""
     deadline = time.monotonic() + REPLAY_WAIT
     while True:
-        have: set[Lease] = set()
-        if standby.server.sql("SELECT to_regclass('public.lease4') IS NOT NULL",
-                              database=standby.name) == [(True,)]:
-            have = rows(standby.server.sql(LEASE4, database=standby.name))
+        have = rows(standby.server.sql(LEASE4, database=standby.name))
         if have == want or time.monotonic() > deadline:
             return have
         time.sleep(0.1)
