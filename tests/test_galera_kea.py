@@ -2,7 +2,9 @@
 one node is the schema on every node; the init/upgrade lock and the other-sessions check
 hold for the whole cluster (GET_LOCK and PROCESSLIST are each node's own, so kea-db takes
 and reads them on every node); ``upgrade --plan`` says that each step's DDL blocks writes
-on every node (TOI); a node outside the Primary component takes no init or upgrade.
+on every node (TOI); a node outside the Primary component takes no init or upgrade; kea-db's
+upgrade through one node leaves on every node the catalog and rows that kea-admin 3.0.4's
+upgrade of the same data leaves on a single server (issue 18, item 1).
 
 Every run is the real CLI (a subprocess) as a user with Kea's documented grant only (ALL
 on its database), through the nodes' client ports on 127.0.0.1.
@@ -10,6 +12,7 @@ on its database), through the nodes' client ports on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -21,11 +24,23 @@ from typing import Any
 
 import pymysql
 import pytest
-from servers import FreshDatabase, GaleraCluster, GaleraNode, create_fresh_database
+from kea_admin import kea_admin_init, kea_admin_upgrade
+from matrix import Cell
+from servers import (
+    DatabaseServer,
+    FreshDatabase,
+    GaleraCluster,
+    GaleraNode,
+    create_fresh_database,
+    drop_fresh_database,
+)
+from test_matrix import EXPIRIES, expiries, lifted, seed_expiries
+from test_upgrade import IGNORE, read_catalog, seed
 
 from keadb_cli.db.backends.mysql import _NODE_ADDRESS
 from keadb_cli.db.cluster import ClusterSessions
 from keadb_cli.errors import ExitCode
+from keadb_cli.schema import catalog
 from keadb_cli.schema.guards import toi_findings
 
 db_test = pytest.mark.db
@@ -321,6 +336,107 @@ def test_with_the_binary_log_init_refuses_before_any_change(
     finally:
         node.drop_user(db.user)
         node.drop_database(db.name)
+
+
+# -- the same result as kea-admin on a single server ------------------------------------------
+
+
+def synced_catalog(db: FreshDatabase) -> catalog.Catalog:
+    """The catalog and rows of ``db`` on its node, read once the node has applied every
+    write the cluster committed before (``wsrep_sync_wait``: causal reads)."""
+    conn = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password,
+                           database=db.name, connect_timeout=10)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION wsrep_sync_wait = 1")
+        return catalog.read_catalog(conn, "mysql")
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def plain_auto_increment(node: GaleraNode) -> Iterator[None]:
+    """New sessions on ``node`` number AUTO_INCREMENT rows 1, 2, 3 ... as a single server
+    does: the matrix's seed names the rows it refers to by those ids. Galera (with
+    ``wsrep_auto_increment_control``, its default) gives each node its own
+    increment (the cluster size) and offset, and a session cannot change them."""
+    names = ("wsrep_auto_increment_control", "auto_increment_increment",
+             "auto_increment_offset")
+    saved = node.sql(f"SELECT {', '.join('@@GLOBAL.' + n for n in names)}")[0]
+    node.sql("SET GLOBAL wsrep_auto_increment_control = OFF, auto_increment_increment = 1, "
+             "auto_increment_offset = 1")
+    try:
+        yield
+    finally:
+        node.sql("SET GLOBAL auto_increment_increment = %s, auto_increment_offset = %s, "
+                 "wsrep_auto_increment_control = %s", params=(saved[1], saved[2], saved[0]))
+
+
+@db_test
+@pytest.mark.kea
+@pytest.mark.parametrize("matrix_server", ["mariadb10.11-latin1"], indirect=True)
+def test_upgrade_through_node_2_leaves_kea_admins_catalog_and_rows_on_every_node(
+    galera: GaleraCluster, kea_db_on: Callable[[str], FreshDatabase],
+    matrix_server: DatabaseServer, matrix_cell: Cell,
+) -> None:
+    """kea-admin 2.2.0's db-init and the matrix's seed, on the cluster through node 1 and on
+    a single MariaDB 10.11 of the same settings (the nodes' compiled-in defaults); kea-db's
+    upgrade to 3.0 through node 2 and kea-admin 3.0.4's upgrade of the single server: every
+    node holds the single server's catalog and rows, and the cluster keeps its 3 nodes.
+
+    The single server's upgrade numbers new AUTO_INCREMENT rows as Galera does on node 2
+    (its increment and offset, read from node 2), where kea-db's upgrade runs."""
+    ours = kea_db_on("")  # log_bin_trust_function_creators on: kea-admin's triggers too
+    theirs = matrix_cell.create_database(matrix_server)
+    try:
+        started = time.monotonic()
+        for db in (ours, theirs):
+            kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name)
+        with plain_auto_increment(galera.nodes[0]):
+            seed(ours)
+            seed_expiries(ours)
+        seed(theirs)
+        seed_expiries(theirs)
+        print(f"\nkea-admin 2.2.0 db-init + seed, cluster and single server: "
+              f"{time.monotonic() - started:.1f} s")
+        catalog.assert_same_catalog(read_catalog(theirs), synced_catalog(ours),
+                                    labels=("single server", "cluster"))
+        before = expiries(ours)
+        assert len(before) >= 2 * len(EXPIRIES)
+
+        node2 = galera.nodes[1]
+        (increment, offset), = node2.sql(
+            "SELECT @@GLOBAL.auto_increment_increment, @@GLOBAL.auto_increment_offset")
+        assert int(str(increment)) == len(galera.nodes)  # wsrep_auto_increment_control
+        started = time.monotonic()
+        with lifted(matrix_server, (f"SET GLOBAL auto_increment_increment = {increment}",
+                                    f"SET GLOBAL auto_increment_offset = {offset}")):
+            kea_admin_upgrade(theirs.type, theirs.host, theirs.port, theirs.user,
+                              theirs.password, theirs.name, release="3.0.4")
+        admin_seconds = time.monotonic() - started
+        started = time.monotonic()
+        code, result, output = kea_db(through(ours, node2), "upgrade", "--kea-version", "3.0",
+                                      "--yes")
+        print(f"kea-admin 3.0.4 db-upgrade (single server): {admin_seconds:.1f} s; kea-db "
+              f"upgrade through node 2: {time.monotonic() - started:.1f} s")
+        assert (code, result["action"], result["to"]) == (ExitCode.OK, "upgraded",
+                                                          SCHEMA["3.0"]), output
+        assert result["node"]["role"] == "galera", result["node"]
+
+        want = read_catalog(theirs)
+        assert want.rows, "the single server's upgrade left no rows"
+        for node in galera.nodes:
+            catalog.assert_same_catalog(want, synced_catalog(through(ours, node)),
+                                        ignore=IGNORE, labels=("kea-admin 3.0.4 db-upgrade",
+                                                               f"kea-db, {node.name}"))
+            assert expiries(through(ours, node)) == before, node.name
+        for node in galera.nodes:
+            status = node.status()
+            assert (status["wsrep_cluster_size"], status["wsrep_cluster_status"],
+                    status["wsrep_local_state_comment"]) == ("3", "Primary", "Synced"), \
+                node.name
+    finally:
+        drop_fresh_database(theirs)
 
 
 # -- no server ------------------------------------------------------------------------------
