@@ -20,6 +20,7 @@ from keadb_cli.db.session_kit import (
     GRACE,
     Budget,
     Deadline,
+    Endpoint,
     LibrarySession,
     Row,
     Signature,
@@ -91,6 +92,8 @@ def _signatures() -> tuple[Signature, ...]:
         ("PQfreeCancel", None, [p]),
         ("PQsetNoticeProcessor", p, [p, _NOTICE_PROCESSOR, p]),
         ("PQpass", cp, [p]),
+        ("PQhost", cp, [p]),
+        ("PQport", cp, [p]),
     )
 
 
@@ -101,6 +104,21 @@ def version_text(lib: Any) -> str:
 
 def _text(value: bytes | None) -> str:
     return value.decode("utf-8", "replace") if value else ""
+
+
+def _current(lib: Any, conn: int) -> Endpoint:
+    """The host libpq is on (the one trying, or the one logged in), from ``PQhost`` and
+    ``PQport``: with a host list, which one it is."""
+    port = _text(lib.PQport(conn))
+    return Endpoint(_text(lib.PQhost(conn)), int(port) if port.isdigit() else None)
+
+
+def _guard_prefix(lib: Any, conn: int, plan: ConnectPlan) -> str:
+    """"PostgreSQL host:port/db" for the guard's messages: with a host list, the host that
+    libpq is trying now."""
+    if not plan.host_list:
+        return f"PostgreSQL {plan.where}"
+    return f"PostgreSQL {_current(lib, conn)}/{plan.database} (of host list {plan.host})"
 
 
 class LibpqSession(LibrarySession):
@@ -120,6 +138,7 @@ class LibpqSession(LibrarySession):
         self.tls_cipher = _text(lib.PQsslAttribute(conn, b"cipher")) or None if in_use else None
         bits = _text(lib.PQsslAttribute(conn, b"key_bits")) if in_use else ""
         self.tls_bits = int(bits) if bits.isdigit() else None
+        self.answered = _current(lib, conn)  # with a host list: the host that answered
 
     def query(self, sql: str) -> list[Row]:
         self._check_open()
@@ -329,7 +348,7 @@ def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan,
                 if guard is None and plan.unix_socket is None \
                         and lib.PQstatus(conn) == _CONNECTION_STARTED and tcp_connected(fd):
                     # connected, nothing sent yet: from here libpq talks to the guard
-                    guard = LoginGuard(fd, f"PostgreSQL {plan.where}", expired)
+                    guard = LoginGuard(fd, _guard_prefix(lib, conn, plan), expired)
             state = _bounded_poll(lib, conn, deadline, expired, busy)
             if guard is not None:
                 if lib.PQstatus(conn) == _CONNECTION_STARTED:  # libpq moved on to another

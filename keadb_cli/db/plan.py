@@ -120,11 +120,34 @@ class ConnectPlan:
         return self.unix_socket is None and not self.tls.verify_chain
 
     @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts the client library tries, in order: PostgreSQL's ``host`` may be a
+        comma-separated list (libpq's; Kea passes it as it is, with its one ``port`` for
+        every host). An empty entry or a path is libpq's Unix socket directory."""
+        if self.host is None:
+            return ()
+        return tuple(self.host.split(",")) if self.backend.host_lists else (self.host,)
+
+    @property
+    def host_list(self) -> bool:
+        """Whether ``host`` names more than one host (libpq tries each in order)."""
+        return len(self.hosts) > 1
+
+    def one_host(self, host: str) -> ConnectPlan:
+        """This plan for one host of its list (the one that answered, as libpq names it:
+        a name, an address, or a Unix socket directory)."""
+        if self.backend.host_lists and (host.startswith("/") or not host):
+            directory = host or "/var/run/postgresql"
+            return dataclasses.replace(
+                self, host=None, unix_socket=f"{directory.rstrip('/')}/.s.PGSQL.{self.port}")
+        return dataclasses.replace(self, host=host, unix_socket=None)
+
+    @property
     def where(self) -> str:
-        """Password-free description of the endpoint."""
+        """Password-free description of the endpoint (every host of a host list)."""
         if self.unix_socket:
             return f"{self.unix_socket}/{self.database}"
-        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        host = ",".join(f"[{h}]" if ":" in h else h for h in self.hosts) or None
         return f"{host}:{self.port}/{self.database}"
 
     def libpq_params(self) -> dict[str, str]:
@@ -347,8 +370,15 @@ def plan_for(
     _refuse_special_files(access)
     port = access.port or backend.default_port  # Kea: 0 means the library default
     host: str | None = access.effective_host
+    listed = host is not None and "," in host
+    if listed and not backend.host_lists:
+        raise SettingsError(
+            f"host is a list of {len((host or '').split(','))} names: Kea's "
+            f"{backend.display} backend takes one host (host lists are libpq's, PostgreSQL "
+            "only)")
     tls = _TLS_RULES[backend.type](access, env, allow_ca_directory=allow_ca_directory)
-    unix_socket = _SOCKETS[backend.type](host or "", port, env)
+    # A host list goes to libpq as it is, Unix socket directories in it included.
+    unix_socket = None if listed else _SOCKETS[backend.type](host or "", port, env)
     return ConnectPlan(
         backend=backend,
         host=host if unix_socket is None else None,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from keadb_cli.commands.test_tls.check import TlsResult
     from keadb_cli.db.node import Node
     from keadb_cli.db.session import Session
+    from keadb_cli.db.session_kit import Endpoint
 
 # Login failures that can heal while a server starts (refused, timed out, name not yet in
 # DNS, socket not there yet, starting up, busy). Never retried: DENIED, a TLS failure, a
@@ -71,6 +72,7 @@ class Probe:
     tls: Check | None = None
     library: str = ""
     max_connections: int | None = None  # the server's limit (fleet rules), None: unknown
+    answered: Endpoint | None = None  # the host that answered (of a host list)
 
 
 def login(
@@ -108,6 +110,8 @@ def login(
             return None, fail("login", code, err.message + after,
                               err.reason_code or "unreachable"), attempts
         how = f"logged in with {session.library}"
+        if plan.host_list:  # which host of the list answered (libpq's PQhost / PQport)
+            how += f" at {session.answered} (host list {plan.host})"
         if session.fallback:
             return session, warn("login", f"{how}, not Kea's client library: "
                                           f"{session.fallback}", "fallback"), attempts
@@ -244,6 +248,7 @@ def probe_database(
     if session is None:
         return probe
     probe.library = session.library
+    probe.answered = session.answered
     try:
         try:
             probe.node = plan.backend.read_node(session)
