@@ -128,6 +128,12 @@ def test_target_session_attrs_picks_the_primary(
                              env_extra={"PGTARGETSESSIONATTRS": "read-write"}))
     assert picked["answered"] == {"host": PRIMARY, "port": db.port}, picked
     assert picked["node"]["role"] == "primary"
+    # init refuses the standby that answered, naming it (and the list)
+    init = _kea_db(db, hosts, "init", "--kea-version", "2.2", "--json")
+    refused = _result(init)
+    assert init.returncode == ExitCode.NODE_NOT_WRITABLE, refused
+    assert refused["detail"].startswith(
+        f"PostgreSQL {STANDBY}:{db.port}/{db.name} (host list {hosts}) is a hot standby"), refused
 
 
 @pytest.mark.db
@@ -146,7 +152,8 @@ def test_the_guard_watches_the_next_host_too(
     result = _result(proc)
     assert (result["verdict"], result["reason_code"]) == ("DENIED", "insecure-auth"), result
     assert proc.returncode == ExitCode.DENIED
-    assert f"PostgreSQL {FAKE}:{db.port}/{db.name} (of host list" in result["detail"]
+    assert f"PostgreSQL {FAKE}:{db.port}/{db.name} (host list {STANDBY},{FAKE}): " \
+        in result["detail"]
     assert "password in clear" in result["detail"]
     assert result["answered"] is None
 

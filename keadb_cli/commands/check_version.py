@@ -88,6 +88,7 @@ def check_version(
     except KeaDbError as err:  # unreachable, TLS failure, protocol
         return VersionResult(Verdict.UNREACHABLE, access, expected, detail=err.message,
                              reason_code=err.reason_code)
+    plan = plan.answered_by(session.answered)  # a host list: messages name the host
     answered = session.answered
     if session.fallback:
         warnings.append(f"opened with {session.library}: {session.fallback}")

@@ -60,6 +60,7 @@ class DriverSession:
             self.server = f"PostgreSQL {conn.info.server_version}"
             port = str(conn.info.port)  # psycopg's libpq: PQhost / PQport, as in libpq.py
             self.answered = Endpoint(conn.info.host, int(port) if port.isdigit() else None)
+            self._plan = plan.answered_by(self.answered)
             rows = self.query(
                 "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl"
             )

@@ -115,10 +115,8 @@ def _current(lib: Any, conn: int) -> Endpoint:
 
 def _guard_prefix(lib: Any, conn: int, plan: ConnectPlan) -> str:
     """"PostgreSQL host:port/db" for the guard's messages: with a host list, the host that
-    libpq is trying now."""
-    if not plan.host_list:
-        return f"PostgreSQL {plan.where}"
-    return f"PostgreSQL {_current(lib, conn)}/{plan.database} (of host list {plan.host})"
+    libpq is trying now (and the list)."""
+    return f"PostgreSQL {plan.answered_by(_current(lib, conn)).where}"
 
 
 class LibpqSession(LibrarySession):
@@ -128,7 +126,8 @@ class LibpqSession(LibrarySession):
 
     def __init__(self, lib: Any, conn: int, plan: ConnectPlan, notices: list[str],
                  callback: Any) -> None:
-        self._lib, self._conn, self._plan = lib, conn, plan
+        self.answered = _current(lib, conn)  # with a host list: the host that answered
+        self._lib, self._conn, self._plan = lib, conn, plan.answered_by(self.answered)
         self._callback = callback  # the notice processor must outlive the connection
         self.notices = notices
         self.library = version_text(lib)
@@ -138,7 +137,6 @@ class LibpqSession(LibrarySession):
         self.tls_cipher = _text(lib.PQsslAttribute(conn, b"cipher")) or None if in_use else None
         bits = _text(lib.PQsslAttribute(conn, b"key_bits")) if in_use else ""
         self.tls_bits = int(bits) if bits.isdigit() else None
-        self.answered = _current(lib, conn)  # with a host list: the host that answered
 
     def query(self, sql: str) -> list[Row]:
         self._check_open()

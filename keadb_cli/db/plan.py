@@ -21,6 +21,8 @@ from keadb_cli.text import keep_secret
 if TYPE_CHECKING:
     import ssl
 
+    from keadb_cli.db.session_kit import Endpoint
+
 # Where libmariadb looks for the server socket when host is "localhost" (Debian's default).
 DEFAULT_MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
 
@@ -92,6 +94,8 @@ class ConnectPlan:
     deadline: str = "--statement-timeout"
     pg_options: str | None = None  # PGOPTIONS from the environment, kept by libpq_params
     server_public_key: str | None = None  # MySQL: the RSA key file the user trusts
+    # With a host list, once a session is open: the host that answered ("db2:5432").
+    answered: str | None = None
 
     def for_reads(self) -> ConnectPlan:
         """This plan for a command whose session only reads: unless the user set
@@ -142,11 +146,19 @@ class ConnectPlan:
                 self, host=None, unix_socket=f"{directory.rstrip('/')}/.s.PGSQL.{self.port}")
         return dataclasses.replace(self, host=host, unix_socket=None)
 
+    def answered_by(self, endpoint: Endpoint) -> ConnectPlan:
+        """This plan once a session reached ``endpoint``: with a host list, messages name
+        that host (and the list) from then on."""
+        return dataclasses.replace(self, answered=str(endpoint)) if self.host_list else self
+
     @property
     def where(self) -> str:
-        """Password-free description of the endpoint (every host of a host list)."""
+        """Password-free description of the endpoint (with a host list: every host, or the
+        one that answered)."""
         if self.unix_socket:
             return f"{self.unix_socket}/{self.database}"
+        if self.answered:
+            return f"{self.answered}/{self.database} (host list {self.host})"
         host = ",".join(f"[{h}]" if ":" in h else h for h in self.hosts) or None
         return f"{host}:{self.port}/{self.database}"
 

@@ -249,6 +249,7 @@ def probe_database(
         return probe
     probe.library = session.library
     probe.answered = session.answered
+    plan = plan.answered_by(session.answered)  # a host list: messages name the host
     try:
         try:
             probe.node = plan.backend.read_node(session)
