@@ -459,7 +459,7 @@ Special = Callable[[_Peer, bytes], None]
 
 
 class FakeServer:
-    """A fake MySQL or PostgreSQL server on 127.0.0.1 that plays one scenario.
+    """A fake MySQL or PostgreSQL server on 127.0.0.1 (or ``bind``) that plays one scenario.
 
     Args:
         flavor: "mysql" or "postgresql".
@@ -476,6 +476,8 @@ class FakeServer:
             the connection runs inside TLS (else 'N').
         echo: the bytes ``echo_password_error`` puts in its error message (the password a
             server or proxy would echo back); may be changed between connections.
+        bind: the address and port to listen on (another loopback address, such as
+            127.0.0.3, and a real server's port make it one entry of a libpq host list).
 
     The port is bound when the object is made; connections are served from :meth:`start`
     (called by ``with``) until :meth:`close`.
@@ -495,6 +497,7 @@ class FakeServer:
         server_version: str | None = None,
         tls: ssl.SSLContext | None = None,
         echo: bytes = b"",
+        bind: tuple[str, int] = ("127.0.0.1", 0),
     ) -> None:
         if flavor not in SCENARIOS:
             raise ValueError(f"flavor must be one of {sorted(SCENARIOS)}, not {flavor!r}")
@@ -545,10 +548,10 @@ class FakeServer:
         self._sockets: list[socket.socket] = []
         self._accept_thread: threading.Thread | None = None
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind(bind)
         self._listener.listen(max_connections + 4)
         self._listener.settimeout(POLL_INTERVAL)
-        self.host = "127.0.0.1"
+        self.host = bind[0]
         self.port: int = self._listener.getsockname()[1]
 
     # -- public API ------------------------------------------------------------------------

@@ -520,9 +520,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _tcp_open(port: int) -> bool:
+def _tcp_open(port: int, host: str = HOST) -> bool:
     try:
-        with socket.create_connection((HOST, port), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return True
     except OSError:
         return False
@@ -829,9 +829,9 @@ class DatabaseServer:
                 )
             time.sleep(0.05)
         # The TCP listener exists before the server accepts on its socket.
-        if not _tcp_open(self.port):
+        if not _tcp_open(self.port, self.host):
             raise ServerStartError(
-                f"{self.type} server answers on its socket but not on {HOST}:{self.port}; "
+                f"{self.type} server answers on its socket but not on {self.host}:{self.port}; "
                 f"last log lines:\n{self.log_tail()}"
             )
         self._after_start()
@@ -1170,6 +1170,52 @@ def start_postgres(
         return server
 
     return cast(PostgresServer, _start(make, timeout=timeout))
+
+
+class PostgresStandby(PostgresServer):
+    """A hot standby: it takes no CREATE ROLE (the primary's roles reach it by replay)."""
+
+    def _after_start(self) -> None:
+        pass
+
+
+def start_postgres_standby(
+    primary: PostgresServer, *, listen: str = HOST, port: int | None = None,
+    conninfo_password: str = "",
+) -> PostgresStandby:
+    """A hot standby of ``primary``, made with ``pg_basebackup -R`` over TCP as postgres: its
+    ``primary_conninfo`` names the primary's host and port (and ``conninfo_password``, when
+    given). ``primary`` must let postgres replicate from 127.0.0.1 (``prepend_hba``) and run
+    with ``wal_level=replica`` and WAL senders.
+
+    ``listen`` is the standby's ``listen_addresses`` (another loopback address, such as
+    127.0.0.2, lets it share the primary's port: the two are then one libpq host list apart);
+    ``port`` defaults to a free one. The standby's ``host`` is ``listen``.
+    """
+    conninfo = f"host={primary.host} port={primary.port} user=postgres"
+    if conninfo_password:
+        conninfo += f" password={conninfo_password}"
+
+    def make() -> PostgresStandby:
+        directory = _make_dir("keadb-pg-", primary.run_as)
+        options = dict(primary.options)
+        options["settings"] = {**options.get("settings", {}), "listen_addresses": listen}
+        standby = PostgresStandby(
+            directory=directory, port=port or _free_port(), socket=directory,
+            log=directory / "server.log", tls="off", server_cert="valid",
+            options=options, bindir=primary.bindir, run_as=primary.run_as)
+        standby.host = listen
+        proc = subprocess.run(
+            [str(primary.bindir / "pg_basebackup"), "-D", str(standby.data), "-R",
+             "-X", "stream", "-c", "fast", "-d", conninfo],
+            env=_clean_env(), capture_output=True, text=True, timeout=120,
+            check=False, **primary.run_as.popen_kwargs())
+        if proc.returncode != 0:
+            standby.stop()
+            raise ServerStartError(f"pg_basebackup failed: {proc.stderr[-2000:]}")
+        return standby
+
+    return cast(PostgresStandby, _start(make))
 
 
 # ---- MariaDB -------------------------------------------------------------------------------

@@ -54,7 +54,10 @@ def _db_options(func: F, *, several_configs: bool) -> F:
         click.option("--type", "type_", metavar="mysql|postgresql", envvar=_env("type"),
                      help="Backend type (Kea's `type`)."),
         click.option("--host", envvar=_env("host"),
-                     help="Server host; Kea's default is localhost (MySQL: the Unix socket)."),
+                     help="Server host; Kea's default is localhost (MySQL: the Unix socket). "
+                          "PostgreSQL: also libpq's host list (db1,db2: tried in order with "
+                          "the one port; PGTARGETSESSIONATTRS picks by role); output names "
+                          "the host that answered."),
         click.option("--port", type=int, envvar=_env("port"),
                      help="Server port; 0 or unset means the backend's default."),
         click.option("--user", envvar=_env("user"), help="Database user."),

@@ -172,7 +172,7 @@ def version_results(
         backend = r.access.path or r.access.type or "?"
         if r.access.path:
             backend += f" ({r.access.type})"
-        detail = r.detail + _node_note(r.node)
+        detail = r.detail + _node_note(r.node) + answered_note(r.access.host, r.answered)
         if r.tables:
             listed = ", ".join(r.tables[:8]) + (" ..." if len(r.tables) > 8 else "")
             detail += f": {listed}"
@@ -195,6 +195,11 @@ def version_results(
 def _node_note(node: Any) -> str:
     """The server's role after a detail, when it is not a plain primary."""
     return "" if node is None or node.role == "primary" else f" (node: {node.brief()})"
+
+
+def answered_note(host: str | None, answered: Any) -> str:
+    """Which host of a host list (``host`` with a comma) answered, after a detail."""
+    return f" (answered: {answered})" if answered is not None and "," in (host or "") else ""
 
 
 def release_map(rows: Sequence[Any], *, as_json: bool) -> None:
@@ -343,7 +348,7 @@ def tls_results(results: Sequence[Any], release: Release | None, *, as_json: boo
             r.target.split(" ", 1)[-1],
             r.protocol or "-",
             r.cipher or "-",
-            r.reason,
+            r.reason + answered_note(r.kea.plan.host, r.session.answered),
         ])
     table(["VERDICT", "BACKEND", "DATABASE", "PROTOCOL", "CIPHER", "REASON"], rows,
           title=f"TLS as Kea {rules} would open it")

@@ -31,6 +31,7 @@ from keadb_cli.schema.state import worst as worst
 
 if TYPE_CHECKING:
     from keadb_cli.db.node import Node
+    from keadb_cli.db.session_kit import Endpoint
     from keadb_cli.schema.state import Target
 
 
@@ -47,6 +48,7 @@ class VersionResult:
     reason_code: str = ""  # why UNREACHABLE / DENIED ("auth-failed", "refused"...)
     node: Node | None = None  # the server's role, when a session was opened
     wait: Waited | None = None  # with --wait: how long it waited, and why
+    answered: Endpoint | None = None  # the host that answered (of a host list), likewise
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -58,6 +60,7 @@ class VersionResult:
             "tls": self.tls,
             "warnings": list(self.warnings),
             "node": self.node.to_json() if self.node else None,
+            "answered": self.answered.to_json() if self.answered else None,
         }
         if self.reason_code:
             out["reason_code"] = self.reason_code
@@ -161,6 +164,8 @@ def _check_once(access: DbAccess, expected: Schema, plan: ConnectPlan) -> Versio
     except KeaDbError as err:  # unreachable, TLS failure, protocol
         return VersionResult(Verdict.UNREACHABLE, access, expected, detail=err.message,
                              reason_code=err.reason_code)
+    plan = plan.answered_by(session.answered)  # a host list: messages name the host
+    answered = session.answered
     if session.fallback:
         warnings.append(f"opened with {session.library}: {session.fallback}")
     tls = f"{session.tls_version} {session.tls_cipher}" if session.tls_version else None
@@ -177,12 +182,13 @@ def _check_once(access: DbAccess, expected: Schema, plan: ConnectPlan) -> Versio
         return VersionResult(
             Verdict.DENIED, access, expected, detail=f"cannot read schema_version: {err.message}",
             tls=tls, warnings=tuple(warnings), reason_code=err.reason_code or "query-failed",
-            node=node,
+            node=node, answered=answered,
         )
     except KeaDbError as err:  # the session broke, timed out or sent too much
         return VersionResult(
             Verdict.UNREACHABLE, access, expected, detail=err.message, tls=tls,
             warnings=tuple(warnings), reason_code=err.reason_code, node=node,
+            answered=answered,
         )
     finally:
         session.close()
@@ -191,7 +197,7 @@ def _check_once(access: DbAccess, expected: Schema, plan: ConnectPlan) -> Versio
         detail = reason or "no tables: `kea-db init` can create the schema"
         return VersionResult(
             verdict, access, expected, detail=detail, tables=tables, tls=tls,
-            warnings=tuple(warnings), node=node,
+            warnings=tuple(warnings), node=node, answered=answered,
         )
     verdict = judge(found, expected)
     detail = {
@@ -202,7 +208,7 @@ def _check_once(access: DbAccess, expected: Schema, plan: ConnectPlan) -> Versio
     }[verdict]
     return VersionResult(
         verdict, access, expected, found=found, detail=detail, tls=tls,
-        warnings=tuple(warnings), node=node,
+        warnings=tuple(warnings), node=node, answered=answered,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from keadb_cli.errors import ConfigError, SettingsError
 from keadb_cli.files import MAX_PASSWORD_FILE, read_bounded
 from keadb_cli.kea.access import DB_TYPES, KEYWORDS, SQL_TYPES, DbAccess
-from keadb_cli.kea.hostname import host_problem
+from keadb_cli.kea.hostname import host_list_problem
 from keadb_cli.kea.releases import (
     InstalledKea,
     Release,
@@ -65,7 +65,7 @@ def access_from_options(values: dict[str, Any]) -> DbAccess:
         )
     if access.port is not None and not 0 <= access.port <= 65535:
         raise SettingsError(f"--port must be between 0 and 65535, got {access.port}")
-    problem = host_problem(access.host) if access.host is not None else None
+    problem = host_list_problem(access.host) if access.host is not None else None
     if problem:
         raise SettingsError(f"--host {problem}")
     if access.statement_timeout is not None and not 0 < access.statement_timeout <= 86400:

@@ -485,6 +485,7 @@ def verify_one(access: DbAccess, env: dict[str, str] | None = None) -> VerifyRes
         return result("DENIED", ExitCode.DENIED, err.message)
     except KeaDbError as err:
         return result("UNREACHABLE", ExitCode.UNREACHABLE, err.message)
+    plan = plan.answered_by(session.answered)  # a host list: messages name the host
     try:
         nodes.append(plan.backend.read_node(session))
         found, reason, tables = read_state(session, plan)

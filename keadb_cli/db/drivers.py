@@ -17,7 +17,14 @@ from typing import Any
 
 from keadb_cli.db import classify
 from keadb_cli.db.plan import ConnectPlan
-from keadb_cli.db.session_kit import GRACE, Budget, Row, statement_error, timed_out
+from keadb_cli.db.session_kit import (
+    GRACE,
+    Budget,
+    Endpoint,
+    Row,
+    statement_error,
+    timed_out,
+)
 from keadb_cli.errors import (
     InsecureAuthError,
     KeaDbError,
@@ -48,8 +55,12 @@ class DriverSession:
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
         self.server = ""
+        self.answered = Endpoint.of_plan(plan)
         if plan.backend.type == "postgresql":
             self.server = f"PostgreSQL {conn.info.server_version}"
+            port = str(conn.info.port)  # psycopg's libpq: PQhost / PQport, as in libpq.py
+            self.answered = Endpoint(conn.info.host, int(port) if port.isdigit() else None)
+            self._plan = plan.answered_by(self.answered)
             rows = self.query(
                 "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl"
             )

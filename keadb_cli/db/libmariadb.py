@@ -24,6 +24,7 @@ from keadb_cli.db.session_kit import (
     GRACE,
     Budget,
     Deadline,
+    Endpoint,
     LibrarySession,
     Row,
     Signature,
@@ -176,6 +177,7 @@ class MariadbSession(LibrarySession):
             self.tls_version = _text(version.value) or None
         self.tls_bits: int | None = None
         self.flavor = "mariadb" if "mariadb" in self.server.lower() else "mysql"
+        self.answered = Endpoint.of_plan(plan)
 
     def query(self, sql: str) -> list[Row]:
         self._check_open()

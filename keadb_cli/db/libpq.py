@@ -20,6 +20,7 @@ from keadb_cli.db.session_kit import (
     GRACE,
     Budget,
     Deadline,
+    Endpoint,
     LibrarySession,
     Row,
     Signature,
@@ -91,6 +92,8 @@ def _signatures() -> tuple[Signature, ...]:
         ("PQfreeCancel", None, [p]),
         ("PQsetNoticeProcessor", p, [p, _NOTICE_PROCESSOR, p]),
         ("PQpass", cp, [p]),
+        ("PQhost", cp, [p]),
+        ("PQport", cp, [p]),
     )
 
 
@@ -103,6 +106,19 @@ def _text(value: bytes | None) -> str:
     return value.decode("utf-8", "replace") if value else ""
 
 
+def _current(lib: Any, conn: int) -> Endpoint:
+    """The host libpq is on (the one trying, or the one logged in), from ``PQhost`` and
+    ``PQport``: with a host list, which one it is."""
+    port = _text(lib.PQport(conn))
+    return Endpoint(_text(lib.PQhost(conn)), int(port) if port.isdigit() else None)
+
+
+def _guard_prefix(lib: Any, conn: int, plan: ConnectPlan) -> str:
+    """"PostgreSQL host:port/db" for the guard's messages: with a host list, the host that
+    libpq is trying now (and the list)."""
+    return f"PostgreSQL {plan.answered_by(_current(lib, conn)).where}"
+
+
 class LibpqSession(LibrarySession):
     """A logged-in libpq connection (see :class:`keadb_cli.db.session_kit.Session`)."""
 
@@ -110,7 +126,8 @@ class LibpqSession(LibrarySession):
 
     def __init__(self, lib: Any, conn: int, plan: ConnectPlan, notices: list[str],
                  callback: Any) -> None:
-        self._lib, self._conn, self._plan = lib, conn, plan
+        self.answered = _current(lib, conn)  # with a host list: the host that answered
+        self._lib, self._conn, self._plan = lib, conn, plan.answered_by(self.answered)
         self._callback = callback  # the notice processor must outlive the connection
         self.notices = notices
         self.library = version_text(lib)
@@ -329,7 +346,7 @@ def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan,
                 if guard is None and plan.unix_socket is None \
                         and lib.PQstatus(conn) == _CONNECTION_STARTED and tcp_connected(fd):
                     # connected, nothing sent yet: from here libpq talks to the guard
-                    guard = LoginGuard(fd, f"PostgreSQL {plan.where}", expired)
+                    guard = LoginGuard(fd, _guard_prefix(lib, conn, plan), expired)
             state = _bounded_poll(lib, conn, deadline, expired, busy)
             if guard is not None:
                 if lib.PQstatus(conn) == _CONNECTION_STARTED:  # libpq moved on to another

@@ -21,6 +21,8 @@ from keadb_cli.text import keep_secret
 if TYPE_CHECKING:
     import ssl
 
+    from keadb_cli.db.session_kit import Endpoint
+
 # Where libmariadb looks for the server socket when host is "localhost" (Debian's default).
 DEFAULT_MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
 
@@ -92,6 +94,8 @@ class ConnectPlan:
     deadline: str = "--statement-timeout"
     pg_options: str | None = None  # PGOPTIONS from the environment, kept by libpq_params
     server_public_key: str | None = None  # MySQL: the RSA key file the user trusts
+    # With a host list, once a session is open: the host that answered ("db2:5432").
+    answered: str | None = None
 
     def for_reads(self) -> ConnectPlan:
         """This plan for a command whose session only reads: unless the user set
@@ -120,11 +124,42 @@ class ConnectPlan:
         return self.unix_socket is None and not self.tls.verify_chain
 
     @property
+    def hosts(self) -> tuple[str, ...]:
+        """The hosts the client library tries, in order: PostgreSQL's ``host`` may be a
+        comma-separated list (libpq's; Kea passes it as it is, with its one ``port`` for
+        every host). An empty entry or a path is libpq's Unix socket directory."""
+        if self.host is None:
+            return ()
+        return tuple(self.host.split(",")) if self.backend.host_lists else (self.host,)
+
+    @property
+    def host_list(self) -> bool:
+        """Whether ``host`` names more than one host (libpq tries each in order)."""
+        return len(self.hosts) > 1
+
+    def one_host(self, host: str) -> ConnectPlan:
+        """This plan for one host of its list (the one that answered, as libpq names it:
+        a name, an address, or a Unix socket directory)."""
+        if self.backend.host_lists and (host.startswith("/") or not host):
+            directory = host or "/var/run/postgresql"
+            return dataclasses.replace(
+                self, host=None, unix_socket=f"{directory.rstrip('/')}/.s.PGSQL.{self.port}")
+        return dataclasses.replace(self, host=host, unix_socket=None)
+
+    def answered_by(self, endpoint: Endpoint) -> ConnectPlan:
+        """This plan once a session reached ``endpoint``: with a host list, messages name
+        that host (and the list) from then on."""
+        return dataclasses.replace(self, answered=str(endpoint)) if self.host_list else self
+
+    @property
     def where(self) -> str:
-        """Password-free description of the endpoint."""
+        """Password-free description of the endpoint (with a host list: every host, or the
+        one that answered)."""
         if self.unix_socket:
             return f"{self.unix_socket}/{self.database}"
-        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        if self.answered:
+            return f"{self.answered}/{self.database} (host list {self.host})"
+        host = ",".join(f"[{h}]" if ":" in h else h for h in self.hosts) or None
         return f"{host}:{self.port}/{self.database}"
 
     def libpq_params(self) -> dict[str, str]:
@@ -347,8 +382,15 @@ def plan_for(
     _refuse_special_files(access)
     port = access.port or backend.default_port  # Kea: 0 means the library default
     host: str | None = access.effective_host
+    listed = host is not None and "," in host
+    if listed and not backend.host_lists:
+        raise SettingsError(
+            f"host is a list of {len((host or '').split(','))} names: Kea's "
+            f"{backend.display} backend takes one host (host lists are libpq's, PostgreSQL "
+            "only)")
     tls = _TLS_RULES[backend.type](access, env, allow_ca_directory=allow_ca_directory)
-    unix_socket = _SOCKETS[backend.type](host or "", port, env)
+    # A host list goes to libpq as it is, Unix socket directories in it included.
+    unix_socket = None if listed else _SOCKETS[backend.type](host or "", port, env)
     return ConnectPlan(
         backend=backend,
         host=host if unix_socket is None else None,

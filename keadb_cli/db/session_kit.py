@@ -14,6 +14,7 @@ import selectors
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from keadb_cli.errors import KeaDbError, UnreachableError
@@ -31,6 +32,30 @@ CANCEL_WAIT = 3.0  # seconds a cancel request may take
 Row = tuple[str | None, ...]
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """The server a session reached: with PostgreSQL's host list, the host that answered
+    (libpq's ``PQhost`` / ``PQport`` once logged in); else the plan's host or socket."""
+
+    host: str  # a name, an address, or a Unix socket (directory, for libpq)
+    port: int | None
+
+    def __str__(self) -> str:
+        if self.port is None or self.host.startswith("/"):
+            return self.host
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port}
+
+    @classmethod
+    def of_plan(cls, plan: ConnectPlan) -> Endpoint:
+        """The plan's one endpoint (a backend without host lists)."""
+        if plan.unix_socket:
+            return cls(plan.unix_socket, None)
+        return cls(plan.host or "localhost", plan.port)
+
+
 class Session(Protocol):
     """An open session: text rows, what TLS it runs on, and what opened it."""
 
@@ -40,6 +65,7 @@ class Session(Protocol):
     tls_cipher: str | None
     tls_bits: int | None
     server: str  # "PostgreSQL 150020", "10.11.19-MariaDB", "9.1.0"
+    answered: Endpoint  # the host (of a PostgreSQL host list) the session reached
     closed: bool
 
     def query(self, sql: str) -> list[Row]:

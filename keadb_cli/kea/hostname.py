@@ -12,7 +12,7 @@ loading the configuration parser.
 
 from __future__ import annotations
 
-__all__ = ["MAX_HOST_NAME", "MAX_LABEL", "host_problem"]
+__all__ = ["MAX_HOST_NAME", "MAX_LABEL", "host_list_problem", "host_problem"]
 
 MAX_HOST_NAME = 253  # characters of a DNS name, without a final dot
 MAX_LABEL = 63  # characters of one label (between dots)
@@ -53,6 +53,19 @@ def host_problem(host: str) -> str | None:
         if size > MAX_LABEL:
             return (f"has a label of {size} characters: a host name label has at most "
                     f"{MAX_LABEL} (RFC 1035), so no resolver can look it up")
+    return None
+
+
+def host_list_problem(host: str) -> str | None:
+    """:func:`host_problem` for a value that may be libpq's comma-separated host list
+    (PostgreSQL's ``host``): each entry is checked alone and named by its position."""
+    names = host.split(",")
+    if len(names) == 1:
+        return host_problem(host)
+    for number, name in enumerate(names, 1):
+        problem = host_problem(name)
+        if problem:
+            return f"(a host list): entry {number} {problem}"
     return None
 
 

@@ -20,7 +20,9 @@ and from what the MySQL/PostgreSQL connection code refuses when it opens the con
 * kea-db's own additions: a ``host`` that is a name must fit DNS's limits (at most 253
   characters, labels of at most 63), since no resolver can look a longer one up; a string
   the client library takes as a C string (name, user, password, host, TLS files) must not
-  hold a NUL character, which would cut it short.
+  hold a NUL character, which would cut it short. A PostgreSQL ``host`` may be libpq's
+  comma-separated host list (each entry is checked alone); a list on MySQL is an error
+  of the ``connect`` stage, since Kea's MySQL backend takes one host.
 
 Warnings: a keyword Kea accepts but ignores on that backend (``cipher-list`` on PostgreSQL,
 ``ssl-mode`` on MySQL, the TLS file keys on PostgreSQL before 3.1.0, memfile-only keys on an
@@ -42,7 +44,7 @@ from keadb_cli.errors import ConfigError
 from keadb_cli.files import MAX_PASSWORD_FILE, read_bounded
 from keadb_cli.kea.access import KEYWORDS, ON_FAIL_VALUES, SQL_TYPES, SSL_MODES, DbAccess
 from keadb_cli.kea.config import KeaConfig
-from keadb_cli.kea.hostname import host_problem
+from keadb_cli.kea.hostname import host_list_problem
 from keadb_cli.text import shown
 
 __all__ = [
@@ -309,9 +311,13 @@ def _open_checks(good: dict[str, Any], db_type: str, release: Release | None,
     if "name" not in good:
         error(None, f"missing 'name': Kea needs the {backend} database name to connect")
     host = good.get("host")
-    problem = host_problem(host) if isinstance(host, str) else None
-    if problem:
-        unusable("host", f"'host' {problem}")
+    if isinstance(host, str) and "," in host and db_type != "postgresql":
+        error("host", f"'host' is a list of {len(host.split(','))} names: Kea's {backend} "
+                      "backend takes one host (host lists are libpq's, PostgreSQL only)")
+    elif isinstance(host, str):
+        problem = host_list_problem(host)
+        if problem:
+            unusable("host", f"'host' {problem}")
     for key in _C_STRINGS:
         value = good.get(key)
         if isinstance(value, str) and "\x00" in value:

@@ -13,6 +13,7 @@ from keadb_cli.errors import ExitCode, worst_exit
 if TYPE_CHECKING:
     from keadb_cli.commands.preflight.fleet import FleetFinding
     from keadb_cli.db.node import Node
+    from keadb_cli.db.session_kit import Endpoint
 
 
 class Status(StrEnum):
@@ -81,6 +82,7 @@ class EntryReport:
     checks: tuple[Check, ...]
     checked_with: str | None = None  # another entry whose session served this one too
     node: Node | None = None  # the server's role, when a session was opened
+    answered: Endpoint | None = None  # the host that answered (of a host list), likewise
 
     @property
     def exit_code(self) -> ExitCode:
@@ -106,6 +108,7 @@ class EntryReport:
             "checked_with": self.checked_with,
             "checks": [c.to_json() for c in self.checks],
             "node": self.node.to_json() if self.node else None,
+            "answered": self.answered.to_json() if self.answered else None,
         }
 
 

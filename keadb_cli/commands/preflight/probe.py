@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from keadb_cli.commands.test_tls.check import TlsResult
     from keadb_cli.db.node import Node
     from keadb_cli.db.session import Session
+    from keadb_cli.db.session_kit import Endpoint
 
 # Login failures that heal (keadb_cli.db.retry.HEALING) are retried; never DENIED, a TLS
 # failure, a version verdict, bad settings.
@@ -63,6 +64,7 @@ class Probe:
     tls: Check | None = None
     library: str = ""
     max_connections: int | None = None  # the server's limit (fleet rules), None: unknown
+    answered: Endpoint | None = None  # the host that answered (of a host list)
 
 
 def login(
@@ -97,6 +99,8 @@ def login(
             return None, fail("login", code, err.message + after,
                               err.reason_code or "unreachable"), attempts
         how = f"logged in with {session.library}"
+        if plan.host_list:  # which host of the list answered (libpq's PQhost / PQport)
+            how += f" at {session.answered} (host list {plan.host})"
         if session.fallback:
             return session, warn("login", f"{how}, not Kea's client library: "
                                           f"{session.fallback}", "fallback"), attempts
@@ -233,6 +237,8 @@ def probe_database(
     if session is None:
         return probe
     probe.library = session.library
+    probe.answered = session.answered
+    plan = plan.answered_by(session.answered)  # a host list: messages name the host
     try:
         try:
             probe.node = plan.backend.read_node(session)

@@ -304,7 +304,8 @@ def preflight(
                 shared = first.path if first.file == item.file else f"{first.file}: {first.path}"
         reports.append(EntryReport(item.file, item.path, item.role, item.location,
                                    item.target, _entry_checks(item, probe, target, release),
-                                   checked_with=shared, node=probe.node if probe else None))
+                                   checked_with=shared, node=probe.node if probe else None,
+                                   answered=probe.answered if probe else None))
     limits: dict[ServerKey, int] = {}
     for key, members in groups.items():
         probed = probes.get(key)

@@ -83,15 +83,25 @@ def run(
         raise SettingsError(f"test-tls needs a mysql or postgresql entry, got {access.type!r}")
     kea = kea_plan(access, release, env)
     # Both signals wait on the network (and the C client library releases the GIL while it
-    # connects), so they run side by side while this thread checks the files.
+    # connects), so they run side by side while this thread checks the files. With a host
+    # list, the probe waits for the session: it goes to the host that answered libpq (the
+    # first of the list when none did), which target_session_attrs may have chosen.
     wires: list[WireReport] = []
     sessions: list[SessionReport] = []
-    workers = [
-        threading.Thread(target=_session_into, args=(sessions, kea.plan, via), daemon=True),
-        threading.Thread(
-            target=_probe_into, args=(wires, kea.plan, access.trust_anchor), daemon=True
-        ),
-    ]
+    listed = kea.plan.host_list
+    session_worker = threading.Thread(target=_session_into, args=(sessions, kea.plan, via),
+                                      daemon=True)
+
+    def probe_after_session() -> None:
+        if listed:
+            session_worker.join()
+            answered = sessions[0].answered
+            host = answered.host if answered is not None else kea.plan.hosts[0]
+            _probe_into(wires, kea.plan.one_host(host), access.trust_anchor)
+        else:
+            _probe_into(wires, kea.plan, access.trust_anchor)
+
+    workers = [session_worker, threading.Thread(target=probe_after_session, daemon=True)]
     for worker in workers:
         worker.start()
     findings = check_tls_files(access, warn_days=warn_days)

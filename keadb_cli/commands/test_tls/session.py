@@ -22,6 +22,7 @@ from keadb_cli.text import shown
 
 if TYPE_CHECKING:
     from keadb_cli.db.node import Node
+    from keadb_cli.db.session_kit import Endpoint
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class SessionReport:
     failure: str | None = None  # "unreachable", "denied", "tls", "settings", "query"
     library: str | None = None  # what opened it: "libpq 15.20", "libmariadb 3.3.8", "psycopg"
     node: Node | None = None  # the server's role (primary, standby...), when it was read
+    answered: Endpoint | None = None  # the host that answered (of a host list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class SessionReport:
             "error": self.error,
             "failure": self.failure,
             "library": self.library,
+            "answered": self.answered.to_json() if self.answered else None,
         }
 
 
@@ -124,7 +127,7 @@ def check_session(plan: ConnectPlan, *, via: str = "auto") -> SessionReport:
                                f"failed: {exc.message}", failure="query")
     finally:
         session.close()
-    return replace(report, library=session.library,
+    return replace(report, library=session.library, answered=session.answered,
                    fallback_used=plan.backend.type == "mysql" and plan.tls.use
                    and not report.ssl)
 

@@ -72,6 +72,7 @@ class TlsResult:
             ),
             "session": self.session.to_json(),
             "node": self.session.node.to_json() if self.session.node else None,
+            "answered": self.session.answered.to_json() if self.session.answered else None,
             "wire": self.wire.to_json(),
             "kea": self.kea.to_json(),
             "findings": [f.to_json() for f in self.findings],

@@ -371,6 +371,7 @@ def upgrade_one(
         return result(Action.REFUSED, "DENIED", ExitCode.DENIED, err.message)
     except KeaDbError as err:
         return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
+    plan = plan.answered_by(session.answered)  # a host list: messages name the host
     sessions = ClusterSessions(session)
     try:
         nodes.append(plan.backend.read_node(session))

@@ -63,6 +63,9 @@ class Backend:
     # Environment variables the client library takes the password from when kea-db gives
     # none (their values are kept secret too: keadb_cli.text.keep_secret).
     password_variables: tuple[str, ...] = ()
+    # Whether ``host`` may be a comma-separated list the client library tries in order
+    # (libpq's host list, which Kea's PostgreSQL backend passes through as it is).
+    host_lists: bool = False
     # A session setting that bounds the lock wait ({ms}) and its reset, when the lock
     # statement itself takes no timeout (PostgreSQL); and the SQLSTATE of a lock wait that
     # timed out.

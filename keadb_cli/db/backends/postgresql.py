@@ -214,6 +214,7 @@ POSTGRESQL = PostgreSQLBackend(
     soname="libpq.so.5",
     driver="psycopg",
     password_variables=("PGPASSWORD",),
+    host_lists=True,
     kea_hook="libdhcp_pgsql.so",
     max_connections_sql="SHOW max_connections",
     lock_wait_sql="SET lock_timeout = {ms}",
