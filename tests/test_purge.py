@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -135,8 +136,8 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("fresh_db", ["postgresql", "mariadb"], indirect=True)
-def test_purge(fresh_db: FreshDatabase,
-               fresh_db_factory: Callable[..., FreshDatabase]) -> None:
+def test_purge(fresh_db: FreshDatabase, fresh_db_factory: Callable[..., FreshDatabase],
+               tmp_path: Path) -> None:
     db = fresh_db
     proc = kea_db(db, "init", "--kea-version", "3.0")
     assert proc.returncode == ExitCode.OK, proc.stdout + proc.stderr
@@ -180,6 +181,20 @@ def test_purge(fresh_db: FreshDatabase,
     assert {t: d for t, (d, _) in tables(again, "deleted").items()} == dict.fromkeys(
         EXPECTED, 0)
     assert left(db) == after
+
+    # from a Kea configuration file whose lease and config-backend entries name this one
+    # database: it is purged once
+    entry = {"type": db.type, "host": db.host, "port": db.port, "user": db.user,
+             "password": db.password, "name": db.name}
+    conf = tmp_path / "kea-dhcp4.conf"
+    conf.write_text(json.dumps({"Dhcp4": {
+        "lease-database": entry, "config-control": {"config-databases": [entry]}}}))
+    proc = kea_db(None, "purge", "--config", str(conf), *ages, "--plan", "--json")
+    assert proc.returncode == ExitCode.OK, proc.stdout + proc.stderr
+    from_config = json.loads(proc.stdout)
+    assert [r["path"] for r in from_config["results"]] == ["Dhcp4.lease-database"]
+    assert tables(from_config, "to_delete") == {t: (0, k) for t, (_, k) in EXPECTED.items()}
+    assert db.password not in proc.stdout + proc.stderr
 
     # a database that is not Kea's: refused, its rows untouched
     other = fresh_db_factory(db.server)

@@ -24,4 +24,4 @@ def purge_results(results: Sequence[Any], *, plan_only: bool, as_json: bool) -> 
             for r in results for t in r.tables]
     if rows:
         table(["DATABASE", "TABLE", "DAYS", "OLDER", "TO DELETE" if plan_only else "DELETED",
-               "KEPT (NEWEST)", "BATCHES"], rows, style_col=-1)
+               "KEPT (NEWEST)", "BATCHES"], rows)
