@@ -87,6 +87,7 @@ class TableCount:
     kept: int
     deleted: int | None = None
     batches: int = 0
+    longest_batch: float = 0.0  # seconds of the slowest DELETE (the longest lock hold)
 
     @property
     def to_delete(self) -> int:
@@ -95,7 +96,8 @@ class TableCount:
     def to_json(self) -> dict[str, Any]:
         return {"table": self.table, "older_than_days": self.days, "older": self.older,
                 "to_delete": self.to_delete, "kept_newest": self.kept,
-                "deleted": self.deleted, "batches": self.batches}
+                "deleted": self.deleted, "batches": self.batches,
+                "longest_batch_seconds": round(self.longest_batch, 3)}
 
 
 @dataclass(frozen=True)
@@ -307,35 +309,38 @@ class _Run:
     def delete(self, counts: list[TableCount]) -> list[TableCount]:
         done = []
         for count in counts:
-            deleted, batches = self._delete_table(count.table)
+            deleted, batches, longest = self._delete_table(count.table)
             done.append(TableCount(count.table, count.days, count.older, count.kept,
-                                   deleted, batches))
+                                   deleted, batches, longest))
         return done
 
-    def _delete_table(self, table: str) -> tuple[int, int]:
+    def _delete_table(self, table: str) -> tuple[int, int, float]:
+        """Delete ``table``'s rows batch by batch: (rows, batches, longest DELETE)."""
         limit = self.options.batch
         deleted = batches = 0
+        longest = 0.0
         while True:
             if table == LOGS:
-                gone = self.backend.delete_counted(
-                    self.session, self.backend.old_logs_batch_sql(
-                        self.backend.moment_sql(self.cutoffs["logs"]), limit))
+                statement = self.backend.old_logs_batch_sql(
+                    self.backend.moment_sql(self.cutoffs["logs"]), limit)
             else:
                 revisions = table.endswith("_revision")
                 select = _REVISION_BATCH if revisions else _AUDIT_BATCH
                 ids = [_id(r[0]) for r in self.session.query(
                     self._sql(select, table, limit=limit))]
                 if not ids:
-                    return deleted, batches
+                    return deleted, batches, longest
                 delete = _DELETE_REVISIONS if revisions else _DELETE_AUDIT
-                gone = self.backend.delete_counted(
-                    self.session, self._sql(delete, table, ids=", ".join(map(str, ids))))
-            if gone == 0 and table == LOGS:
-                return deleted, batches
+                statement = self._sql(delete, table, ids=", ".join(map(str, ids)))
+            started = time.monotonic()
+            gone = self.backend.delete_counted(self.session, statement)
+            longest = max(longest, time.monotonic() - started)
+            if table == LOGS and gone == 0:
+                return deleted, batches, longest
             deleted += gone
             batches += 1
             if table == LOGS and gone < limit:
-                return deleted, batches
+                return deleted, batches, longest
 
 
 def _id(value: str | None) -> int:
