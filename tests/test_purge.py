@@ -205,3 +205,21 @@ def test_purge(fresh_db: FreshDatabase, fresh_db_factory: Callable[..., FreshDat
     assert code == ExitCode.FOREIGN, foreign
     assert foreign["results"][0]["verdict"] == "FOREIGN"
     assert run_sql(other, ["SELECT COUNT(*) FROM logs"])[0][0][0] == 1
+
+
+@pytest.mark.parametrize("args", [
+    (), ("--audit-older-than", "0"), ("--logs-older-than", "-1"),
+    ("--logs-older-than", "nan"), ("--audit-older-than", "inf"),
+    ("--logs-older-than", "36526"), ("--audit-older-than", "1", "--batch-size", "0"),
+])
+def test_refused_options_are_one_line_usage_errors(
+        args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before any connection (the port is closed: a connection would be
+    UNREACHABLE)."""
+    from keadb_cli.cli.main import main
+
+    code = main(["purge", *args, "--type", "postgresql", "--host", "127.0.0.1",
+                 "--port", "1", "--user", "u", "--name", "n"])
+    out, err = capsys.readouterr()
+    assert code == ExitCode.USAGE
+    assert out == "" and len(err.strip().splitlines()) == 1 and err.startswith("kea-db: error:")

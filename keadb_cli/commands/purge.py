@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 DAY = 86400  # seconds
 MIN_DAYS = 1.0
+MAX_DAYS = 36525  # a century: older than any timestamp a Kea server wrote
 DEFAULT_BATCH = 1000
 FAMILIES = ("dhcp4", "dhcp6")
 LOGS = "logs"
@@ -71,6 +72,9 @@ def check_options(options: Options) -> None:
         if days is not None and not days >= MIN_DAYS:  # NaN fails too
             raise KeaDbError(f"{option} {days:g}: purge keeps at least one day; give 1 or "
                              "more days", exit_code=ExitCode.USAGE)
+        if days is not None and days > MAX_DAYS:  # and infinity
+            raise KeaDbError(f"{option} {days:g}: give at most {MAX_DAYS} days (a century)",
+                             exit_code=ExitCode.USAGE)
     if options.batch < 1:
         raise KeaDbError(f"--batch-size {options.batch}: give 1 or more rows",
                          exit_code=ExitCode.USAGE)
