@@ -352,6 +352,47 @@ def verify_cmd(as_json: bool, **opts: Any) -> int:
     return int(worst_exit(r.exit_code for r in results))
 
 
+@cli.command("purge")
+@db_options
+@click.option("--audit-older-than", "audit_days", type=float, metavar="DAYS",
+              help="Delete config-backend audit entries (dhcp4/dhcp6 audit and revisions) "
+                   "older than DAYS (1 or more), except each object's newest entry.")
+@click.option("--logs-older-than", "logs_days", type=float, metavar="DAYS",
+              help="Delete forensic log rows (table logs) older than DAYS (1 or more).")
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Change nothing: count per table the rows to delete and the old rows "
+                   "kept as an object's newest entry.")
+@click.option("--batch-size", "batch", type=int, default=1000, show_default=True,
+              metavar="ROWS", help="Rows per DELETE, each its own short transaction.")
+@json_option
+def purge_cmd(audit_days: float | None, logs_days: float | None, plan_only: bool, batch: int,
+              as_json: bool, **opts: Any) -> int:
+    """Delete old config-backend audit entries and forensic log rows, which Kea never does.
+
+    An audit entry is as old as its revision. Each object's newest entry (its audit row
+    with the highest id) and the revision holding it stay, however old; a revision goes
+    once it holds no entry. Counts first, then deletes in batches. Refuses an age under one
+    day (exit 2), and a database that is not a Kea schema kea-db knows or lacks the tables
+    (EMPTY 12, FOREIGN 13), deleting nothing. Entries naming one database purge it once.
+
+    \b
+    Example:
+      KEA_DB_PASSWORD=... kea-db purge --type mysql --host db1 --user kea --name kea \\
+          --audit-older-than 90 --logs-older-than 365 --plan
+      kea-db purge --config /etc/kea/kea-dhcp4.conf --backend config \\
+          --audit-older-than 30 --json
+    """
+    from keadb_cli.cli.render_purge import purge_results
+    from keadb_cli.commands.purge import Options, check_options, purge_all
+
+    options = Options(audit_days=audit_days, logs_days=logs_days, plan_only=plan_only,
+                      batch=batch)
+    check_options(options)  # before a password prompt or a connection
+    results = purge_all(_accesses(opts), options)
+    purge_results(results, plan_only=plan_only, as_json=as_json)
+    return int(worst_exit(r.exit_code for r in results))
+
+
 @cli.command("demo")
 @click.option("--kea-version", default=None, metavar="X.Y[.Z]",
               help="Kea release whose schema the demo builds (default: the newest stable).")

@@ -322,6 +322,29 @@ class Backend:
         :func:`keadb_cli.schema.catalog.read_table_rows` for ``row_tables``)."""
         raise NotImplementedError
 
+    # -- purge (keadb_cli.commands.purge) ----------------------------------------------
+
+    # The server's clock, in whole seconds since the epoch (one row, one number).
+    epoch_sql: ClassVar[str] = ""
+
+    def purge_setup(self, session: Session) -> None:
+        """Make the session compare Kea's timestamps unambiguously; nothing by default."""
+
+    def moment_sql(self, epoch: int) -> str:
+        """A moment, given in seconds since the epoch, as an SQL expression comparable with
+        Kea's timestamp columns."""
+        raise NotImplementedError
+
+    def old_logs_batch_sql(self, cutoff: str, limit: int) -> str:
+        """A DELETE of at most ``limit`` rows of ``logs`` older than ``cutoff`` (an SQL
+        expression), without a RETURNING clause (see :meth:`delete_counted`)."""
+        raise NotImplementedError
+
+    def delete_counted(self, session: Session, delete_sql: str) -> int:
+        """Run one DELETE (its own transaction: sessions autocommit) and return how many
+        rows it deleted."""
+        raise NotImplementedError
+
     def quote_identifier(self, name: str) -> str:
         raise NotImplementedError
 
@@ -341,6 +364,20 @@ def build_or_refuse(run: Callable[[], object]) -> None:
         raise CannotVerify(f"the server refused kea-db's schema in the scratch namespace "
                            f"({short(err)}): verify as a user who may create Kea's schema "
                            "(see init's privileges)", exit_code=ExitCode.PRIVILEGES) from None
+
+
+def count_of(rows: list[tuple[str | None, ...]]) -> int:
+    """The number a one-row, one-column answer holds (a count from the server).
+
+    Raises:
+        QueryError: the answer is not a non-negative integer.
+    """
+    value = (rows[0][0] or "").strip() if rows and rows[0] else ""
+    if not value.isdigit():
+        from keadb_cli.text import shown
+
+        raise QueryError(f"expected a count from the server, got '{shown(value, 40)}'")
+    return int(value)
 
 
 def short(err: KeaDbError) -> str:

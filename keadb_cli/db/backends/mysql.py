@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from keadb_cli.db.backends.base import Backend, build_or_refuse, scratch_name, short
+from keadb_cli.db.backends.base import Backend, build_or_refuse, count_of, scratch_name, short
 from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
 
 if TYPE_CHECKING:
@@ -486,6 +486,24 @@ class MySQLBackend(Backend):
         from keadb_cli.schema import catalog_mysql
 
         return catalog_mysql.read(dbapi_connection, row_tables)
+
+    # -- purge: TIMESTAMP columns compare in the session's time zone, so it is UTC;
+    # DELETE takes a LIMIT, and ROW_COUNT() says what the last one deleted
+
+    epoch_sql: ClassVar[str] = "SELECT UNIX_TIMESTAMP()"
+
+    def purge_setup(self, session: Session) -> None:
+        session.query("SET time_zone = '+00:00'")
+
+    def moment_sql(self, epoch: int) -> str:
+        return f"FROM_UNIXTIME({int(epoch)})"
+
+    def old_logs_batch_sql(self, cutoff: str, limit: int) -> str:
+        return f"DELETE FROM logs WHERE timestamp < {cutoff} LIMIT {int(limit)}"
+
+    def delete_counted(self, session: Session, delete_sql: str) -> int:
+        session.query(delete_sql)
+        return count_of(session.query("SELECT ROW_COUNT()"))
 
     def quote_identifier(self, name: str) -> str:
         from keadb_cli.schema import catalog_mysql

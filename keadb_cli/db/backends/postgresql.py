@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from keadb_cli.db.backends.base import Backend, build_or_refuse, scratch_name, short
+from keadb_cli.db.backends.base import Backend, build_or_refuse, count_of, scratch_name, short
 from keadb_cli.errors import CannotVerify, ExitCode, KeaDbError, QueryError, Refusal
 
 if TYPE_CHECKING:
@@ -179,6 +179,22 @@ class PostgreSQLBackend(Backend):
         from keadb_cli.schema import catalog_pgsql
 
         return catalog_pgsql.read(dbapi_connection, row_tables)
+
+    # -- purge: timestamptz compares as an instant; logs has no key, so rows go by ctid
+
+    epoch_sql: ClassVar[str] = "SELECT floor(extract(epoch FROM now()))::bigint::text"
+
+    def moment_sql(self, epoch: int) -> str:
+        return f"to_timestamp({int(epoch)})"
+
+    def old_logs_batch_sql(self, cutoff: str, limit: int) -> str:
+        return (f"DELETE FROM logs WHERE ctid IN (SELECT ctid FROM logs "
+                f"WHERE timestamp < {cutoff} LIMIT {int(limit)})")
+
+    def delete_counted(self, session: Session, delete_sql: str) -> int:
+        rows = session.query(f"WITH gone AS ({delete_sql} RETURNING 1) "
+                             "SELECT count(*)::text FROM gone")
+        return count_of(rows)
 
     def quote_identifier(self, name: str) -> str:
         from keadb_cli.schema import catalog_pgsql
