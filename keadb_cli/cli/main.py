@@ -438,11 +438,20 @@ def test_tls_cmd(
 @click.option("--junit", "junit_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Also write a JUnit XML report (one testcase per entry and check, and "
                    "per fleet finding).")
+@click.option("--warn-days", type=click.IntRange(0), default=30, show_default=True,
+              help="Warn when the database server's certificate expires within this many "
+                   "days.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "prometheus"]),
+              default=None, help="stdout: a table (default), JSON (as --json) or Prometheus "
+                                 "text exposition.")
+@click.option("--textfile", metavar="PATH", type=click.Path(dir_okay=False),
+              help="Also write the Prometheus metrics to PATH atomically, for "
+                   "node_exporter's textfile collector (PATH ends in .prom).")
 @json_option
 def preflight_cmd(
     kea_version: str | None, expect: str | None, wait: bool, wait_timeout: float | None,
-    require_tls: bool, require_verify: bool, junit_file: str | None, as_json: bool,
-    **opts: Any,
+    require_tls: bool, require_verify: bool, junit_file: str | None, warn_days: int,
+    output_format: str | None, textfile: str | None, as_json: bool, **opts: Any,
 ) -> int:
     """Say whether Kea will start and serve on its databases. Read-only, always.
 
@@ -462,30 +471,45 @@ def preflight_cmd(
     Example:
       kea-db preflight --config /etc/kea/kea-dhcp4.conf \\
           --config /etc/kea/kea-dhcp6.conf --kea-version 3.0 --wait --junit preflight.xml
+      kea-db preflight --config /etc/kea/kea-dhcp4.conf --kea-version 3.0 \\
+          --textfile /var/lib/prometheus/node-exporter/kea-db.prom
     """
     from keadb_cli.cli import render
+    from keadb_cli.commands.preflight import prometheus
     from keadb_cli.commands.preflight.run import Options, preflight
     from keadb_cli.commands.settings import access_from_options, resolve_target
     from keadb_cli.files import write_report
 
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError(f"--json and --format {output_format} disagree: give one")
+    as_json = as_json or output_format == "json"
+    if textfile:
+        prometheus.check_textfile(textfile)
     target = resolve_target(kea_version, expect)
     password = _password(opts)
     configs = list(opts.pop("configs", ()) or ())
     backend = opts.pop("backend", None)
     values = {("type" if k == "type_" else k): v for k, v in opts.items()}
-    options = Options(wait=_wait_seconds(wait, wait_timeout),
-                      require_tls=require_tls, require_verify=require_verify)
+    options = Options(wait=_wait_seconds(wait, wait_timeout), require_tls=require_tls,
+                      require_verify=require_verify, warn_days=warn_days)
     report = preflight(configs, access_from_options(values), password, target, options,
                        backend=backend)
     if junit_file:
         from keadb_cli.commands.preflight.formats import junit
 
         write_report(junit_file, junit(report))
-    render.preflight_report(report, as_json=as_json)
+    metrics = prometheus.exposition(report) if textfile or output_format == "prometheus" else ""
+    if textfile:
+        write_report(textfile, metrics)
+    if output_format == "prometheus":
+        render.preflight_metrics(report, metrics)
+    else:
+        render.preflight_report(report, as_json=as_json)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from keadb_cli.commands.preflight.formats import github_annotations
 
-        (sys.stderr if as_json else sys.stdout).write(github_annotations(report))
+        machine = as_json or output_format == "prometheus"
+        (sys.stderr if machine else sys.stdout).write(github_annotations(report))
     return int(report.exit_code)
 
 
