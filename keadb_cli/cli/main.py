@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from keadb_cli import __version__
+from keadb_cli.cli import completion
 from keadb_cli.errors import ExitCode, KeaDbError, SettingsError, worst_exit
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,9 +50,11 @@ def _db_options(func: F, *, several_configs: bool) -> F:
     options = [
         config,
         click.option("--backend", envvar=_env("backend"), metavar="ROLE|PATH",
+                     shell_complete=completion.backend,
                      help="With --config: lease, hosts, config, Dhcp4, Dhcp6 or a path "
                           "such as Dhcp4.hosts-databases[1]. Default: every SQL backend."),
         click.option("--type", "type_", metavar="mysql|postgresql", envvar=_env("type"),
+                     shell_complete=completion.db_type,
                      help="Backend type (Kea's `type`)."),
         click.option("--host", envvar=_env("host"),
                      help="Server host; Kea's default is localhost (MySQL: the Unix socket). "
@@ -109,6 +112,7 @@ def target_options(func: F) -> F:
     )(func)
     return click.option(
         "--kea-version", metavar="X.Y[.Z]", envvar=_env("kea_version"),
+        shell_complete=completion.kea_version,
         help="Kea release to compare with (2.6 means the newest 2.6.x). "
              "Default: the installed kea-dhcp4/kea-dhcp6/kea-admin.",
     )(func)
@@ -354,6 +358,7 @@ def verify_cmd(as_json: bool, **opts: Any) -> int:
 
 @cli.command("demo")
 @click.option("--kea-version", default=None, metavar="X.Y[.Z]",
+              shell_complete=completion.kea_version,
               help="Kea release whose schema the demo builds (default: the newest stable).")
 @json_option
 def demo_cmd(kea_version: str | None, as_json: bool) -> int:
@@ -378,6 +383,7 @@ def demo_cmd(kea_version: str | None, as_json: bool) -> int:
 @cli.command("test-tls")
 @db_options
 @click.option("--kea-version", metavar="X.Y[.Z]", envvar=_env("kea_version"),
+              shell_complete=completion.kea_version,
               help="Open the connection as this Kea release would. Default: the installed "
                    "Kea, else the newest rules.")
 @click.option("--require-tls", is_flag=True,
@@ -517,8 +523,10 @@ def preflight_cmd(
 @click.option("--config", "config", required=True, envvar=_env("config"), metavar="FILE",
               help="Kea configuration file (kea-dhcp4.conf, kea-dhcp6.conf).")
 @click.option("--backend", envvar=_env("backend"), metavar="ROLE|PATH",
+                     shell_complete=completion.backend,
               help="lease, hosts, config, Dhcp4, Dhcp6 or a path. Default: every entry.")
 @click.option("--kea-version", metavar="X.Y[.Z]", envvar=_env("kea_version"),
+              shell_complete=completion.kea_version,
               help="Validate for this Kea release. Default: the installed Kea, else the "
                    "newest rules.")
 @json_option
