@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from keadb_cli import __version__
+from keadb_cli.cli import completion
 from keadb_cli.errors import ExitCode, KeaDbError, SettingsError, worst_exit
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,9 +50,11 @@ def _db_options(func: F, *, several_configs: bool) -> F:
     options = [
         config,
         click.option("--backend", envvar=_env("backend"), metavar="ROLE|PATH",
+                     shell_complete=completion.backend,
                      help="With --config: lease, hosts, config, Dhcp4, Dhcp6 or a path "
                           "such as Dhcp4.hosts-databases[1]. Default: every SQL backend."),
         click.option("--type", "type_", metavar="mysql|postgresql", envvar=_env("type"),
+                     shell_complete=completion.db_type,
                      help="Backend type (Kea's `type`)."),
         click.option("--host", envvar=_env("host"),
                      help="Server host; Kea's default is localhost (MySQL: the Unix socket). "
@@ -109,6 +112,7 @@ def target_options(func: F) -> F:
     )(func)
     return click.option(
         "--kea-version", metavar="X.Y[.Z]", envvar=_env("kea_version"),
+        shell_complete=completion.kea_version,
         help="Kea release to compare with (2.6 means the newest 2.6.x). "
              "Default: the installed kea-dhcp4/kea-dhcp6/kea-admin.",
     )(func)
@@ -395,6 +399,7 @@ def purge_cmd(audit_days: float | None, logs_days: float | None, plan_only: bool
 
 @cli.command("demo")
 @click.option("--kea-version", default=None, metavar="X.Y[.Z]",
+              shell_complete=completion.kea_version,
               help="Kea release whose schema the demo builds (default: the newest stable).")
 @json_option
 def demo_cmd(kea_version: str | None, as_json: bool) -> int:
@@ -419,6 +424,7 @@ def demo_cmd(kea_version: str | None, as_json: bool) -> int:
 @cli.command("test-tls")
 @db_options
 @click.option("--kea-version", metavar="X.Y[.Z]", envvar=_env("kea_version"),
+              shell_complete=completion.kea_version,
               help="Open the connection as this Kea release would. Default: the installed "
                    "Kea, else the newest rules.")
 @click.option("--require-tls", is_flag=True,
@@ -479,11 +485,20 @@ def test_tls_cmd(
 @click.option("--junit", "junit_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Also write a JUnit XML report (one testcase per entry and check, and "
                    "per fleet finding).")
+@click.option("--warn-days", type=click.IntRange(0), default=30, show_default=True,
+              help="Warn when the database server's certificate expires within this many "
+                   "days.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "prometheus"]),
+              default=None, help="stdout: a table (default), JSON (as --json) or Prometheus "
+                                 "text exposition.")
+@click.option("--textfile", metavar="PATH", type=click.Path(dir_okay=False),
+              help="Also write the Prometheus metrics to PATH atomically, for "
+                   "node_exporter's textfile collector (PATH ends in .prom).")
 @json_option
 def preflight_cmd(
     kea_version: str | None, expect: str | None, wait: bool, wait_timeout: float | None,
-    require_tls: bool, require_verify: bool, junit_file: str | None, as_json: bool,
-    **opts: Any,
+    require_tls: bool, require_verify: bool, junit_file: str | None, warn_days: int,
+    output_format: str | None, textfile: str | None, as_json: bool, **opts: Any,
 ) -> int:
     """Say whether Kea will start and serve on its databases. Read-only, always.
 
@@ -503,30 +518,45 @@ def preflight_cmd(
     Example:
       kea-db preflight --config /etc/kea/kea-dhcp4.conf \\
           --config /etc/kea/kea-dhcp6.conf --kea-version 3.0 --wait --junit preflight.xml
+      kea-db preflight --config /etc/kea/kea-dhcp4.conf --kea-version 3.0 \\
+          --textfile /var/lib/prometheus/node-exporter/kea-db.prom
     """
     from keadb_cli.cli import render
+    from keadb_cli.commands.preflight import prometheus
     from keadb_cli.commands.preflight.run import Options, preflight
     from keadb_cli.commands.settings import access_from_options, resolve_target
     from keadb_cli.files import write_report
 
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError(f"--json and --format {output_format} disagree: give one")
+    as_json = as_json or output_format == "json"
+    if textfile:
+        prometheus.check_textfile(textfile)
     target = resolve_target(kea_version, expect)
     password = _password(opts)
     configs = list(opts.pop("configs", ()) or ())
     backend = opts.pop("backend", None)
     values = {("type" if k == "type_" else k): v for k, v in opts.items()}
-    options = Options(wait=_wait_seconds(wait, wait_timeout),
-                      require_tls=require_tls, require_verify=require_verify)
+    options = Options(wait=_wait_seconds(wait, wait_timeout), require_tls=require_tls,
+                      require_verify=require_verify, warn_days=warn_days)
     report = preflight(configs, access_from_options(values), password, target, options,
                        backend=backend)
     if junit_file:
         from keadb_cli.commands.preflight.formats import junit
 
         write_report(junit_file, junit(report))
-    render.preflight_report(report, as_json=as_json)
+    metrics = prometheus.exposition(report) if textfile or output_format == "prometheus" else ""
+    if textfile:
+        write_report(textfile, metrics)
+    if output_format == "prometheus":
+        render.preflight_metrics(report, metrics)
+    else:
+        render.preflight_report(report, as_json=as_json)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from keadb_cli.commands.preflight.formats import github_annotations
 
-        (sys.stderr if as_json else sys.stdout).write(github_annotations(report))
+        machine = as_json or output_format == "prometheus"
+        (sys.stderr if machine else sys.stdout).write(github_annotations(report))
     return int(report.exit_code)
 
 
@@ -534,8 +564,10 @@ def preflight_cmd(
 @click.option("--config", "config", required=True, envvar=_env("config"), metavar="FILE",
               help="Kea configuration file (kea-dhcp4.conf, kea-dhcp6.conf).")
 @click.option("--backend", envvar=_env("backend"), metavar="ROLE|PATH",
+                     shell_complete=completion.backend,
               help="lease, hosts, config, Dhcp4, Dhcp6 or a path. Default: every entry.")
 @click.option("--kea-version", metavar="X.Y[.Z]", envvar=_env("kea_version"),
+              shell_complete=completion.kea_version,
               help="Validate for this Kea release. Default: the installed Kea, else the "
                    "newest rules.")
 @json_option

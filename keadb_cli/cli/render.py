@@ -399,6 +399,14 @@ def preflight_report(report: Any, *, as_json: bool) -> None:
     )
 
 
+def preflight_metrics(report: Any, text: str) -> None:
+    """Prometheus text on stdout (its label values are escaped already); the files'
+    warnings on stderr."""
+    for line in report.warnings:
+        warning(line)
+    lines(text.splitlines())
+
+
 def step_printer() -> Any:
     """Progress lines on stderr, terminal or not (an upgrade's steps and heartbeats)."""
 

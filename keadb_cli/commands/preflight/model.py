@@ -67,6 +67,19 @@ def skipped(name: str, detail: str) -> Check:
 
 
 @dataclass(frozen=True)
+class SchemaFacts:
+    """What the schema check read: the version found (None: EMPTY or FOREIGN), the one the
+    release expects, and check-version's verdict (MATCH, BEHIND, AHEAD, EMPTY, FOREIGN)."""
+
+    found: str | None
+    expected: str
+    verdict: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"found": self.found, "expected": self.expected, "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
 class EntryReport:
     """The checks of one database entry of one file (or of the command-line settings).
 
@@ -83,6 +96,9 @@ class EntryReport:
     checked_with: str | None = None  # another entry whose session served this one too
     node: Node | None = None  # the server's role, when a session was opened
     answered: Endpoint | None = None  # the host that answered (of a host list), likewise
+    type: str | None = None  # mysql, postgresql; None when the entry could not be read
+    schema: SchemaFacts | None = None  # None when the schema was not read
+    tls_days_left: int | None = None  # the server certificate's, when TLS showed one
 
     @property
     def exit_code(self) -> ExitCode:
@@ -109,6 +125,9 @@ class EntryReport:
             "checks": [c.to_json() for c in self.checks],
             "node": self.node.to_json() if self.node else None,
             "answered": self.answered.to_json() if self.answered else None,
+            "type": self.type,
+            "schema": self.schema.to_json() if self.schema else None,
+            "tls_days_left": self.tls_days_left,
         }
 
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from keadb_cli.commands.preflight.model import Check, fail, passed, skipped, warn
+from keadb_cli.commands.preflight.model import Check, Status, fail, passed, skipped, warn
+from keadb_cli.commands.test_tls.files import DEFAULT_WARN_DAYS
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError
 from keadb_cli.kea.access import DbAccess
@@ -62,6 +63,7 @@ class Probe:
     state_error: Check | None = None
     privileges: dict[Usage, Check] = field(default_factory=dict)
     tls: Check | None = None
+    tls_days_left: int | None = None  # the server certificate's, when the probe saw one
     library: str = ""
     max_connections: int | None = None  # the server's limit (fleet rules), None: unknown
     answered: Endpoint | None = None  # the host that answered (of a host list)
@@ -188,8 +190,27 @@ def node_check(probe: Probe, usage: Usage, where: str) -> Check:
 
 
 def tls_check(result: TlsResult, access: DbAccess, *, require_tls: bool,
-              require_verify: bool) -> Check:
-    """test-tls's verdict as a preflight check: the policies fail, the rest informs."""
+              require_verify: bool, warn_days: int = DEFAULT_WARN_DAYS) -> Check:
+    """test-tls's verdict as a preflight check: the policies fail, the rest informs; a
+    server certificate that expires within ``warn_days`` days (or has expired) makes a
+    passing check a warning and is said in any other."""
+    check = _tls_verdict_check(result, access, require_tls=require_tls,
+                               require_verify=require_verify)
+    days = result.days_left
+    cert = result.server_certificate
+    if days is None or cert is None or days > warn_days or check.status is Status.SKIP:
+        return check
+    when = f"{cert.not_after:%Y-%m-%d}"
+    note = (f"the server's certificate expired on {when}" if days < 0 else
+            f"the server's certificate expires on {when} ({days} days left, --warn-days "
+            f"{warn_days}): Kea fails at its next reconnect after that")
+    if check.status is Status.PASS:
+        return warn("tls", f"{check.detail}; {note}", "cert-expiring")
+    return dataclasses.replace(check, detail=f"{check.detail}; {note}")
+
+
+def _tls_verdict_check(result: TlsResult, access: DbAccess, *, require_tls: bool,
+                       require_verify: bool) -> Check:
     from keadb_cli.commands.test_tls.policy import Verdict
 
     verdict, reason = result.verdict, result.reason
@@ -224,6 +245,7 @@ def probe_database(
     wait: float | None,
     require_tls: bool,
     require_verify: bool,
+    warn_days: int = DEFAULT_WARN_DAYS,
     env: dict[str, str] | None = None,
 ) -> Probe:
     """Every check of one database, for each way the entries use it.
@@ -266,17 +288,19 @@ def probe_database(
                                  err.reason_code or "connection-lost")
     finally:
         session.close()
-    probe.tls = _tls(access, release, require_tls=require_tls, require_verify=require_verify)
+    probe.tls, probe.tls_days_left = _tls(access, release, require_tls=require_tls,
+                                          require_verify=require_verify, warn_days=warn_days)
     return probe
 
 
 def _tls(access: DbAccess, release: Release | None, *, require_tls: bool,
-         require_verify: bool) -> Check:
+         require_verify: bool, warn_days: int) -> tuple[Check, int | None]:
     from keadb_cli.commands.test_tls.check import Policy, run
 
     policy = Policy(require_tls=require_tls, require_verify=require_verify)
     try:
-        result = run(access, release, policy)
+        result = run(access, release, policy, warn_days)
     except KeaDbError as err:
-        return fail("tls", err.exit_code, err.message, err.reason_code)
-    return tls_check(result, access, require_tls=require_tls, require_verify=require_verify)
+        return fail("tls", err.exit_code, err.message, err.reason_code), None
+    return tls_check(result, access, require_tls=require_tls, require_verify=require_verify,
+                     warn_days=warn_days), result.days_left

@@ -22,6 +22,7 @@ from keadb_cli.commands.preflight.model import (
     Check,
     EntryReport,
     Report,
+    SchemaFacts,
     fail,
     passed,
     skipped,
@@ -29,6 +30,7 @@ from keadb_cli.commands.preflight.model import (
 )
 from keadb_cli.commands.preflight.probe import Probe, Usage, node_check, probe_database
 from keadb_cli.commands.settings import Target, require_sql_entry
+from keadb_cli.commands.test_tls.files import DEFAULT_WARN_DAYS
 from keadb_cli.errors import ConfigError, ExitCode, KeaDbError, SettingsError
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Release, Schema
@@ -46,10 +48,11 @@ class Options:
     wait: float | None = None  # seconds to wait for a server that is starting
     require_tls: bool = False
     require_verify: bool = False
+    warn_days: int = DEFAULT_WARN_DAYS  # the server certificate's expiry warning
 
     def to_json(self) -> dict[str, Any]:
         return {"wait_timeout": self.wait, "require_tls": self.require_tls,
-                "require_verify": self.require_verify}
+                "require_verify": self.require_verify, "warn_days": self.warn_days}
 
 
 @dataclass
@@ -205,6 +208,19 @@ def _schema_check(probe: Probe, access: DbAccess, expected: Schema,
                 "mismatch is not retried)", verdict.value.lower())
 
 
+def _schema_facts(probe: Probe | None, expected: Schema) -> SchemaFacts | None:
+    """The schema version found and the verdict, when the schema was read."""
+    from keadb_cli.commands.check_version import Verdict, judge
+
+    if probe is None or probe.state is None or probe.state_error is not None:
+        return None
+    found = probe.state.found
+    if found is None:
+        verdict = Verdict.FOREIGN if probe.state.reason else Verdict.EMPTY
+        return SchemaFacts(None, str(expected), verdict.value)
+    return SchemaFacts(str(found), str(expected), judge(found, expected).value)
+
+
 def _login_note(check: Check, access: DbAccess, release: Release | None) -> Check:
     """A failed login, with what Kea does then (retry-on-startup, 2.5.5+)."""
     if check.status.value != "fail":
@@ -302,10 +318,14 @@ def preflight(
             probe, first = probes.get(key), groups[key][0]
             if first is not item:
                 shared = first.path if first.file == item.file else f"{first.file}: {first.path}"
+        kind = item.access.type if item.access is not None else None
+        facts = _schema_facts(probe, target.schema_for(kind or "")) if kind else None
         reports.append(EntryReport(item.file, item.path, item.role, item.location,
                                    item.target, _entry_checks(item, probe, target, release),
                                    checked_with=shared, node=probe.node if probe else None,
-                                   answered=probe.answered if probe else None))
+                                   answered=probe.answered if probe else None,
+                                   type=kind, schema=facts,
+                                   tls_days_left=probe.tls_days_left if probe else None))
     limits: dict[ServerKey, int] = {}
     for key, members in groups.items():
         probed = probes.get(key)
@@ -341,7 +361,8 @@ def _probe_safely(access: DbAccess | None, members: list[_Item], release: Releas
     try:
         return probe_database(access, usages, release, wait=options.wait,
                               require_tls=options.require_tls,
-                              require_verify=options.require_verify)
+                              require_verify=options.require_verify,
+                              warn_days=options.warn_days)
     except KeaDbError as err:
         code = err.exit_code if err.exit_code is not ExitCode.INTERNAL else ExitCode.SETTINGS
         return Probe(login=fail("login", code, err.message, err.reason_code or "settings"))

@@ -4,6 +4,7 @@ the two signals are reported."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,7 @@ class TlsResult:
     target: str = ""  # password-free: "postgresql kea@db:5432/kea"
     source: str | None = None  # the Kea config path, e.g. "Dhcp4.lease-database"
     policy: Policy = field(default_factory=Policy)
+    days_left: int | None = None  # whole days until the server's certificate expires
 
     @property
     def exit_code(self) -> ExitCode:
@@ -68,7 +70,8 @@ class TlsResult:
             "protocol": self.protocol,
             "cipher": self.cipher,
             "server_certificate": (
-                self.server_certificate.to_json() if self.server_certificate else None
+                {**self.server_certificate.to_json(), "days_left": self.days_left}
+                if self.server_certificate else None
             ),
             "session": self.session.to_json(),
             "node": self.session.node.to_json() if self.session.node else None,
@@ -500,7 +503,16 @@ def _live_warnings(
         if now > leaf.not_after and encrypted:
             draft.warnings.append(f"the server's certificate expired on {leaf.not_after:%Y-%m-%d}")
         elif leaf.not_after - now <= timedelta(days=warn_days) and now <= leaf.not_after:
-            draft.warnings.append(f"the server's certificate expires on {leaf.not_after:%Y-%m-%d}")
+            draft.warnings.append(
+                f"the server's certificate expires on {leaf.not_after:%Y-%m-%d} "
+                f"({days_left(leaf.not_after, now)} days left, --warn-days {warn_days}): Kea "
+                "fails at its next reconnect after that"
+            )
+
+
+def days_left(not_after: datetime, now: datetime) -> int:
+    """Whole days from ``now`` until ``not_after`` (negative once expired)."""
+    return math.floor((not_after - now).total_seconds() / 86400)
 
 
 def decide(
@@ -561,6 +573,8 @@ def decide(
         target=access.label(),
         source=access.path,
         policy=policy,
+        days_left=(days_left(wire.server_certificate.not_after, now)
+                   if wire.server_certificate else None),
     )
 
 
