@@ -289,7 +289,12 @@ def test_stats_refuses_what_is_not_a_kea_schema(fresh_db: FreshDatabase) -> None
                         database=fresh_db.name)
     fresh_db.server.sql(f'ALTER TABLE lease4_stat OWNER TO "{fresh_db.user}"',
                         database=fresh_db.name)
-    for args in (("check",), ("recount",), ("recount", "--plan")):
+    # A readonly entry: recount refuses before it connects; --plan only reads.
+    proc = stats(fresh_db, "recount", "--readonly")
+    assert proc.returncode == ExitCode.READONLY, proc.stdout + proc.stderr
+    assert "readonly" in proc.stderr and proc.stdout == ""
+    for args in (("check",), ("recount",), ("recount", "--plan"),
+                 ("recount", "--plan", "--readonly")):
         proc = stats(fresh_db, *args)
         assert proc.returncode == ExitCode.FOREIGN, proc.stdout + proc.stderr
         assert proc.stdout == ""

@@ -391,8 +391,10 @@ def recount_one(access: DbAccess, *, plan_only: bool = False,
         left = (f"; {', '.join(kept)} left as they are (as kea-admin stats-recount does)"
                 if kept else "")
         if plan_only:
-            return run.result("PLANNED", ExitCode.OK,
-                              f"would rewrite by {rules} ({summary}){left}; nothing changed",
+            would = (f"would rewrite by {rules} ({summary})" if changes else
+                     f"every rewritten counter already matches ({rules}): recount would "
+                     "change no row")
+            return run.result("PLANNED", ExitCode.OK, f"{would}{left}; nothing changed",
                               reports)
         if not changes:
             return run.result("UNCHANGED", ExitCode.OK,
