@@ -59,6 +59,9 @@ class ExitCode(IntEnum):
     # read-only replica, or a Galera node where a schema change is not safe
     NODE_NOT_WRITABLE = 52
 
+    # stats check: a statistics counter differs from a recount of the leases
+    STATS_MISMATCH = 53
+
     INTERRUPTED = 130
 
 
@@ -168,6 +171,7 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.NOT_CONFIRMED,
     ExitCode.OTHER_SESSIONS,
     ExitCode.DATA_TRAP,
+    ExitCode.STATS_MISMATCH,
     ExitCode.DRIFT,
     ExitCode.PARTIAL,
     ExitCode.INIT_FAILED,

@@ -185,3 +185,22 @@ def kea_admin_upgrade(
         KeaAdminError: kea-admin exited non-zero.
     """
     return _run("db-upgrade", backend_type, host, port, user, password, name, release)
+
+
+def kea_admin_stats_recount(
+    backend_type: str,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    name: str,
+    *,
+    release: str = INSTALLED,
+) -> subprocess.CompletedProcess[str]:
+    """``kea-admin stats-recount`` of Kea ``release``: the lease statistics tables rewritten
+    from the lease tables.
+
+    Raises:
+        KeaAdminError: kea-admin exited non-zero.
+    """
+    return _run("stats-recount", backend_type, host, port, user, password, name, release)

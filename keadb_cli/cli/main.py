@@ -614,6 +614,12 @@ def versions_cmd(as_json: bool) -> int:
     return int(ExitCode.OK)
 
 
+# `kea-db stats check|recount` (keadb_cli/cli/stats.py uses the option decorators above).
+from keadb_cli.cli.stats import stats_group  # noqa: E402
+
+cli.add_command(stats_group)
+
+
 def _error(message: str) -> None:
     from keadb_cli.cli import render  # only on the way out with an error
 

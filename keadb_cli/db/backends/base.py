@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -99,6 +99,20 @@ class Backend:
     bad_context_sql: ClassVar[str | None] = None
     lease_keys: ClassVar[dict[str, tuple[str, str]]] = {}
     address_type_sql: ClassVar[str] = ""
+
+    # stats check / recount (keadb_cli/commands/stats.py): the transaction a check reads
+    # in (one snapshot), the one a recount writes in, what a recount's counting reads add
+    # to hold the lease rows they count, and the class counters' recount per lease table
+    # ({states}: the states counted), rows of (class[, lease_type], leases).
+    stats_snapshot_begin: ClassVar[str] = ""
+    stats_write_begin: ClassVar[str] = ""
+    stats_read_lock: ClassVar[str] = ""
+    class_count_sql: ClassVar[dict[str, str]] = {}
+
+    def stats_lock_sql(self, tables: Sequence[Any]) -> list[str]:
+        """Statements that keep Kea's lease writes (and another recount) out of a recount's
+        transaction until it ends, before it reads (``tables``: the tables it rewrites)."""
+        return []
 
     # -- deadlines ----------------------------------------------------------------------
 

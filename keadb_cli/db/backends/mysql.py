@@ -186,6 +186,21 @@ class MySQLBackend(Backend):
     }
     address_type_sql = ("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
                         "DATABASE() AND TABLE_NAME = '{table}' AND COLUMN_NAME = 'address'")
+    # stats: the class counters as Kea's triggers count them (JSON_UNQUOTE of each element
+    # of ISC.client-classes; a user context that is not JSON is none).
+    stats_snapshot_begin = "START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT"
+    stats_write_begin = "START TRANSACTION"
+    stats_read_lock = " LOCK IN SHARE MODE"
+    class_count_sql: ClassVar[dict[str, str]] = {
+        table: (
+            f"SELECT c.class{extra}, COUNT(*) FROM {table} l, JSON_TABLE(JSON_EXTRACT("
+            "IF(JSON_VALID(l.user_context), l.user_context, NULL), "
+            "'$.\"ISC\".\"client-classes\"'), '$[*]' COLUMNS (class VARCHAR(255) PATH '$')) "
+            "AS c WHERE l.state IN ({states}) AND l.user_context LIKE '%client-classes%' "
+            f"GROUP BY c.class{extra}"
+        )
+        for table, extra in (("lease4", ""), ("lease6", ", l.lease_type"))
+    }
 
     def read_deadline(self, plan: ConnectPlan) -> tuple[float, str]:
         """As :meth:`Backend.read_deadline`, or the entry's read-timeout when it is set and

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from keadb_cli.db.backends.base import Backend, build_or_refuse, count_of, scratch_name, short
@@ -66,6 +66,32 @@ def _true(value: str | None) -> bool:
 class PostgreSQLBackend(Backend):
     """Transactional DDL, a session-level advisory lock that waits as long as
     ``lock_timeout`` says, scratch schemas inside a rolled-back transaction."""
+
+    # stats: the class counters as Kea's triggers count them (an empty user context is
+    # no context; each array element's JSON text less its quotes).
+    stats_snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    stats_write_begin = "BEGIN"
+    class_count_sql: ClassVar[dict[str, str]] = {
+        table: (
+            f"SELECT btrim(c.value::text, '\"'){extra}, COUNT(*) FROM {table} l, "
+            "LATERAL (SELECT CASE WHEN length(l.user_context) > 0 THEN l.user_context::json "
+            "END AS doc) AS u, "
+            "json_array_elements(CASE WHEN json_typeof(u.doc->'ISC'->'client-classes') = "
+            "'array' THEN u.doc->'ISC'->'client-classes' END) AS c(value) "
+            "WHERE l.state IN ({states}) AND l.user_context LIKE '%client-classes%' "
+            f"GROUP BY 1{extra_group}"
+        )
+        for table, extra, extra_group in (("lease4", "", ""),
+                                          ("lease6", ", l.lease_type", ", 2"))
+    }
+
+    def stats_lock_sql(self, tables: Sequence[Any]) -> list[str]:
+        """The lease tables in SHARE mode (no lease write until the end), then the
+        rewritten tables EXCLUSIVE (no other recount), in that order: a Kea write that
+        holds a lease table waits for nothing of ours."""
+        names = ", ".join(t.name for t in tables)
+        return ["LOCK TABLE lease4, lease6 IN SHARE MODE",
+                *([f"LOCK TABLE {names} IN EXCLUSIVE MODE"] if names else [])]
 
     def read_node(self, session: Session) -> Node:
         from keadb_cli.db.node import PRIMARY, STANDBY, UNKNOWN, Node, conninfo_address
