@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -63,6 +64,14 @@ class DriverSession:
             self.tls_cipher = status.get("Ssl_cipher") or None
 
     def query(self, sql: str) -> list[Row]:
+        rows: list[Row] = []
+        self._timed(sql, rows.append, streaming=False)
+        return rows
+
+    def each_row(self, sql: str, on_row: Callable[[Row], None]) -> int:
+        return self._timed(sql, on_row, streaming=True)
+
+    def _timed(self, sql: str, on_row: Callable[[Row], None], *, streaming: bool) -> int:
         if self.closed:
             raise UnreachableError(f"{self._plan.backend.display} {self._plan.where}: the "
                                    "session is closed", reason_code="connection-lost")
@@ -80,7 +89,7 @@ class DriverSession:
         timer.daemon = True
         timer.start()
         try:
-            return self._run(sql)
+            return self._run(sql, on_row, streaming)
         except KeaDbError:
             if fired.is_set():
                 self.close()
@@ -93,9 +102,9 @@ class DriverSession:
         finally:
             timer.cancel()
 
-    def _run(self, sql: str) -> list[Row]:
+    def _run(self, sql: str, on_row: Callable[[Row], None], streaming: bool) -> int:
         backend = self._plan.backend.type
-        budget = Budget(self._plan.backend.display, self._plan.where)
+        budget = Budget(self._plan.backend.display, self._plan.where, streaming=streaming)
         try:
             if backend == "postgresql":
                 import psycopg
@@ -106,17 +115,19 @@ class DriverSession:
 
                 cur = self._conn.cursor(pymysql.cursors.SSCursor)
             with cur:
-                cur.execute(sql)
-                rows: list[Row] = []
-                while cur.description:
-                    batch = cur.fetchmany(1000)
-                    if not batch:
-                        break
+                count = 0
+                if streaming and backend == "postgresql":
+                    batches: Any = ([row] for row in cur.stream(sql))  # single-row mode
+                else:
+                    cur.execute(sql)
+                    batches = iter(lambda: cur.fetchmany(1000) if cur.description else [], [])
+                for batch in batches:
                     for row in batch:
                         values = tuple(None if v is None else _text(v) for v in row)
                         budget.add_row(sum(len(v) for v in values if v is not None))
-                        rows.append(values)
-                return rows
+                        on_row(values)
+                        count += 1
+                return count
         except KeaDbError:
             self.close()
             raise

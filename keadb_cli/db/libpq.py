@@ -122,6 +122,20 @@ class LibpqSession(LibrarySession):
         self.tls_bits = int(bits) if bits.isdigit() else None
 
     def query(self, sql: str) -> list[Row]:
+        return self._run(sql, None)
+
+    def each_row(self, sql: str, on_row: Callable[[Row], None]) -> int:
+        count = 0
+
+        def counted(row: Row) -> None:
+            nonlocal count
+            on_row(row)
+            count += 1
+
+        self._run(sql, counted)
+        return count
+
+    def _run(self, sql: str, on_row: Callable[[Row], None] | None) -> list[Row]:
         self._check_open()
         lib, conn = self._lib, self._conn
         seconds = self._plan.statement_timeout + GRACE
@@ -131,7 +145,7 @@ class LibpqSession(LibrarySession):
                 raise self._broken()
             lib.PQsetSingleRowMode(conn)
             self._flush(deadline)
-            return self._collect(deadline)
+            return self._collect(deadline, on_row)
         except KeyboardInterrupt:
             self._cancel_and_close()
             raise
@@ -140,6 +154,9 @@ class LibpqSession(LibrarySession):
                 self.close()
             raise
         except KeaDbError:  # over a cap, or broken: the rest of the answer is not wanted
+            self._cancel_and_close()
+            raise
+        except Exception:  # on_row failed (a full disk): the rest of the answer is not wanted
             self._cancel_and_close()
             raise
 
@@ -156,15 +173,17 @@ class LibpqSession(LibrarySession):
             if not lib.PQconsumeInput(conn):
                 raise self._broken()
 
-    def _collect(self, deadline: Deadline) -> list[Row]:
-        with Budget("PostgreSQL", self._plan.where, self._lib.PQsocket(self._conn)) as budget:
+    def _collect(self, deadline: Deadline, on_row: Callable[[Row], None] | None) -> list[Row]:
+        with Budget("PostgreSQL", self._plan.where, self._lib.PQsocket(self._conn),
+                    streaming=on_row is not None) as budget:
             try:
-                return self._collect_within(budget, deadline)
+                return self._collect_within(budget, deadline, on_row)
             except KeaDbError:
                 budget.check_memory()  # a cut by the watcher is the cap, not a lost session
                 raise
 
-    def _collect_within(self, budget: Budget, deadline: Deadline) -> list[Row]:
+    def _collect_within(self, budget: Budget, deadline: Deadline,
+                        on_row: Callable[[Row], None] | None) -> list[Row]:
         lib, conn = self._lib, self._conn
         rows: list[Row] = []  # the last complete result set
         current: list[Row] = []
@@ -182,7 +201,9 @@ class LibpqSession(LibrarySession):
                 break
             try:
                 status = lib.PQresultStatus(res)
-                if status == _SINGLE_TUPLE:
+                if status == _SINGLE_TUPLE and on_row is not None:
+                    on_row(self._row(res, budget))
+                elif status == _SINGLE_TUPLE:
                     current.append(self._row(res, budget))
                 elif status == _TUPLES_OK:  # the end of a set (or a whole one, no row mode)
                     current.extend(self._row(res, budget, n) for n in range(lib.PQntuples(res)))

@@ -51,6 +51,16 @@ class Session(Protocol):
         """
         ...
 
+    def each_row(self, sql: str, on_row: Callable[[Row], None]) -> int:
+        """Run one statement and hand each row of its answer to ``on_row`` as it arrives
+        (nothing kept: no cap on the rows or bytes of the whole answer, only on one row and
+        on memory). Returns the number of rows.
+
+        Raises:
+            QueryError, UnreachableError: as :meth:`query`; and what ``on_row`` raises.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -158,7 +168,9 @@ class Budget:
     library's read ends and the next check reports the cap.
     """
 
-    def __init__(self, backend: str, where: str, fd: int = -1) -> None:
+    def __init__(self, backend: str, where: str, fd: int = -1, *,
+                 streaming: bool = False) -> None:
+        self.streaming = streaming  # rows are handed on, not kept: cap each row only
         self.rows = 0
         self.bytes = 0
         self.base = resident_bytes()
@@ -190,6 +202,10 @@ class Budget:
                 return
 
     def add_row(self, size: int) -> None:
+        if self.streaming:
+            if size > MAX_BYTES:
+                raise self._over(f"a row of more than {MAX_BYTES // (1024 * 1024)} MiB")
+            return
         self.rows += 1
         self.bytes += size
         if self.rows > MAX_ROWS:

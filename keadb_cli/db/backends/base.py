@@ -319,6 +319,17 @@ class Backend:
         :func:`keadb_cli.schema.catalog.read_table_rows` for ``row_tables``)."""
         raise NotImplementedError
 
+    def lease_dump_sql(self, family: int) -> tuple[str, str]:
+        """The statements that call the schema's own ``lease{family}DumpHeader`` and
+        ``lease{family}DumpData`` routines, as kea-admin lease-dump calls them."""
+        raise NotImplementedError
+
+    def lease_dump_line(self, row: tuple[str | None, ...]) -> str:
+        """One row of a dump routine as a line of kea-admin lease-dump's file (with its
+        newline): what that backend's client program prints, and what kea-admin makes of
+        it."""
+        raise NotImplementedError
+
     def quote_identifier(self, name: str) -> str:
         raise NotImplementedError
 

@@ -180,6 +180,15 @@ class PostgreSQLBackend(Backend):
 
         return catalog_pgsql.read(dbapi_connection, row_tables)
 
+    def lease_dump_sql(self, family: int) -> tuple[str, str]:
+        return (f"SELECT * FROM lease{family}DumpHeader()",
+                f"SELECT * FROM lease{family}DumpData()")
+
+    def lease_dump_line(self, row: tuple[str | None, ...]) -> str:
+        # psql's unaligned, tuples-only output with ',' between fields: values as the
+        # server sends them (nothing escaped), NULL as an empty field.
+        return ",".join(value or "" for value in row) + "\n"
+
     def quote_identifier(self, name: str) -> str:
         from keadb_cli.schema import catalog_pgsql
 
