@@ -87,8 +87,8 @@ def _db_options(func: F, *, several_configs: bool) -> F:
         click.option("--statement-timeout", type=float, envvar=_env("statement_timeout"),
                      metavar="SECONDS",
                      help="Deadline of every statement after login, on the server and in "
-                          "kea-db (default: 60; upgrade: 6 hours). Commands that only read "
-                          "(check-version, test-tls, preflight) default to 2 x "
+                          "kea-db (default: 60; upgrade, leases export: 6 hours). Commands "
+                          "that only read (check-version, test-tls, preflight) default to 2 x "
                           "connect-timeout (MySQL: read-timeout when larger)."),
         click.option("--server-public-key", envvar=_env("server_public_key"), metavar="FILE",
                      help="MySQL: the server's RSA public key, for caching_sha2_password "
@@ -351,7 +351,12 @@ def verify_cmd(as_json: bool, **opts: Any) -> int:
 
 @cli.group("leases", context_settings=CONTEXT_SETTINGS)
 def leases_group() -> None:
-    """Kea's lease data: export the SQL database's leases as Kea's memfile CSV."""
+    """Kea's lease data: export the SQL database's leases as Kea's memfile CSV.
+
+    \b
+    Example:
+      kea-db leases export -4 --config /etc/kea/kea-dhcp4.conf --output leases4.csv
+    """
 
 
 @leases_group.command("export")
