@@ -148,13 +148,19 @@ def _kea_admin_dump(db: FreshDatabase, family: int, release: str, folder: Path) 
                                 family, str(output), release=release)
 
 
-@pytest.mark.parametrize("fresh_db", ["postgresql", "mariadb"], indirect=True)
-@pytest.mark.parametrize("release", list(RELEASES))
+@pytest.mark.parametrize(
+    ("fresh_db", "release"),
+    [(backend, release) for release in RELEASES for backend in ("postgresql", "mariadb")]
+    + [("mysql", release) for release in RELEASES],
+    indirect=["fresh_db"],
+)
 def test_export_is_kea_admin_lease_dump(
-    fresh_db: FreshDatabase, release: str, tmp_path: Path
+    fresh_db: FreshDatabase, release: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both families, to a file and to stdout, equal kea-admin lease-dump's file; the JSON
-    summary counts the rows; a second export refuses to replace the file without --force."""
+    summary counts the rows; a second export refuses to replace the file without --force.
+    For 3.0.4, also through the stack's driver (psycopg, PyMySQL), used when Kea's client
+    library cannot be loaded."""
     db = fresh_db
     init = kea_db(db, "init", "--kea-version", RELEASES[release])
     assert init.returncode == 0, init.stdout + init.stderr
@@ -190,7 +196,30 @@ def test_export_is_kea_admin_lease_dump(
         forced = kea_db(db, "leases export", f"-{family}", "--output", str(out), "--force")
         assert forced.returncode == 0, forced.stderr
         assert out.read_bytes() == expected
+        if release == "3.0.4":
+            assert _export_through_driver(db, family, tmp_path, monkeypatch) == expected
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def _export_through_driver(db: FreshDatabase, family: int, folder: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> bytes:
+    from keadb_cli.cli.main import main
+    from keadb_cli.db import libmariadb, libpq
+
+    out = folder / f"driver-{family}.csv"
+    with monkeypatch.context() as patch:
+        module = libpq if db.type == "postgresql" else libmariadb
+        patch.setitem(module._state, "lib", None)  # as on a machine without the library
+        for key in [k for k in os.environ if k.startswith(("KEA_DB_", "PG"))]:
+            patch.delenv(key)
+        patch.setenv("KEA_DB_PASSWORD", db.password)
+        code = main(["leases", "export", f"-{family}", "--type", db.type, "--host", db.host,
+                     "--port", str(db.port), "--user", db.user, "--name", db.name,
+                     "--output", str(out)])
+    assert code == 0
+    data = out.read_bytes()
+    out.unlink()
+    return data
 
 
 @pytest.mark.parametrize("fresh_db", ["postgresql", "mariadb"], indirect=True)

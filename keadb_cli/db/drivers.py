@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -115,19 +115,10 @@ class DriverSession:
 
                 cur = self._conn.cursor(pymysql.cursors.SSCursor)
             with cur:
-                count = 0
                 if streaming and backend == "postgresql":
-                    batches: Any = ([row] for row in cur.stream(sql))  # single-row mode
-                else:
-                    cur.execute(sql)
-                    batches = iter(lambda: cur.fetchmany(1000) if cur.description else [], [])
-                for batch in batches:
-                    for row in batch:
-                        values = tuple(None if v is None else _text(v) for v in row)
-                        budget.add_row(sum(len(v) for v in values if v is not None))
-                        on_row(values)
-                        count += 1
-                return count
+                    return self._hand_on(([row] for row in cur.stream(sql)), budget, on_row)
+                cur.execute(sql)
+                return self._hand_on(self._batches(cur), budget, on_row)
         except KeaDbError:
             self.close()
             raise
@@ -145,6 +136,25 @@ class DriverSession:
             if isinstance(error, UnreachableError) or self._lost():
                 self.close()
             raise error from None
+
+    @staticmethod
+    def _batches(cur: Any) -> Iterator[Any]:
+        while cur.description:
+            batch = cur.fetchmany(1000)
+            if not batch:
+                return
+            yield batch
+
+    @staticmethod
+    def _hand_on(batches: Iterable[Any], budget: Budget, on_row: Callable[[Row], None]) -> int:
+        count = 0
+        for batch in batches:
+            for row in batch:
+                values = tuple(None if v is None else _text(v) for v in row)
+                budget.add_row(sum(len(v) for v in values if v is not None))
+                on_row(values)
+                count += 1
+        return count
 
     def _lost(self) -> bool:
         if self._plan.backend.type == "postgresql":

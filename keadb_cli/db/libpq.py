@@ -202,7 +202,7 @@ class LibpqSession(LibrarySession):
             try:
                 status = lib.PQresultStatus(res)
                 if status == _SINGLE_TUPLE and on_row is not None:
-                    on_row(self._row(res, budget))
+                    on_row(self._streamed_row(res, budget))
                 elif status == _SINGLE_TUPLE:
                     current.append(self._row(res, budget))
                 elif status == _TUPLES_OK:  # the end of a set (or a whole one, no row mode)
@@ -240,6 +240,22 @@ class LibpqSession(LibrarySession):
         budget.add_row(size)
         return tuple(values)
 
+    def _streamed_row(self, res: int, budget: Budget) -> Row:
+        """:meth:`_row` for a row of single-row mode, with one call per value: a value in
+        text format never holds a NUL byte, so it is read up to its terminator."""
+        lib, value = self._lib, _value_bytes(self._lib)
+        values: list[str | None] = []
+        size = 0
+        for col in range(lib.PQnfields(res)):
+            raw: bytes = value(res, 0, col)
+            if not raw and lib.PQgetisnull(res, 0, col):
+                values.append(None)
+                continue
+            size += len(raw)
+            values.append(raw.decode("utf-8", "replace"))
+        budget.add_row(size)
+        return tuple(values)
+
     def _broken(self) -> KeaDbError:
         message = _text(self._lib.PQerrorMessage(self._conn))
         self.close()
@@ -270,6 +286,17 @@ class LibpqSession(LibrarySession):
 
     def _release(self) -> None:
         self._lib.PQfinish(self._conn)
+
+
+def _value_bytes(lib: Any) -> Any:
+    """``PQgetvalue`` declared to return the value's bytes (up to its NUL terminator)."""
+    function = _state.get("value_bytes")
+    if function is None:
+        function = lib["PQgetvalue"]  # a second handle on the function: its own restype
+        function.restype, function.argtypes = ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int,
+                                                               ctypes.c_int]
+        _state["value_bytes"] = function
+    return function
 
 
 def connect(plan: ConnectPlan) -> LibpqSession:

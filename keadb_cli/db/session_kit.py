@@ -214,6 +214,12 @@ class Budget:
             raise self._over(f"more than {MAX_BYTES // (1024 * 1024)} MiB")
 
     def check_memory(self) -> None:
+        if self.streaming and not self.exceeded:
+            # a streamed answer keeps nothing: read /proc once every few hundred rows (the
+            # watcher thread looks every few milliseconds anyway)
+            self.rows += 1
+            if self.rows % 512:
+                return
         if self.exceeded or (self.base and resident_bytes() - self.base > MAX_GROWTH):
             raise self._over(f"more than {MAX_GROWTH // (1024 * 1024)} MiB in one answer")
 
