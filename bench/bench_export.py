@@ -52,7 +52,7 @@ def _type_of(db: FreshDatabase, table: str, column: str) -> str:
 def seed(db: FreshDatabase, count: int) -> None:
     context = "'{\"note\": \"a, b\", \"n\": 1}'"
     if db.type == "postgresql":
-        address6 = "('2001:db8::' || to_hex(g))"
+        address6 = "('2001:db8::' || to_hex(g >> 16) || ':' || to_hex(g & 65535))"
         if _type_of(db, "lease6", "address") == "inet":
             address6 += "::inet"
         db.server.sql(
@@ -69,7 +69,7 @@ def seed(db: FreshDatabase, count: int) -> None:
             "1 + g % 4, 3600, 0, g, 128, false, false, NULL, NULL, 0, NULL "
             f"FROM generate_series(1, {count}) g", database=db.name)
         return
-    address6 = "CONCAT('2001:db8::', HEX(seq))"
+    address6 = "CONCAT('2001:db8::', HEX(seq >> 16), ':', HEX(seq & 65535))"
     if "binary" in _type_of(db, "lease6", "address"):
         address6 = f"INET6_ATON({address6})"
     db.server.sql(
@@ -118,7 +118,9 @@ def main() -> int:
                      db.user, "--name", db.name]
             subprocess.run([kea_db, "init", "--kea-version", RELEASE, *where], env=run_env,
                            check=True, capture_output=True)
+            started = time.perf_counter()
             seed(db, args.leases)
+            print(f"{backend}: seeded in {time.perf_counter() - started:.1f} s", flush=True)
             for family in (4, 6):
                 ours, theirs, peaks = [], [], []
                 identical = True

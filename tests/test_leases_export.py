@@ -249,3 +249,22 @@ def test_export_refuses_bad_input(fresh_db: FreshDatabase, tmp_path: Path) -> No
     else:
         db.server.sql("CREATE TABLE inventory (id integer)", database=db.name)
     assert b"not a Kea database" in refused(ExitCode.FOREIGN, "-6", "--output", str(out))
+
+
+def test_the_lease_database_of_a_configuration_is_chosen() -> None:
+    """With --config, the one lease entry is exported; several entries without one lease
+    entry, or none, are a SETTINGS error that names the paths."""
+    from keadb_cli.commands.leases import pick_lease_access
+    from keadb_cli.errors import SettingsError
+    from keadb_cli.kea.access import DbAccess
+
+    lease = DbAccess(type="mysql", name="leases", path="Dhcp4.lease-database", role="lease")
+    hosts = DbAccess(type="mysql", name="hosts", path="Dhcp4.hosts-database", role="hosts")
+    config = DbAccess(type="mysql", name="cb", path="Dhcp4.config-control.config-databases[0]",
+                      role="config")
+    assert pick_lease_access([hosts, lease, config]) is lease
+    assert pick_lease_access([hosts]) is hosts
+    with pytest.raises(SettingsError, match=r"Dhcp4\.hosts-database.*--backend"):
+        pick_lease_access([hosts, config])
+    with pytest.raises(SettingsError, match="no SQL backend"):
+        pick_lease_access([])
