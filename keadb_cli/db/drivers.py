@@ -122,6 +122,9 @@ class DriverSession:
         except KeaDbError:
             self.close()
             raise
+        except _HandedOn as err:  # on_row failed (a full disk): not the driver's error
+            self.close()
+            raise err.original from None
         except Exception as err:  # the driver's error: classified like the library's
             code = getattr(getattr(err, "diag", None), "sqlstate", None) or (
                 str(err.args[0]) if err.args and isinstance(err.args[0], int) else "")
@@ -152,7 +155,10 @@ class DriverSession:
             for row in batch:
                 values = tuple(None if v is None else _text(v) for v in row)
                 budget.add_row(sum(len(v) for v in values if v is not None))
-                on_row(values)
+                try:
+                    on_row(values)
+                except Exception as err:
+                    raise _HandedOn(err) from err
                 count += 1
         return count
 
@@ -166,6 +172,14 @@ class DriverSession:
             self.closed = True
             with contextlib.suppress(Exception):
                 self._conn.close()
+
+
+class _HandedOn(Exception):
+    """What ``on_row`` raised, kept apart from the driver's own errors."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 def _text(value: object) -> str:
