@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from keadb_cli.db.plan import plan_for
 from keadb_cli.db.session import Row, open_session
@@ -32,6 +32,11 @@ from keadb_cli.errors import ExitCode, KeaDbError, QueryError, SettingsError
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Schema, releases_for_schema
 from keadb_cli.schema.state import access_json, read_state
+
+if TYPE_CHECKING:
+    from keadb_cli.db.backends.base import Backend
+    from keadb_cli.db.plan import ConnectPlan
+    from keadb_cli.db.session import Session
 
 # One statement of an export reads the whole lease table: the default deadline of a
 # statement (60 s) is too short for millions of rows; --statement-timeout still wins.
@@ -142,7 +147,7 @@ def export_leases(
     return ExportResult(access, family, schema, rows, output, time.monotonic() - started)
 
 
-def _known_schema(session: Any, plan: Any, access: DbAccess) -> Schema:
+def _known_schema(session: Session, plan: ConnectPlan, access: DbAccess) -> Schema:
     """The schema version of the database, when it is one a known Kea release expects."""
     found, reason, _tables = read_state(session, plan)
     where = plan.where
@@ -191,7 +196,7 @@ class _Lines:
             self.parts, self.size = [], 0
 
 
-def _dump(session: Any, backend: Any, header_sql: str, data_sql: str, out: IO[bytes],
+def _dump(session: Session, backend: Backend, header_sql: str, data_sql: str, out: IO[bytes],
           progress: Callable[[int, float], None] | None, started: float) -> int:
     lines = _Lines(backend.lease_dump_line, out, progress, started)
     try:
@@ -205,7 +210,7 @@ def _dump(session: Any, backend: Any, header_sql: str, data_sql: str, out: IO[by
     return lines.rows
 
 
-def _dump_to_file(session: Any, backend: Any, header_sql: str, data_sql: str, output: str,
+def _dump_to_file(session: Session, backend: Backend, header_sql: str, data_sql: str, output: str,
                   force: bool, progress: Callable[[int, float], None] | None,
                   started: float) -> int:
     folder = os.path.dirname(output) or "."
