@@ -136,12 +136,10 @@ def export_leases(
     session = open_session(plan)
     try:
         schema = _known_schema(session, plan, access)
-        header_sql, data_sql = backend.lease_dump_sql(family)
         if output is None:
-            rows = _dump(session, backend, header_sql, data_sql, stdout, progress, started)
+            rows = _dump(session, backend, family, stdout, progress, started)
         else:
-            rows = _dump_to_file(session, backend, header_sql, data_sql, output, force,
-                                 progress, started)
+            rows = _dump_to_file(session, backend, family, output, force, progress, started)
     finally:
         session.close()
     return ExportResult(access, family, schema, rows, output, time.monotonic() - started)
@@ -167,9 +165,10 @@ def _known_schema(session: Session, plan: ConnectPlan, access: DbAccess) -> Sche
 class _Lines:
     """Rows of a dump routine as lines of kea-admin's file, written in large chunks."""
 
-    def __init__(self, format_line: Callable[[Row], str], out: IO[bytes],
-                 progress: Callable[[int, float], None] | None, started: float) -> None:
-        self.format_line, self.out = format_line, out
+    def __init__(self, format_line: Callable[[Row], str], copy_line: Callable[[bytes], bytes],
+                 out: IO[bytes], progress: Callable[[int, float], None] | None,
+                 started: float) -> None:
+        self.format_line, self.copy_line, self.out = format_line, copy_line, out
         self.progress, self.started = progress, started
         self.parts: list[bytes] = []
         self.size = 0
@@ -185,6 +184,18 @@ class _Lines:
 
     def add_lease(self, row: Row) -> None:
         self.add(row)
+        self.counted()
+
+    def add_copied(self, data: bytes) -> None:
+        """A line of COPY's data (PostgreSQL), turned into the file's line."""
+        line = self.copy_line(data)
+        self.parts.append(line)
+        self.size += len(line)
+        if self.size >= _CHUNK:
+            self.flush()
+        self.counted()
+
+    def counted(self) -> None:
         self.rows += 1
         if self.progress is not None and time.monotonic() >= self.next_report:
             self.next_report = time.monotonic() + PROGRESS_EVERY
@@ -196,12 +207,21 @@ class _Lines:
             self.parts, self.size = [], 0
 
 
-def _dump(session: Session, backend: Backend, header_sql: str, data_sql: str, out: IO[bytes],
+def _dump(session: Session, backend: Backend, family: int, out: IO[bytes],
           progress: Callable[[int, float], None] | None, started: float) -> int:
-    lines = _Lines(backend.lease_dump_line, out, progress, started)
+    header_sql, data_sql = backend.lease_dump_sql(family)
+    lines = _Lines(backend.lease_dump_line, backend.lease_dump_copy_line, out, progress,
+                   started)
+    # PostgreSQL through libpq: the data routine's rows as COPY's text, one call per row
+    # instead of one per value (the same values: COPY and psql both get the server's text)
+    copy_sql = backend.lease_dump_copy(family)
+    copy_out = getattr(session, "copy_out", None)
     try:
         session.each_row(header_sql, lines.add)
-        session.each_row(data_sql, lines.add_lease)
+        if copy_sql and copy_out is not None:
+            copy_out(copy_sql, lines.add_copied)
+        else:
+            session.each_row(data_sql, lines.add_lease)
     except QueryError as err:
         raise KeaDbError(f"{backend.display}: the schema's lease dump routine failed: "
                          f"{err.message}; nothing exported", exit_code=ExitCode.FOREIGN) from None
@@ -210,7 +230,7 @@ def _dump(session: Session, backend: Backend, header_sql: str, data_sql: str, ou
     return lines.rows
 
 
-def _dump_to_file(session: Session, backend: Backend, header_sql: str, data_sql: str, output: str,
+def _dump_to_file(session: Session, backend: Backend, family: int, output: str,
                   force: bool, progress: Callable[[int, float], None] | None,
                   started: float) -> int:
     folder = os.path.dirname(output) or "."
@@ -218,7 +238,7 @@ def _dump_to_file(session: Session, backend: Backend, header_sql: str, data_sql:
                                      suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            rows = _dump(session, backend, header_sql, data_sql, fh, progress, started)
+            rows = _dump(session, backend, family, fh, progress, started)
             os.fsync(fh.fileno())
         if force:
             os.replace(temporary, output)

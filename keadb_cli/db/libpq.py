@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 _CONNECTION_OK, _CONNECTION_BAD, _CONNECTION_STARTED = 0, 1, 2
 _REQUIRE_AUTH_SINCE = 160000  # libpq 16: require_auth
 _POLLING_FAILED, _POLLING_READING, _POLLING_WRITING, _POLLING_OK = 0, 1, 2, 3
-_TUPLES_OK, _FATAL_ERROR, _SINGLE_TUPLE = 2, 7, 9
+_TUPLES_OK, _COPY_OUT, _FATAL_ERROR, _SINGLE_TUPLE = 2, 3, 7, 9
 _DIAG_SQLSTATE = ord("C")
 _MAX_NOTICES = 20
 
@@ -82,6 +82,8 @@ def _signatures() -> tuple[Signature, ...]:
         ("PQgetlength", i, [p, i, i]),
         ("PQgetisnull", i, [p, i, i]),
         ("PQclear", None, [p]),
+        ("PQgetCopyData", i, [p, ctypes.POINTER(p), i]),
+        ("PQfreemem", None, [p]),
         ("PQsslInUse", i, [p]),
         ("PQsslAttribute", cp, [p, cp]),
         ("PQlibVersion", i, []),
@@ -134,6 +136,108 @@ class LibpqSession(LibrarySession):
 
         self._run(sql, counted)
         return count
+
+    def copy_out(self, sql: str, on_line: Callable[[bytes], None]) -> int:
+        """Run ``COPY ... TO STDOUT`` and hand each line of its data (COPY's text format,
+        with its newline) to ``on_line`` as it arrives; returns the number of lines.
+
+        Raises:
+            QueryError, UnreachableError: as :meth:`query`; and what ``on_line`` raises.
+        """
+        self._check_open()
+        lib, conn = self._lib, self._conn
+        deadline = Deadline(self._plan.statement_timeout + GRACE)
+        try:
+            if not lib.PQsendQuery(conn, sql.encode()):
+                raise self._broken()
+            self._flush(deadline)
+            with Budget("PostgreSQL", self._plan.where, lib.PQsocket(conn),
+                        streaming=True) as budget:
+                if not self._copy_started(deadline):
+                    return 0  # an error, raised by _copy_finished
+                count = self._copy_lines(on_line, budget, deadline)
+                self._copy_finished(deadline)
+                return count
+        except KeyboardInterrupt:
+            self._cancel_and_close()
+            raise
+        except QueryError:
+            if lib.PQstatus(conn) == _CONNECTION_BAD:
+                self.close()
+            raise
+        except Exception:  # broken, timed out, on_line failed: the rest is not wanted
+            self._cancel_and_close()
+            raise
+
+    def _wait_result(self, deadline: Deadline) -> None:
+        lib, conn = self._lib, self._conn
+        while lib.PQisBusy(conn):
+            if not wait_socket(lib.PQsocket(conn), read=True, write=False, deadline=deadline):
+                raise self._timeout()
+            if not lib.PQconsumeInput(conn):
+                raise self._broken()
+
+    def _copy_started(self, deadline: Deadline) -> bool:
+        """Is the first result COPY OUT? Otherwise read the rest and raise its error."""
+        self._wait_result(deadline)
+        res = self._lib.PQgetResult(self._conn)
+        status = self._lib.PQresultStatus(res) if res else -1
+        if res:
+            self._lib.PQclear(res)
+        if status == _COPY_OUT:
+            return True
+        self._copy_finished(deadline, started=status)
+        raise statement_error(self._plan, "the statement did not start a COPY TO STDOUT")
+
+    def _copy_lines(self, on_line: Callable[[bytes], None], budget: Budget,
+                    deadline: Deadline) -> int:
+        lib, conn = self._lib, self._conn
+        buffer = ctypes.c_void_p()
+        count = 0
+        while True:
+            size = lib.PQgetCopyData(conn, ctypes.byref(buffer), 1)
+            if size > 0:
+                try:
+                    line = ctypes.string_at(buffer, size)
+                finally:
+                    lib.PQfreemem(buffer)
+                budget.add_row(size)
+                on_line(line)
+                count += 1
+                budget.check_memory()
+            elif size == 0:
+                if not wait_socket(lib.PQsocket(conn), read=True, write=False,
+                                   deadline=deadline):
+                    raise self._timeout()
+                if not lib.PQconsumeInput(conn):
+                    raise self._broken()
+            elif size == -1:
+                return count
+            else:
+                raise self._broken()
+
+    def _copy_finished(self, deadline: Deadline, started: int = _COPY_OUT) -> None:
+        """Read the results after the copy's data; raise the first error among them."""
+        lib, conn = self._lib, self._conn
+        error: tuple[str, str] | None = None
+        while True:
+            self._wait_result(deadline)
+            res = lib.PQgetResult(conn)
+            if not res:
+                break
+            try:
+                if lib.PQresultStatus(res) == _FATAL_ERROR and error is None:
+                    error = (_text(lib.PQresultErrorField(res, _DIAG_SQLSTATE)),
+                             _text(lib.PQresultErrorMessage(res)))
+            finally:
+                lib.PQclear(res)
+        if error is None and started == _FATAL_ERROR:
+            error = ("", _text(lib.PQerrorMessage(conn)))
+        if error is not None:
+            code, message = error
+            if lib.PQstatus(conn) == _CONNECTION_BAD:
+                raise login_error("postgresql", self._plan.where, message, code=code)
+            raise statement_error(self._plan, message, code=code)
 
     def _run(self, sql: str, on_row: Callable[[Row], None] | None) -> list[Row]:
         self._check_open()
