@@ -8,7 +8,9 @@ and kea-admin then turns it (the backend objects' ``lease_dump_line``). The rout
 the header, the column order, the escaping (commas as ``&#x2c``) and the order of the rows.
 
 Rows stream from the server to the file one at a time, nothing kept (MySQL: an unbuffered
-result; PostgreSQL: libpq's single-row mode). A file is written to a temporary file beside
+result; PostgreSQL through libpq: ``COPY (SELECT * FROM leaseNDumpData()) TO STDOUT``, the
+same text of each value as psql prints, one library call per row; through the psycopg
+fallback: single-row mode). A file is written to a temporary file beside
 it and renamed at the end: an error or Ctrl-C leaves no half-written file, and an existing
 file is only replaced when asked (``force``).
 
