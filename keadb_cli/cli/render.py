@@ -498,3 +498,31 @@ def verify_results(results: Sequence[Any], *, as_json: bool) -> None:
             _out(f"  error: {shown(finding.line(), MESSAGE_LIMIT)}")
         for finding in r.comparison.warnings if r.comparison else ():
             warning(f"{label}: {finding.line()}")
+
+
+def export_progress() -> Any:
+    """leases export's progress (rows, rate) on stderr, on a terminal only; else None."""
+    if not use_rich(sys.stderr):
+        return None
+
+    def show(rows: int, seconds: float) -> None:
+        rate = rows / seconds if seconds > 0 else 0.0
+        sys.stderr.write(f"\r{PROG}: {rows:,} leases ({rate:,.0f}/s)")
+        sys.stderr.flush()
+
+    return show
+
+
+def export_result(result: Any, *, as_json: bool) -> None:
+    """The summary of leases export: JSON or one line on stdout with a file; with the
+    leases on stdout, nothing more there (a progress line on a terminal is ended)."""
+    if use_rich(sys.stderr) and not as_json:  # end the progress line
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+    if as_json:
+        emit_json(_dumps({"format": JSON_FORMAT, "kea_db_version": __version__,
+                          **result.to_json()}))
+        return
+    if result.output is not None:
+        _out(f"Exported {result.rows:,} lease{result.family} rows (schema {result.schema}) "
+             f"to {result.output} in {result.seconds:.1f} s")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -74,6 +75,14 @@ class DriverSession:
             self.tls_cipher = status.get("Ssl_cipher") or None
 
     def query(self, sql: str) -> list[Row]:
+        rows: list[Row] = []
+        self._timed(sql, rows.append, streaming=False)
+        return rows
+
+    def each_row(self, sql: str, on_row: Callable[[Row], None]) -> int:
+        return self._timed(sql, on_row, streaming=True)
+
+    def _timed(self, sql: str, on_row: Callable[[Row], None], *, streaming: bool) -> int:
         if self.closed:
             raise UnreachableError(f"{self._plan.backend.display} {self._plan.where}: the "
                                    "session is closed", reason_code="connection-lost")
@@ -91,7 +100,7 @@ class DriverSession:
         timer.daemon = True
         timer.start()
         try:
-            return self._run(sql)
+            return self._run(sql, on_row, streaming)
         except KeaDbError:
             if fired.is_set():
                 self.close()
@@ -104,9 +113,9 @@ class DriverSession:
         finally:
             timer.cancel()
 
-    def _run(self, sql: str) -> list[Row]:
+    def _run(self, sql: str, on_row: Callable[[Row], None], streaming: bool) -> int:
         backend = self._plan.backend.type
-        budget = Budget(self._plan.backend.display, self._plan.where)
+        budget = Budget(self._plan.backend.display, self._plan.where, streaming=streaming)
         try:
             if backend == "postgresql":
                 import psycopg
@@ -117,20 +126,16 @@ class DriverSession:
 
                 cur = self._conn.cursor(pymysql.cursors.SSCursor)
             with cur:
+                if streaming and backend == "postgresql":
+                    return self._hand_on(([row] for row in cur.stream(sql)), budget, on_row)
                 cur.execute(sql)
-                rows: list[Row] = []
-                while cur.description:
-                    batch = cur.fetchmany(1000)
-                    if not batch:
-                        break
-                    for row in batch:
-                        values = tuple(None if v is None else _text(v) for v in row)
-                        budget.add_row(sum(len(v) for v in values if v is not None))
-                        rows.append(values)
-                return rows
+                return self._hand_on(self._batches(cur), budget, on_row)
         except KeaDbError:
             self.close()
             raise
+        except _HandedOn as err:  # on_row failed (a full disk): not the driver's error
+            self.close()
+            raise err.original from None
         except Exception as err:  # the driver's error: classified like the library's
             code = getattr(getattr(err, "diag", None), "sqlstate", None) or (
                 str(err.args[0]) if err.args and isinstance(err.args[0], int) else "")
@@ -146,6 +151,28 @@ class DriverSession:
                 self.close()
             raise error from None
 
+    @staticmethod
+    def _batches(cur: Any) -> Iterator[Any]:
+        while cur.description:
+            batch = cur.fetchmany(1000)
+            if not batch:
+                return
+            yield batch
+
+    @staticmethod
+    def _hand_on(batches: Iterable[Any], budget: Budget, on_row: Callable[[Row], None]) -> int:
+        count = 0
+        for batch in batches:
+            for row in batch:
+                values = tuple(None if v is None else _text(v) for v in row)
+                budget.add_row(sum(len(v) for v in values if v is not None))
+                try:
+                    on_row(values)
+                except Exception as err:
+                    raise _HandedOn(err) from err
+                count += 1
+        return count
+
     def _lost(self) -> bool:
         if self._plan.backend.type == "postgresql":
             return bool(self._conn.closed)
@@ -156,6 +183,14 @@ class DriverSession:
             self.closed = True
             with contextlib.suppress(Exception):
                 self._conn.close()
+
+
+class _HandedOn(Exception):
+    """What ``on_row`` raised, kept apart from the driver's own errors."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 def _text(value: object) -> str:

@@ -18,6 +18,7 @@ import ctypes
 import os
 import selectors
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from keadb_cli.db.session_kit import (
@@ -103,6 +104,8 @@ def _signatures() -> tuple[Signature, ...]:
         ("mysql_fetch_row_cont", i, [pp, p, i]),
         ("mysql_fetch_lengths", ctypes.POINTER(ul), [p]),
         ("mysql_free_result", None, [p]),
+        ("mysql_next_result_start", i, [pi, p]),
+        ("mysql_next_result_cont", i, [pi, p, i]),
         ("mysql_errno", u, [p]),
         ("mysql_error", cp, [p]),
         ("mysql_sqlstate", cp, [p]),
@@ -180,9 +183,17 @@ class MariadbSession(LibrarySession):
         self.answered = Endpoint.of_plan(plan)
 
     def query(self, sql: str) -> list[Row]:
+        rows: list[Row] = []
+        self._run(sql, rows.append, streaming=False)
+        return rows
+
+    def each_row(self, sql: str, on_row: Callable[[Row], None]) -> int:
+        return self._run(sql, on_row, streaming=True)
+
+    def _run(self, sql: str, on_row: Callable[[Row], None], *, streaming: bool) -> int:
         self._check_open()
         try:
-            return self._query(sql)
+            return self._query(sql, on_row, streaming)
         except KeyboardInterrupt:
             self._kill_and_close()
             raise
@@ -192,7 +203,7 @@ class MariadbSession(LibrarySession):
             self._kill_and_close()
             raise
 
-    def _query(self, sql: str) -> list[Row]:
+    def _query(self, sql: str, on_row: Callable[[Row], None], streaming: bool) -> int:
         lib, handle = self._lib, self._handle
         deadline = Deadline(self._plan.statement_timeout + GRACE)
         data = sql.encode()  # kept alive until the query is sent (libmariadb holds a pointer)
@@ -204,13 +215,15 @@ class MariadbSession(LibrarySession):
         if err.value:
             raise self._error()
         if lib.mysql_field_count(handle) == 0:
-            return []
+            self._drain(deadline)
+            return 0
         res = lib.mysql_use_result(handle)
         if not res:
             raise self._error()
-        budget = Budget("MySQL", self._plan.where, lib.mysql_get_socket(handle))
+        budget = Budget("MySQL", self._plan.where, lib.mysql_get_socket(handle),
+                        streaming=streaming)
         width = lib.mysql_num_fields(res)
-        rows: list[Row] = []
+        count = 0
         done = False
         with budget:
             try:
@@ -226,8 +239,9 @@ class MariadbSession(LibrarySession):
                             budget.check_memory()  # a cut by the watcher is the cap
                             raise self._error()
                         done = True
-                        return rows
-                    rows.append(self._row(row.value, res, width, budget))
+                        break
+                    on_row(self._row(row.value, res, width, budget))
+                    count += 1
                     budget.check_memory()
             finally:
                 if done:
@@ -235,6 +249,31 @@ class MariadbSession(LibrarySession):
                 else:
                     self._shutdown()  # free_result would read the rest: cut the socket first
                     lib.mysql_free_result(res)
+        self._drain(deadline)
+        return count
+
+    def _drain(self, deadline: Deadline) -> None:
+        """Read the results that follow the first (a CALL ends with a status result), so
+        that the session can run the next statement; their rows are not wanted."""
+        lib, handle = self._lib, self._handle
+        ret = ctypes.c_int()
+        while True:
+            status = lib.mysql_next_result_start(ctypes.byref(ret), handle)
+            if not _drive(lib, handle, status, lambda ready: lib.mysql_next_result_cont(
+                    ctypes.byref(ret), handle, ready), deadline):
+                raise timed_out(self._plan)
+            if ret.value < 0:
+                return
+            if ret.value > 0:
+                raise self._error()
+            if lib.mysql_field_count(handle):
+                res = lib.mysql_use_result(handle)
+                if not res:
+                    raise self._error()
+                self._shutdown()  # a second result set: not read; the session ends
+                lib.mysql_free_result(res)
+                raise garbage_error("mysql", self._plan.where,
+                                    "the statement returned more than one result set")
 
     def _row(self, row: int, res: int, width: int, budget: Budget) -> Row:
         lengths = self._lib.mysql_fetch_lengths(res)

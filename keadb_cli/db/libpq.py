@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 _CONNECTION_OK, _CONNECTION_BAD, _CONNECTION_STARTED = 0, 1, 2
 _REQUIRE_AUTH_SINCE = 160000  # libpq 16: require_auth
 _POLLING_FAILED, _POLLING_READING, _POLLING_WRITING, _POLLING_OK = 0, 1, 2, 3
-_TUPLES_OK, _FATAL_ERROR, _SINGLE_TUPLE = 2, 7, 9
+_TUPLES_OK, _COPY_OUT, _FATAL_ERROR, _SINGLE_TUPLE = 2, 3, 7, 9
 _DIAG_SQLSTATE = ord("C")
 _MAX_NOTICES = 20
 
@@ -83,6 +83,8 @@ def _signatures() -> tuple[Signature, ...]:
         ("PQgetlength", i, [p, i, i]),
         ("PQgetisnull", i, [p, i, i]),
         ("PQclear", None, [p]),
+        ("PQgetCopyData", i, [p, ctypes.POINTER(p), i]),
+        ("PQfreemem", None, [p]),
         ("PQsslInUse", i, [p]),
         ("PQsslAttribute", cp, [p, cp]),
         ("PQlibVersion", i, []),
@@ -139,6 +141,122 @@ class LibpqSession(LibrarySession):
         self.tls_bits = int(bits) if bits.isdigit() else None
 
     def query(self, sql: str) -> list[Row]:
+        return self._run(sql, None)
+
+    def each_row(self, sql: str, on_row: Callable[[Row], None]) -> int:
+        count = 0
+
+        def counted(row: Row) -> None:
+            nonlocal count
+            on_row(row)
+            count += 1
+
+        self._run(sql, counted)
+        return count
+
+    def copy_out(self, sql: str, on_line: Callable[[bytes], None]) -> int:
+        """Run ``COPY ... TO STDOUT`` and hand each line of its data (COPY's text format,
+        with its newline) to ``on_line`` as it arrives; returns the number of lines.
+
+        Raises:
+            QueryError, UnreachableError: as :meth:`query`; and what ``on_line`` raises.
+        """
+        self._check_open()
+        lib, conn = self._lib, self._conn
+        deadline = Deadline(self._plan.statement_timeout + GRACE)
+        try:
+            if not lib.PQsendQuery(conn, sql.encode()):
+                raise self._broken()
+            self._flush(deadline)
+            with Budget("PostgreSQL", self._plan.where, lib.PQsocket(conn),
+                        streaming=True) as budget:
+                if not self._copy_started(deadline):
+                    return 0  # an error, raised by _copy_finished
+                count = self._copy_lines(on_line, budget, deadline)
+                self._copy_finished(deadline)
+                return count
+        except KeyboardInterrupt:
+            self._cancel_and_close()
+            raise
+        except QueryError:
+            if lib.PQstatus(conn) == _CONNECTION_BAD:
+                self.close()
+            raise
+        except Exception:  # broken, timed out, on_line failed: the rest is not wanted
+            self._cancel_and_close()
+            raise
+
+    def _wait_result(self, deadline: Deadline) -> None:
+        lib, conn = self._lib, self._conn
+        while lib.PQisBusy(conn):
+            if not wait_socket(lib.PQsocket(conn), read=True, write=False, deadline=deadline):
+                raise self._timeout()
+            if not lib.PQconsumeInput(conn):
+                raise self._broken()
+
+    def _copy_started(self, deadline: Deadline) -> bool:
+        """Is the first result COPY OUT? Otherwise read the rest and raise its error."""
+        self._wait_result(deadline)
+        res = self._lib.PQgetResult(self._conn)
+        status = self._lib.PQresultStatus(res) if res else -1
+        if res:
+            self._lib.PQclear(res)
+        if status == _COPY_OUT:
+            return True
+        self._copy_finished(deadline, started=status)
+        raise statement_error(self._plan, "the statement did not start a COPY TO STDOUT")
+
+    def _copy_lines(self, on_line: Callable[[bytes], None], budget: Budget,
+                    deadline: Deadline) -> int:
+        lib, conn = self._lib, self._conn
+        buffer = ctypes.c_void_p()
+        count = 0
+        while True:
+            size = lib.PQgetCopyData(conn, ctypes.byref(buffer), 1)
+            if size > 0:
+                try:
+                    line = ctypes.string_at(buffer, size)
+                finally:
+                    lib.PQfreemem(buffer)
+                budget.add_row(size)
+                on_line(line)
+                count += 1
+                budget.check_memory()
+            elif size == 0:
+                if not wait_socket(lib.PQsocket(conn), read=True, write=False,
+                                   deadline=deadline):
+                    raise self._timeout()
+                if not lib.PQconsumeInput(conn):
+                    raise self._broken()
+            elif size == -1:
+                return count
+            else:
+                raise self._broken()
+
+    def _copy_finished(self, deadline: Deadline, started: int = _COPY_OUT) -> None:
+        """Read the results after the copy's data; raise the first error among them."""
+        lib, conn = self._lib, self._conn
+        error: tuple[str, str] | None = None
+        while True:
+            self._wait_result(deadline)
+            res = lib.PQgetResult(conn)
+            if not res:
+                break
+            try:
+                if lib.PQresultStatus(res) == _FATAL_ERROR and error is None:
+                    error = (_text(lib.PQresultErrorField(res, _DIAG_SQLSTATE)),
+                             _text(lib.PQresultErrorMessage(res)))
+            finally:
+                lib.PQclear(res)
+        if error is None and started == _FATAL_ERROR:
+            error = ("", _text(lib.PQerrorMessage(conn)))
+        if error is not None:
+            code, message = error
+            if lib.PQstatus(conn) == _CONNECTION_BAD:
+                raise login_error("postgresql", self._plan.where, message, code=code)
+            raise statement_error(self._plan, message, code=code)
+
+    def _run(self, sql: str, on_row: Callable[[Row], None] | None) -> list[Row]:
         self._check_open()
         lib, conn = self._lib, self._conn
         seconds = self._plan.statement_timeout + GRACE
@@ -148,7 +266,7 @@ class LibpqSession(LibrarySession):
                 raise self._broken()
             lib.PQsetSingleRowMode(conn)
             self._flush(deadline)
-            return self._collect(deadline)
+            return self._collect(deadline, on_row)
         except KeyboardInterrupt:
             self._cancel_and_close()
             raise
@@ -157,6 +275,9 @@ class LibpqSession(LibrarySession):
                 self.close()
             raise
         except KeaDbError:  # over a cap, or broken: the rest of the answer is not wanted
+            self._cancel_and_close()
+            raise
+        except Exception:  # on_row failed (a full disk): the rest of the answer is not wanted
             self._cancel_and_close()
             raise
 
@@ -173,15 +294,17 @@ class LibpqSession(LibrarySession):
             if not lib.PQconsumeInput(conn):
                 raise self._broken()
 
-    def _collect(self, deadline: Deadline) -> list[Row]:
-        with Budget("PostgreSQL", self._plan.where, self._lib.PQsocket(self._conn)) as budget:
+    def _collect(self, deadline: Deadline, on_row: Callable[[Row], None] | None) -> list[Row]:
+        with Budget("PostgreSQL", self._plan.where, self._lib.PQsocket(self._conn),
+                    streaming=on_row is not None) as budget:
             try:
-                return self._collect_within(budget, deadline)
+                return self._collect_within(budget, deadline, on_row)
             except KeaDbError:
                 budget.check_memory()  # a cut by the watcher is the cap, not a lost session
                 raise
 
-    def _collect_within(self, budget: Budget, deadline: Deadline) -> list[Row]:
+    def _collect_within(self, budget: Budget, deadline: Deadline,
+                        on_row: Callable[[Row], None] | None) -> list[Row]:
         lib, conn = self._lib, self._conn
         rows: list[Row] = []  # the last complete result set
         current: list[Row] = []
@@ -199,7 +322,9 @@ class LibpqSession(LibrarySession):
                 break
             try:
                 status = lib.PQresultStatus(res)
-                if status == _SINGLE_TUPLE:
+                if status == _SINGLE_TUPLE and on_row is not None:
+                    on_row(self._streamed_row(res, budget))
+                elif status == _SINGLE_TUPLE:
                     current.append(self._row(res, budget))
                 elif status == _TUPLES_OK:  # the end of a set (or a whole one, no row mode)
                     current.extend(self._row(res, budget, n) for n in range(lib.PQntuples(res)))
@@ -236,6 +361,22 @@ class LibpqSession(LibrarySession):
         budget.add_row(size)
         return tuple(values)
 
+    def _streamed_row(self, res: int, budget: Budget) -> Row:
+        """:meth:`_row` for a row of single-row mode, with one call per value: a value in
+        text format never holds a NUL byte, so it is read up to its terminator."""
+        lib, value = self._lib, _value_bytes(self._lib)
+        values: list[str | None] = []
+        size = 0
+        for col in range(lib.PQnfields(res)):
+            raw: bytes = value(res, 0, col)
+            if not raw and lib.PQgetisnull(res, 0, col):
+                values.append(None)
+                continue
+            size += len(raw)
+            values.append(raw.decode("utf-8", "replace"))
+        budget.add_row(size)
+        return tuple(values)
+
     def _broken(self) -> KeaDbError:
         message = _text(self._lib.PQerrorMessage(self._conn))
         self.close()
@@ -266,6 +407,17 @@ class LibpqSession(LibrarySession):
 
     def _release(self) -> None:
         self._lib.PQfinish(self._conn)
+
+
+def _value_bytes(lib: Any) -> Any:
+    """``PQgetvalue`` declared to return the value's bytes (up to its NUL terminator)."""
+    function = _state.get("value_bytes")
+    if function is None:
+        function = lib["PQgetvalue"]  # a second handle on the function: its own restype
+        function.restype, function.argtypes = ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int,
+                                                               ctypes.c_int]
+        _state["value_bytes"] = function
+    return function
 
 
 def connect(plan: ConnectPlan) -> LibpqSession:

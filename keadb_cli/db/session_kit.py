@@ -77,6 +77,16 @@ class Session(Protocol):
         """
         ...
 
+    def each_row(self, sql: str, on_row: Callable[[Row], None]) -> int:
+        """Run one statement and hand each row of its answer to ``on_row`` as it arrives
+        (nothing kept: no cap on the rows or bytes of the whole answer, only on one row and
+        on memory). Returns the number of rows.
+
+        Raises:
+            QueryError, UnreachableError: as :meth:`query`; and what ``on_row`` raises.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -184,7 +194,9 @@ class Budget:
     library's read ends and the next check reports the cap.
     """
 
-    def __init__(self, backend: str, where: str, fd: int = -1) -> None:
+    def __init__(self, backend: str, where: str, fd: int = -1, *,
+                 streaming: bool = False) -> None:
+        self.streaming = streaming  # rows are handed on, not kept: cap each row only
         self.rows = 0
         self.bytes = 0
         self.base = resident_bytes()
@@ -216,6 +228,10 @@ class Budget:
                 return
 
     def add_row(self, size: int) -> None:
+        if self.streaming:
+            if size > MAX_BYTES:
+                raise self._over(f"a row of more than {MAX_BYTES // (1024 * 1024)} MiB")
+            return
         self.rows += 1
         self.bytes += size
         if self.rows > MAX_ROWS:
@@ -224,6 +240,12 @@ class Budget:
             raise self._over(f"more than {MAX_BYTES // (1024 * 1024)} MiB")
 
     def check_memory(self) -> None:
+        if self.streaming and not self.exceeded:
+            # a streamed answer keeps nothing: read /proc once every few hundred rows (the
+            # watcher thread looks every few milliseconds anyway)
+            self.rows += 1
+            if self.rows % 512:
+                return
         if self.exceeded or (self.base and resident_bytes() - self.base > MAX_GROWTH):
             raise self._over(f"more than {MAX_GROWTH // (1024 * 1024)} MiB in one answer")
 

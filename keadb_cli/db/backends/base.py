@@ -359,6 +359,26 @@ class Backend:
         rows it deleted."""
         raise NotImplementedError
 
+    def lease_dump_sql(self, family: int) -> tuple[str, str]:
+        """The statements that call the schema's own ``lease{family}DumpHeader`` and
+        ``lease{family}DumpData`` routines, as kea-admin lease-dump calls them."""
+        raise NotImplementedError
+
+    def lease_dump_copy(self, family: int) -> str | None:
+        """The ``COPY ... TO STDOUT`` of the data routine's rows, where the backend has it
+        (faster than rows one by one); None elsewhere."""
+        return None
+
+    def lease_dump_copy_line(self, data: bytes) -> bytes:
+        """A line of :meth:`lease_dump_copy`'s data as :meth:`lease_dump_line` writes it."""
+        raise NotImplementedError
+
+    def lease_dump_line(self, row: tuple[str | None, ...]) -> str:
+        """One row of a dump routine as a line of kea-admin lease-dump's file (with its
+        newline): what that backend's client program prints, and what kea-admin makes of
+        it."""
+        raise NotImplementedError
+
     def quote_identifier(self, name: str) -> str:
         raise NotImplementedError
 

@@ -520,6 +520,16 @@ class MySQLBackend(Backend):
         session.query(delete_sql)
         return count_of(session.query("SELECT ROW_COUNT()"))
 
+    def lease_dump_sql(self, family: int) -> tuple[str, str]:
+        return f"CALL lease{family}DumpHeader()", f"CALL lease{family}DumpData()"
+
+    def lease_dump_line(self, row: tuple[str | None, ...]) -> str:
+        # The mysql client in batch mode (-N -B) writes NULL as the word NULL, escapes a
+        # backslash, NUL, tab and newline inside a value, and separates values with tabs;
+        # kea-admin then turns every tab of that output into a comma.
+        return ",".join("NULL" if value is None else value.translate(_BATCH_ESCAPES)
+                        for value in row) + "\n"
+
     def quote_identifier(self, name: str) -> str:
         from keadb_cli.schema import catalog_mysql
 
@@ -528,6 +538,10 @@ class MySQLBackend(Backend):
     def sql_literal(self, value: str) -> str:
         # any byte, whatever sql_mode says of backslashes
         return f"CONVERT(X'{value.encode().hex()}' USING utf8mb4)"
+
+
+# What the mysql client's batch mode writes for these characters inside a value.
+_BATCH_ESCAPES = str.maketrans({"\\": "\\\\", "\0": "\\0", "\t": "\\t", "\n": "\\n"})
 
 
 def _word(value: str | None) -> str:

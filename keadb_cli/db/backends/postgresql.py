@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -50,6 +51,15 @@ _PG_STANDBYS = (
 )
 HIDDEN_DETAILS = ("this user sees no state, address or lag of a standby: grant it pg_monitor "
                   "(or pg_read_all_stats) to see them")
+
+
+_COPY_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
+_COPY_CHARACTERS = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t",
+                    b"v": b"\v"}
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    return _COPY_CHARACTERS.get(match.group(1), match.group(1))
 
 
 def _number(value: str | None) -> float | None:
@@ -221,6 +231,28 @@ class PostgreSQLBackend(Backend):
         rows = session.query(f"WITH gone AS ({delete_sql} RETURNING 1) "
                              "SELECT count(*)::text FROM gone")
         return count_of(rows)
+
+    def lease_dump_sql(self, family: int) -> tuple[str, str]:
+        return (f"SELECT * FROM lease{family}DumpHeader()",
+                f"SELECT * FROM lease{family}DumpData()")
+
+    def lease_dump_copy(self, family: int) -> str | None:
+        return f"COPY (SELECT * FROM lease{family}DumpData()) TO STDOUT"
+
+    def lease_dump_copy_line(self, data: bytes) -> bytes:
+        # COPY's text format: tabs between fields, \N for NULL, and a backslash escape for
+        # a backslash and for \b \f \n \r \t \v inside a value. Without a backslash the
+        # line has neither escapes nor NULLs.
+        if b"\\" not in data:
+            return data.replace(b"\t", b",")
+        fields = data.rstrip(b"\n").split(b"\t")
+        return b",".join(b"" if field == b"\\N" else _COPY_ESCAPE.sub(_unescape, field)
+                         for field in fields) + b"\n"
+
+    def lease_dump_line(self, row: tuple[str | None, ...]) -> str:
+        # psql's unaligned, tuples-only output with ',' between fields: values as the
+        # server sends them (nothing escaped), NULL as an empty field.
+        return ",".join(value or "" for value in row) + "\n"
 
     def quote_identifier(self, name: str) -> str:
         from keadb_cli.schema import catalog_pgsql
