@@ -399,11 +399,13 @@ def purge_cmd(audit_days: float | None, logs_days: float | None, plan_only: bool
 
 @cli.group("leases", context_settings=CONTEXT_SETTINGS)
 def leases_group() -> None:
-    """Kea's lease data: export the SQL database's leases as Kea's memfile CSV.
+    """Kea's lease data: export the SQL database's leases as Kea's memfile CSV, import
+    memfile CSV lease files into it.
 
     \b
     Example:
       kea-db leases export -4 --config /etc/kea/kea-dhcp4.conf --output leases4.csv
+      kea-db leases import -4 --config /etc/kea/kea-dhcp4.conf kea-leases4.csv
     """
 
 
@@ -449,6 +451,45 @@ def leases_export_cmd(v4: bool, v6: bool, output: str | None, force: bool, as_js
                            stdout=sys.stdout.buffer,
                            progress=None if as_json else render.export_progress())
     render.export_result(result, as_json=as_json)
+    return int(ExitCode.OK)
+
+
+@leases_group.command("import")
+@db_options
+@click.option("-4", "v4", is_flag=True, help="Import IPv4 lease files (lease4).")
+@click.option("-6", "v6", is_flag=True, help="Import IPv6 lease files (lease6).")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...",
+                type=click.Path(dir_okay=False))
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Change nothing: print the counts (new, updated, unchanged, dropped).")
+@json_option
+def leases_import_cmd(v4: bool, v6: bool, files: tuple[str, ...], plan_only: bool,
+                      as_json: bool, **opts: Any) -> int:
+    """Load Kea memfile CSV lease files into the SQL database, as Kea loads them.
+
+    Files are read in Kea's order (.completed, or .2 then .1, then the current file); the
+    newest row per address wins, a row with valid lifetime 0 removes its lease and rows Kea
+    drops are dropped. Every file is checked before anything is written: a malformed row is
+    one line naming FILE:LINE, exit 4 (SETTINGS), and nothing is written. Then new
+    addresses are inserted and changed rows updated, 1000 addresses per transaction,
+    through the schema's triggers; equal rows are left alone, so a second import changes
+    nothing. The database must hold the schema of a known Kea release (EMPTY, FOREIGN).
+
+    \b
+    Example:
+      kea-db leases import -4 --config /etc/kea/kea-dhcp4.conf --plan \\
+          /var/lib/kea/kea-leases4.csv.2 /var/lib/kea/kea-leases4.csv.1 \\
+          /var/lib/kea/kea-leases4.csv
+    """
+    from keadb_cli.cli import render
+    from keadb_cli.commands.leases import pick_lease_access
+    from keadb_cli.commands.leases_import import import_leases
+
+    if v4 == v6:
+        raise SettingsError("give one of -4 and -6")
+    access = pick_lease_access(_accesses(opts))
+    result = import_leases(access, 4 if v4 else 6, files, plan_only=plan_only)
+    render.import_result(result, as_json=as_json)
     return int(ExitCode.OK)
 
 

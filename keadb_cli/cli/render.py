@@ -526,3 +526,17 @@ def export_result(result: Any, *, as_json: bool) -> None:
     if result.output is not None:
         _out(f"Exported {result.rows:,} lease{result.family} rows (schema {result.schema}) "
              f"to {result.output} in {result.seconds:.1f} s")
+
+
+def import_result(result: Any, *, as_json: bool) -> None:
+    """The counts of leases import (or of its plan)."""
+    if as_json:
+        emit_json(_dumps({"format": JSON_FORMAT, "kea_db_version": __version__,
+                          **result.to_json()}))
+        return
+    verb = "Would import" if result.plan_only else "Imported"
+    _out(f"{verb} lease{result.family} (schema {result.schema}) from {result.rows:,} rows "
+         f"of {len(result.files)} file(s): {result.new:,} new, {result.updated:,} updated, "
+         f"{result.unchanged:,} unchanged, {sum(result.dropped.values()):,} dropped")
+    for reason, count in sorted(result.dropped.items()):
+        _out(f"  dropped {count:,}: {reason}")

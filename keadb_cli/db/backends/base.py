@@ -373,6 +373,33 @@ class Backend:
         """A line of :meth:`lease_dump_copy`'s data as :meth:`lease_dump_line` writes it."""
         raise NotImplementedError
 
+    # leases import (keadb_cli/commands/leases_import.py): SQL literals of a lease row's
+    # values (no escaping needed: text and bytes travel as hex), the expressions that read
+    # a stored row back in the importer's normal form, and the lease6 address.
+    import_begin: ClassVar[str] = "BEGIN"
+    iaid_signed: ClassVar[bool] = False  # PostgreSQL keeps Kea's uint32 IAID as int4
+
+    def import_bytes(self, data: bytes) -> str:
+        """The literal of a binary value."""
+        raise NotImplementedError
+
+    def import_text(self, text: str) -> str:
+        """The literal of a UTF-8 text value."""
+        raise NotImplementedError
+
+    def import_expire(self, epoch: int) -> str:
+        """The literal of an expiry time given as seconds since the epoch."""
+        raise NotImplementedError
+
+    def import_read(self, column: str) -> str:
+        """The expression that reads ``column`` (``hex:``, ``epoch:``, ``int:`` or a plain
+        name, as the importer asks) in the importer's normal text form."""
+        raise NotImplementedError
+
+    def import_address6(self, packed: bytes, text: str, binary: bool) -> str:
+        """The literal of a lease6 address (``binary``: MySQL's 16-byte column)."""
+        raise NotImplementedError
+
     def lease_dump_line(self, row: tuple[str | None, ...]) -> str:
         """One row of a dump routine as a line of kea-admin lease-dump's file (with its
         newline): what that backend's client program prints, and what kea-admin makes of

@@ -520,6 +520,33 @@ class MySQLBackend(Backend):
         session.query(delete_sql)
         return count_of(session.query("SELECT ROW_COUNT()"))
 
+    import_begin = "START TRANSACTION"
+
+    def import_bytes(self, data: bytes) -> str:
+        return f"X'{data.hex()}'"
+
+    def import_text(self, text: str) -> str:
+        data = text.encode("utf-8", "surrogateescape")
+        return f"CONVERT(X'{data.hex()}' USING utf8mb4)" if data else "''"
+
+    def import_expire(self, epoch: int) -> str:
+        return f"FROM_UNIXTIME({int(epoch)})"
+
+    def import_read(self, column: str) -> str:
+        kind, _, name = column.rpartition(":")
+        if kind == "hex":
+            return f"LOWER(HEX({name}))"
+        if kind == "epoch":
+            return f"UNIX_TIMESTAMP({name})"
+        if kind == "int":
+            return f"CAST({name} AS SIGNED)"
+        if kind == "address6":
+            return f"IF(LENGTH({name}) = 16, LOWER(HEX({name})), {name})"
+        return name
+
+    def import_address6(self, packed: bytes, text: str, binary: bool) -> str:
+        return f"X'{packed.hex()}'" if binary else f"'{text}'"
+
     def lease_dump_sql(self, family: int) -> tuple[str, str]:
         return f"CALL lease{family}DumpHeader()", f"CALL lease{family}DumpData()"
 

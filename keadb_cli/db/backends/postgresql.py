@@ -232,6 +232,33 @@ class PostgreSQLBackend(Backend):
                              "SELECT count(*)::text FROM gone")
         return count_of(rows)
 
+    iaid_signed = True
+
+    def import_bytes(self, data: bytes) -> str:
+        return f"'\\x{data.hex()}'::bytea"
+
+    def import_text(self, text: str) -> str:
+        data = text.encode("utf-8", "surrogateescape")
+        return f"convert_from('\\x{data.hex()}'::bytea, 'UTF8')" if data else "''"
+
+    def import_expire(self, epoch: int) -> str:
+        return f"to_timestamp({int(epoch)})"
+
+    def import_read(self, column: str) -> str:
+        kind, _, name = column.rpartition(":")
+        if kind == "hex":
+            return f"encode({name}, 'hex')"
+        if kind == "epoch":
+            return f"extract(epoch from {name})::bigint"
+        if kind == "int":
+            return f"{name}::int"
+        if kind == "address6":
+            return f"host({name})"
+        return name
+
+    def import_address6(self, packed: bytes, text: str, binary: bool) -> str:
+        return f"'{text}'::inet"
+
     def lease_dump_sql(self, family: int) -> tuple[str, str]:
         return (f"SELECT * FROM lease{family}DumpHeader()",
                 f"SELECT * FROM lease{family}DumpData()")

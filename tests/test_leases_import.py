@@ -1,0 +1,181 @@
+"""``kea-db leases import`` loads Kea's memfile CSV lease files as Kea loads them.
+
+A database built by ``kea-db init`` 3.0.4 and seeded as the export tests seed it is exported,
+the files are imported into a second fresh database, and the second's export is the first's
+(less the IPv4 rows Kea itself drops: no hardware address, no client id, not declined).
+Then: a second import changes nothing, ``--plan`` counts what a real import then changes,
+the statistics tables stay right (``stats check``), Kea's load order and removal rule hold
+across files, and a malformed row is FILE:LINE with nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import test_leases_export
+from servers import FreshDatabase
+from test_leases_export import kea_db, seed
+
+from keadb_cli.errors import ExitCode
+
+pytestmark = [pytest.mark.db]
+
+# User contexts as Kea writes them (JSON on one line); the export tests' raw newlines and
+# backslashes are what kea-admin's client programs print, not a lease file Kea reads.
+CONTEXTS = (None, '{"comment": "a, b, c", "n": [1, 2]}', "{}",
+            '{"ISC": {"client-classes": ["gold", "silver"]}}')
+
+
+def _count(db: FreshDatabase, table: str) -> int:
+    return int(db.server.sql(f"SELECT COUNT(*) FROM {table}", database=db.name)[0][0])
+
+
+def _import(db: FreshDatabase, family: int, *args: str) -> tuple[int, dict[str, Any]]:
+    proc = kea_db(db, "leases import", f"-{family}", "--json", *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _export(db: FreshDatabase, family: int, out: Path) -> bytes:
+    proc = kea_db(db, "leases export", f"-{family}", "--output", str(out), "--force")
+    assert proc.returncode == 0, proc.stderr
+    return out.read_bytes()
+
+
+def _kept4(data: bytes) -> tuple[bytes, int]:
+    """The lines of a lease4 file Kea loads (not: empty hardware address and client id
+    on a lease not declined), and how many it drops."""
+    lines = data.split(b"\n")
+    kept = [lines[0]]
+    dropped = 0
+    for line in lines[1:]:
+        fields = line.split(b",")
+        if len(fields) > 9 and fields[1] in (b"", b"NULL") and \
+                fields[2] in (b"", b"NULL") and fields[9] != b"1":
+            dropped += 1
+        else:
+            kept.append(line)
+    return b"\n".join(kept), dropped
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql", "mariadb"], indirect=True)
+def test_import_round_trip(fresh_db: FreshDatabase, fresh_db_factory: Any, tmp_path: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Export A, import into B, export B: equal byte for byte; stats check passes on B; a
+    second import is all unchanged; after rows of B are deleted and changed, --plan counts
+    exactly what the import then changes, and B's export is A's again."""
+    source, target = fresh_db, fresh_db_factory(fresh_db.server)
+    for db in (source, target):
+        init = kea_db(db, "init", "--kea-version", "3.0.4")
+        assert init.returncode == 0, init.stdout + init.stderr
+    monkeypatch.setattr(test_leases_export, "CONTEXTS", CONTEXTS)
+    n4, n6 = seed(source)
+    for family, rows in ((4, n4), (6, n6)):
+        original = _export(source, family, tmp_path / f"a{family}.csv")
+        expected, dropped = (_kept4(original) if family == 4 else (original, 0))
+        assert 0 < dropped < rows if family == 4 else dropped == 0
+        loaded = rows - dropped
+
+        _, first = _import(target, family, str(tmp_path / f"a{family}.csv"))
+        assert (first["new"], first["updated"], first["unchanged"]) == (loaded, 0, 0)
+        assert sum(first["dropped"].values()) == dropped
+        assert _count(target, f"lease{family}") == loaded
+        assert _export(target, family, tmp_path / f"b{family}.csv") == expected
+
+        _, again = _import(target, family, "--plan", str(tmp_path / f"a{family}.csv"))
+        assert (again["new"], again["updated"], again["unchanged"]) == (0, 0, loaded)
+        _, second = _import(target, family, str(tmp_path / f"a{family}.csv"))
+        assert (second["new"], second["updated"], second["unchanged"]) == (0, 0, loaded)
+        assert _export(target, family, tmp_path / f"b{family}.csv") == expected
+
+        # three rows deleted, four changed (another lifetime, another host name)
+        table = f"lease{family}"
+        keys = [r[0] for r in target.server.sql(f"SELECT address FROM {table} ORDER BY "
+                                                "address", database=target.name)]
+        mark = "%s"
+        for key in keys[:3]:
+            target.server.sql(f"DELETE FROM {table} WHERE address = {mark}",
+                              database=target.name, params=[key])
+        for key in keys[3:7]:
+            target.server.sql(f"UPDATE {table} SET valid_lifetime = valid_lifetime + 1, "
+                              f"hostname = 'changed' WHERE address = {mark}",
+                              database=target.name, params=[key])
+        assert _count(target, table) == loaded - 3
+        _, planned = _import(target, family, "--plan", str(tmp_path / f"a{family}.csv"))
+        assert (planned["new"], planned["updated"], planned["unchanged"]) == (3, 4, loaded - 7)
+        assert _count(target, table) == loaded - 3  # the plan changed nothing
+        _, done = _import(target, family, str(tmp_path / f"a{family}.csv"))
+        assert (done["new"], done["updated"], done["unchanged"]) == (3, 4, loaded - 7)
+        assert _export(target, family, tmp_path / f"b{family}.csv") == expected
+
+    check = kea_db(target, "stats check")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+HEADER4_V2 = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state"
+HEADER4 = HEADER4_V2 + ",user_context,pool_id"
+HEADER6 = ("address,duid,valid_lifetime,expire,subnet_id,pref_lifetime,lease_type,iaid,"
+           "prefix_len,fqdn_fwd,fqdn_rev,hostname,hwaddr,state,user_context,hwtype,"
+           "hwaddr_source,pool_id")
+
+
+def _row4(address: str, *, valid: int = 3600, hostname: str = "h", hwaddr: str = "00:1a:2b:3c:4d:5e",
+          client_id: str = "", extra: bool = True) -> str:
+    row = f"{address},{hwaddr},{client_id},{valid},{1800000000 + valid},1,0,0,{hostname},0"
+    return row + (",,0" if extra else "")
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql", "mariadb"], indirect=True)
+def test_import_order_and_malformed_files(fresh_db: FreshDatabase, tmp_path: Path) -> None:
+    """Kea's load order (.1 before the current file, whatever the command line's order):
+    the newest row wins, valid lifetime 0 removes, a row Kea drops leaves the earlier one.
+    A malformed row anywhere (after more than a chunk of good rows) or a -6 file given to
+    -4: one line naming FILE:LINE, exit SETTINGS, nothing written."""
+    db = fresh_db
+    init = kea_db(db, "init", "--kea-version", "3.0.4")
+    assert init.returncode == 0, init.stdout + init.stderr
+    older, current = tmp_path / "kea-leases4.csv.1", tmp_path / "kea-leases4.csv"
+    older.write_text("\n".join([HEADER4_V2,  # an older CSV schema: fewer columns
+                                _row4("192.0.2.10", hostname="old", extra=False),
+                                _row4("192.0.2.11", extra=False),
+                                _row4("192.0.2.12", hostname="kept", extra=False)]) + "\n")
+    current.write_text("\n".join([HEADER4,
+                                  _row4("192.0.2.10", hostname="new&#x2ccomma", valid=7200),
+                                  _row4("192.0.2.11", valid=0),
+                                  _row4("192.0.2.12", hwaddr="", hostname="dropped")]) + "\n")
+    _, plan = _import(db, 4, "--plan", str(current), str(older))
+    assert (plan["rows"], plan["new"], plan["updated"], plan["unchanged"]) == (6, 2, 0, 0)
+    assert sorted(plan["dropped"].values()) == [1, 1]
+    assert _count(db, "lease4") == 0
+    _, done = _import(db, 4, str(current), str(older))
+    assert (done["new"], done["updated"], done["unchanged"]) == (2, 0, 0)
+    rows = db.server.sql("SELECT address, hostname, valid_lifetime, state, pool_id FROM "
+                         "lease4 ORDER BY address", database=db.name)
+    assert [tuple(str(v) for v in r) for r in rows] == [
+        (str(0xC000020A), "new,comma", "7200", "0", "0"),
+        (str(0xC000020C), "kept", "3600", "0", "0"),
+    ]
+    before = _count(db, "lease4")
+
+    good = [_row4(f"10.0.{i // 256}.{i % 256}") for i in range(1500)]
+    cases = {
+        "fields.csv": ([HEADER4, *good, _row4("10.9.9.9") + ",x"], 1502, b"13 fields"),
+        "address.csv": ([HEADER4, *good, _row4("10.0.0.300")], 1502, b"not an IPv4"),
+        "number.csv": ([HEADER4, *good, _row4("10.9.9.9").replace(",1,0,0,", ",one,0,0,")],
+                       1502, b"subnet_id"),
+        "family.csv": ([HEADER6, "2001:db8::1,00:01,3600,1800003600,1,1800,0,1,128,0,0,,,0,"
+                        ",,,0"], 1, b"IPv6"),
+    }
+    for name, (lines, line, words) in cases.items():
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n")
+        proc = kea_db(db, "leases import", "-4", str(path))
+        assert proc.returncode == ExitCode.SETTINGS, (name, proc.stderr)
+        assert len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert f"{path}:{line}:".encode() in proc.stderr and words in proc.stderr, proc.stderr
+        assert _count(db, "lease4") == before
+    check = kea_db(db, "stats check")
+    assert check.returncode == 0, check.stdout + check.stderr
