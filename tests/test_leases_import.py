@@ -115,15 +115,16 @@ def test_import_round_trip(fresh_db: FreshDatabase, fresh_db_factory: Any, tmp_p
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-HEADER4_V2 = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state"
+HEADER4_V2 = ("address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,"
+              "hostname,state")
 HEADER4 = HEADER4_V2 + ",user_context,pool_id"
 HEADER6 = ("address,duid,valid_lifetime,expire,subnet_id,pref_lifetime,lease_type,iaid,"
            "prefix_len,fqdn_fwd,fqdn_rev,hostname,hwaddr,state,user_context,hwtype,"
            "hwaddr_source,pool_id")
 
 
-def _row4(address: str, *, valid: int = 3600, hostname: str = "h", hwaddr: str = "00:1a:2b:3c:4d:5e",
-          client_id: str = "", extra: bool = True) -> str:
+def _row4(address: str, *, valid: int = 3600, hostname: str = "h",
+          hwaddr: str = "00:1a:2b:3c:4d:5e", client_id: str = "", extra: bool = True) -> str:
     row = f"{address},{hwaddr},{client_id},{valid},{1800000000 + valid},1,0,0,{hostname},0"
     return row + (",,0" if extra else "")
 
@@ -132,9 +133,14 @@ def _row4(address: str, *, valid: int = 3600, hostname: str = "h", hwaddr: str =
 def test_import_order_and_malformed_files(fresh_db: FreshDatabase, tmp_path: Path) -> None:
     """Kea's load order (.1 before the current file, whatever the command line's order):
     the newest row wins, valid lifetime 0 removes, a row Kea drops leaves the earlier one.
+    A database without a Kea schema is refused (EMPTY).
     A malformed row anywhere (after more than a chunk of good rows) or a -6 file given to
     -4: one line naming FILE:LINE, exit SETTINGS, nothing written."""
     db = fresh_db
+    empty = tmp_path / "empty.csv"
+    empty.write_text(HEADER4 + "\n")
+    refused = kea_db(db, "leases import", "-4", str(empty))  # no Kea schema yet
+    assert refused.returncode == ExitCode.EMPTY and len(refused.stderr.splitlines()) == 1
     init = kea_db(db, "init", "--kea-version", "3.0.4")
     assert init.returncode == 0, init.stdout + init.stderr
     older, current = tmp_path / "kea-leases4.csv.1", tmp_path / "kea-leases4.csv"

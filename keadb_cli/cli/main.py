@@ -93,7 +93,8 @@ def _db_options(func: F, *, several_configs: bool) -> F:
         click.option("--statement-timeout", type=float, envvar=_env("statement_timeout"),
                      metavar="SECONDS",
                      help="Deadline of every statement after login, on the server and in "
-                          "kea-db (default: 60; upgrade, leases export: 6 hours). Commands "
+                          "kea-db (default: 60; upgrade, leases export: 6 hours; leases "
+                          "import: 1 hour). Commands "
                           "that only read (check-version, test-tls, preflight) default to 2 x "
                           "connect-timeout (MySQL: read-timeout when larger)."),
         click.option("--server-public-key", envvar=_env("server_public_key"), metavar="FILE",
