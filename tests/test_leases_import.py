@@ -11,17 +11,32 @@ across files, and a malformed row is FILE:LINE with nothing written.
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
 import test_leases_export
+from real_kea import (
+    EXCHANGES,
+    DhcpLink,
+    Kea,
+    dhcp_link,
+    kea,
+    kea_tools,
+    lease_rows,
+    make_backend,
+    run_perfdhcp,
+)
+from real_kea import kea_db as real_kea_db
 from servers import FreshDatabase
 from test_leases_export import kea_db, seed
 
 from keadb_cli.errors import ExitCode
 
 pytestmark = [pytest.mark.db]
+
+__all__ = ["dhcp_link", "kea", "kea_tools"]  # fixtures
 
 # User contexts as Kea writes them (JSON on one line); the export tests' raw newlines and
 # backslashes are what kea-admin's client programs print, not a lease file Kea reads.
@@ -184,4 +199,51 @@ def test_import_order_and_malformed_files(fresh_db: FreshDatabase, tmp_path: Pat
         assert f"{path}:{line}:".encode() in proc.stderr and words in proc.stderr, proc.stderr
         assert _count(db, "lease4") == before
     check = kea_db(db, "stats check")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.kea
+def test_real_kea_memfile_leases_imported(request: pytest.FixtureRequest, kea_tools: None,
+                                          dhcp_link: DhcpLink, kea: Kea) -> None:
+    """The lease file a real kea-dhcp4 2.2 (memfile) wrote while serving perfdhcp, imported
+    into a Kea 2.2 MariaDB database over TLS: one row per acknowledged client, its address,
+    hardware address, subnet and state; then a kea-dhcp4 on that database gives the same
+    clients the same addresses."""
+    backend = make_backend(request, "mariadb", "2.2", {"mysql": "14.0", "postgresql": "13.0"})
+    lease_file = kea.directory / "kea-leases4.csv"
+    memfile = {"type": "memfile", "name": kea.inside(lease_file), "persist": True,
+               "lfc-interval": 0}
+    config = kea.write_config(backend, dhcp_link, "memfile", lease_database=memfile)
+    run = kea.start(config, backend)
+    run.wait_started()
+    base_mac = "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3)) + ":00:00"
+    perf = run_perfdhcp(dhcp_link, base_mac)
+    context = f"perfdhcp output:\n{perf.output}\nkea-dhcp4:\n{run.tail()}"
+    acked = perf.leases.get("REQUEST-ACK", [])
+    assert perf.returncode == 0 and len(acked) == EXCHANGES, context
+    assert run.stop() == 0, run.tail()
+    data = lease_file.read_text()
+    assert data.startswith("address,hwaddr,client_id,"), data[:200]
+
+    db = backend.db
+    proc = real_kea_db("leases", "import", "-4", "--type", db.type, "--host", db.host,
+                       "--port", str(db.port), "--user", db.user, "--name", db.name,
+                       *backend.kea_db_tls_options(), "--json", str(lease_file),
+                       password=db.password)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["new"], summary["updated"], summary["unchanged"]) == (EXCHANGES, 0, 0)
+    expected = {(client_id[2:], address, 1, 0) for client_id, address in acked}
+    assert sorted(lease_rows(backend)) == sorted(expected)
+
+    served = kea.write_config(backend, dhcp_link, "sql")
+    again = kea.start(served, backend)
+    again.wait_started()
+    perf2 = run_perfdhcp(dhcp_link, base_mac)  # the same clients
+    context = f"perfdhcp output:\n{perf2.output}\nkea-dhcp4:\n{again.tail()}"
+    assert sorted(perf2.leases.get("REQUEST-ACK", [])) == sorted(acked), context
+    assert again.stop() == 0, again.tail()
+    check = real_kea_db("stats", "check", "--type", db.type, "--host", db.host, "--port",
+                        str(db.port), "--user", db.user, "--name", db.name,
+                        *backend.kea_db_tls_options(), password=db.password)
     assert check.returncode == 0, check.stdout + check.stderr
