@@ -460,10 +460,8 @@ def _literals(backend: Backend, columns: list[str], lease: _Lease, family: int,
 
 
 def _columns(session: Session, backend: Backend, table: str) -> set[str]:
-    schema = "current_schema()" if backend.iaid_signed else "DATABASE()"
-    names = session.query("SELECT column_name FROM information_schema.columns WHERE "
-                          f"table_name = '{table}' AND table_schema = {schema}")
-    return {str(r[0]).lower() for r in names}
+    rows = session.query(backend.import_columns_sql.format(table=table))
+    return {str(r[0]).lower() for r in rows}
 
 
 def _binary_address(session: Session, backend: Backend) -> bool:

@@ -378,6 +378,7 @@ class Backend:
     # a stored row back in the importer's normal form, and the lease6 address.
     import_begin: ClassVar[str] = "BEGIN"
     iaid_signed: ClassVar[bool] = False  # PostgreSQL keeps Kea's uint32 IAID as int4
+    import_columns_sql: ClassVar[str] = ""  # the column names of {table}
 
     def import_bytes(self, data: bytes) -> str:
         """The literal of a binary value."""

@@ -521,6 +521,8 @@ class MySQLBackend(Backend):
         return count_of(session.query("SELECT ROW_COUNT()"))
 
     import_begin = "START TRANSACTION"
+    import_columns_sql = ("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
+                          "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'")
 
     def import_bytes(self, data: bytes) -> str:
         return f"X'{data.hex()}'"

@@ -233,6 +233,8 @@ class PostgreSQLBackend(Backend):
         return count_of(rows)
 
     iaid_signed = True
+    import_columns_sql = ("SELECT column_name FROM information_schema.columns WHERE "
+                          "table_schema = current_schema() AND table_name = '{table}'")
 
     def import_bytes(self, data: bytes) -> str:
         return f"'\\x{data.hex()}'::bytea"
