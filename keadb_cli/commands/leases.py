@@ -137,7 +137,7 @@ def export_leases(
     started = time.monotonic()
     session = open_session(plan)
     try:
-        schema = _known_schema(session, plan, access)
+        schema = known_schema(session, plan, access)
         if output is None:
             rows = _dump(session, backend, family, stdout, progress, started)
         else:
@@ -147,19 +147,25 @@ def export_leases(
     return ExportResult(access, family, schema, rows, output, time.monotonic() - started)
 
 
-def _known_schema(session: Session, plan: ConnectPlan, access: DbAccess) -> Schema:
-    """The schema version of the database, when it is one a known Kea release expects."""
+def known_schema(session: Session, plan: ConnectPlan, access: DbAccess,
+                 nothing: str = "nothing exported") -> Schema:
+    """The schema version of the database, when it is one a known Kea release expects;
+    ``nothing`` ends each refusal ("nothing exported").
+
+    Raises:
+        KeaDbError: EMPTY or FOREIGN.
+    """
     found, reason, _tables = read_state(session, plan)
     where = plan.where
     if found is None:
         if reason:
-            raise KeaDbError(f"{where}: not a Kea database ({reason}); nothing exported",
+            raise KeaDbError(f"{where}: not a Kea database ({reason}); {nothing}",
                              exit_code=ExitCode.FOREIGN)
-        raise KeaDbError(f"{where}: the database is empty (no Kea schema); nothing exported",
+        raise KeaDbError(f"{where}: the database is empty (no Kea schema); {nothing}",
                          exit_code=ExitCode.EMPTY)
     if not releases_for_schema(access.type or "", found):
         raise KeaDbError(f"{where}: schema {found} is not one of a Kea release kea-db knows "
-                         "(see `kea-db versions`); nothing exported",
+                         f"(see `kea-db versions`); {nothing}",
                          exit_code=ExitCode.FOREIGN)
     return found
 

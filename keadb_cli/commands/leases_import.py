@@ -34,16 +34,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from keadb_cli.commands.leases import known_schema
 from keadb_cli.db.plan import plan_for
 from keadb_cli.db.session import open_session
 from keadb_cli.errors import ExitCode, KeaDbError, QueryError, SettingsError
 from keadb_cli.kea.access import DbAccess
-from keadb_cli.kea.releases import Schema, releases_for_schema
-from keadb_cli.schema.state import access_json, read_state
+from keadb_cli.kea.releases import Schema
+from keadb_cli.schema.state import access_json
 
 if TYPE_CHECKING:
     from keadb_cli.db.backends.base import Backend
-    from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Session
 
 CHUNK = 1000  # addresses per transaction
@@ -329,7 +329,7 @@ def import_leases(
     leases = read_files(files, family, iaid_signed=backend.iaid_signed)
     session = open_session(plan)
     try:
-        schema = _known_schema(session, plan, access)
+        schema = known_schema(session, plan, access, "nothing imported")
         result = ImportResult(access, family, schema, list(load_order(files)), leases.rows,
                               plan_only=plan_only)
         table = f"lease{family}"
@@ -469,20 +469,3 @@ def _binary_address(session: Session, backend: Backend) -> bool:
         return False
     rows = session.query(backend.address_type_sql.format(table="lease6"))
     return bool(rows) and "binary" in str(rows[0][0]).lower()
-
-
-def _known_schema(session: Session, plan: ConnectPlan, access: DbAccess) -> Schema:
-    """The schema version of the database, when it is one a known Kea release expects."""
-    found, reason, _tables = read_state(session, plan)
-    where = plan.where
-    if found is None:
-        if reason:
-            raise KeaDbError(f"{where}: not a Kea database ({reason}); nothing imported",
-                             exit_code=ExitCode.FOREIGN)
-        raise KeaDbError(f"{where}: the database is empty (no Kea schema); nothing imported",
-                         exit_code=ExitCode.EMPTY)
-    if not releases_for_schema(access.type or "", found):
-        raise KeaDbError(f"{where}: schema {found} is not one of a Kea release kea-db knows "
-                         "(see `kea-db versions`); nothing imported",
-                         exit_code=ExitCode.FOREIGN)
-    return found
