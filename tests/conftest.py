@@ -20,6 +20,7 @@ is put back); ``galera_cluster_factory(nodes, extra_args)`` starts other configu
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
@@ -52,6 +53,13 @@ from servers import (
 
 # test_servers.py runs an inner session to prove the CI fail-versus-skip rule.
 pytest_plugins = ["pytester"]
+
+# A shell without job control starts a background command with SIGINT ignored, and a child
+# inherits that: the kea-db processes the Ctrl-C tests interrupt would then never see the
+# signal (exit 20 after their deadline, not 130). The suite runs with Python's own handler,
+# so every child starts with SIGINT's default, as under a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 S = TypeVar("S", bound=DatabaseServer)
 

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import secrets
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -555,6 +556,27 @@ def test_pg_upgrade_on_the_primary_reaches_the_standby(
     assert _without_last_values(catalog(on_standby)) == _without_last_values(catalog(db))
 
 
+def _replay_until_the_mark(replica: servers.DatabaseServer, db: FreshDatabase,
+                           before: str) -> None:
+    """Let the paused replica apply the primary's transactions after GTID ``before`` one at
+    a time (START SLAVE UNTIL) until its schema_version carries kea-db's upgrade mark:
+    the replica then holds a MySQL upgrade partway, as it does while replaying one."""
+    domain, server, seq = before.split("-")
+    for step in range(1, 200):
+        until = f"{domain}-{server}-{int(seq) + step}"
+        # MariaDB takes UNTIL only with both threads stopped; both stop there by themselves,
+        # perhaps not yet when the wait returns: stopped for sure before the next START.
+        replica.sql("STOP SLAVE")
+        replica.sql(f"START SLAVE UNTIL master_gtid_pos = '{until}'")
+        assert int(replica.sql("SELECT MASTER_GTID_WAIT(%s, %s)",
+                               params=[until, REPLAY_WAIT])[0][0]) == 0
+        (minor,), = replica.sql(f"SELECT minor FROM `{db.name}`.schema_version")
+        if int(minor) == 9999:
+            replica.sql("STOP SLAVE")
+            return
+    raise AssertionError("the upgrade's mark never showed on the replica")
+
+
 def _without_last_values(read: Catalog) -> Catalog:
     """A catalog without its sequences' last values: a standby reads the value its primary
     logged ahead in the WAL (PostgreSQL logs 32 values of a sequence at a time), not the
@@ -592,13 +614,26 @@ def test_mariadb_upgrade_on_the_primary_reaches_the_replica(
     finally:
         primary.sql(f"REVOKE REPLICATION MASTER ADMIN ON *.* FROM '{db.user}'@'%'")
     replica.sql("STOP SLAVE SQL_THREAD")
+    (before,), = primary.sql("SELECT @@GLOBAL.gtid_binlog_pos")
     try:
         _upgraded(db)
         _waits_in_vain_then_matches(db, on_replica)
+        _replay_until_the_mark(replica, db, before)
+        # Partway, the replica shows the upgrade's mark: FOREIGN, upgrade-under-way ...
+        code, partway = _check(on_replica)
+        assert (code, partway["verdict"], partway.get("reason_code")) == (
+            ExitCode.FOREIGN, "FOREIGN", "upgrade-under-way"), partway
+        # ... which --wait waits through once the replay goes on (from 2 s into its wait).
+        resume = threading.Timer(2.0, replica.sql, args=("START SLAVE",))
+        resume.start()
+        try:
+            code, match = _check(on_replica, "--wait")
+        finally:
+            resume.join()
     finally:
-        replica.sql("START SLAVE SQL_THREAD")
-    code, match = _check(on_replica, "--wait")
+        replica.sql("START SLAVE")
     assert (code, match["verdict"], match["node"]["role"]) == (
         0, "MATCH", "read-only-replica"), match
+    assert (match["wait"]["waited_for"], match["wait"]["gave_up"]) == ("replay", False), match
     assert _mysql_snapshot(on_replica) == _mysql_snapshot(db)
     assert catalog(on_replica) == catalog(db)

@@ -184,8 +184,8 @@ def _wait_seconds(wait: bool, wait_timeout: float | None) -> float | None:
               help="Wait for what can still change: a database that is still starting "
                    "(refused, timed out, not yet in DNS; never a wrong password or a TLS "
                    "failure), and on a standby or read-only replica a BEHIND or EMPTY "
-                   "schema its replay can still bring to MATCH. A primary's verdict is "
-                   "final at once.")
+                   "schema (or a MySQL upgrade half replayed) its replay can still bring "
+                   "to MATCH. A primary's verdict is final at once.")
 @click.option("--wait-timeout", type=click.FloatRange(0, 86400), default=None,
               envvar=_env("wait_timeout"), metavar="SECONDS",
               help="How long --wait waits (default 60; giving it implies --wait).")

@@ -27,6 +27,7 @@ from keadb_cli.schema.state import Verdict as Verdict
 from keadb_cli.schema.state import access_json as access_json
 from keadb_cli.schema.state import judge as judge
 from keadb_cli.schema.state import read_state as read_state
+from keadb_cli.schema.state import upgrading
 from keadb_cli.schema.state import worst as worst
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ class VersionResult:
 
 # Verdicts a standby's (a read-only replica's) replay can still turn into MATCH.
 REPLAYABLE = frozenset({Verdict.BEHIND, Verdict.EMPTY})
+# FOREIGN's reason_code when schema_version carries kea-db's MySQL upgrade mark: a replica
+# replaying an upgrade statement by statement shows it until the last one arrives.
+UPGRADE_UNDER_WAY = "upgrade-under-way"
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,8 @@ def _retry_reason(result: VersionResult) -> str:
     """Why ``result`` may still change ("login", "replay"), or "" when it is final."""
     if result.verdict is Verdict.UNREACHABLE and result.reason_code in HEALING:
         return "login"
-    if result.verdict in REPLAYABLE and result.node is not None:
+    replayable = result.verdict in REPLAYABLE or result.reason_code == UPGRADE_UNDER_WAY
+    if replayable and result.node is not None:
         from keadb_cli.db.node import READ_ONLY_REPLICA, STANDBY
 
         if result.node.role in (STANDBY, READ_ONLY_REPLICA):
@@ -130,7 +135,8 @@ def check_version(
 
     With ``wait`` seconds, a result that can still change is read again (a new session
     each time) until it is final or the time is up: a login that can heal, and on a
-    standby or a read-only replica BEHIND and EMPTY (:data:`REPLAYABLE`).
+    standby or a read-only replica BEHIND and EMPTY (:data:`REPLAYABLE`), and a MySQL
+    upgrade's mark (:data:`UPGRADE_UNDER_WAY`) that its replay has not passed yet.
 
     Connection failures become UNREACHABLE / DENIED results; only bad settings raise.
 
@@ -198,6 +204,7 @@ def _check_once(access: DbAccess, expected: Schema, plan: ConnectPlan) -> Versio
         return VersionResult(
             verdict, access, expected, detail=detail, tables=tables, tls=tls,
             warnings=tuple(warnings), node=node, answered=answered,
+            reason_code=UPGRADE_UNDER_WAY if upgrading(reason) else "",
         )
     verdict = judge(found, expected)
     detail = {

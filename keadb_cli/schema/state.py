@@ -90,6 +90,13 @@ def default_port(db_type: str | None) -> int | None:
 # schema_version.minor while kea-db upgrades MySQL (see commands/upgrade/journal.py): no
 # Kea release expects it, so neither Kea nor kea-admin takes the database for a version.
 UPGRADING_MINOR = 9999
+UPGRADING = "a kea-db upgrade is under way or was cut short"  # what that version says
+
+
+def upgrading(reason: str) -> bool:
+    """Whether a FOREIGN reason is the mark of a kea-db upgrade under way (a replica that
+    replays one shows it until the upgrade's last statement arrives)."""
+    return f".{UPGRADING_MINOR}: {UPGRADING}" in reason
 
 _INT_RE = re.compile(r"-?[0-9]+\Z")  # ASCII only: \d takes other scripts' digits too
 _INT32_MAX = 2**31 - 1
@@ -123,8 +130,8 @@ def _version_from_rows(rows: list[tuple[str | None, ...]]) -> Schema | str:
     if v < 0 or m < 0:
         return f"schema_version holds a negative version {v}.{m}"
     if m == UPGRADING_MINOR:
-        return (f"schema_version says {v}.{m}: a kea-db upgrade is under way or was cut "
-                "short; run `kea-db upgrade` again to complete it")
+        return (f"schema_version says {v}.{m}: {UPGRADING}; run `kea-db upgrade` again to "
+                "complete it")
     return Schema(v, m)
 
 
