@@ -133,3 +133,46 @@ def test_zsh_and_fish_scripts_and_their_help() -> None:
     # fish: "plain,VALUE\tHELP"; 2.6.2 expects MySQL and PostgreSQL schema 22.2
     assert "plain,2.6.2\tMySQL 22.2, PostgreSQL 22.2" in lines, lines
     assert all(line.split(",", 1)[1].startswith("2.6.") for line in lines), lines
+
+
+def fish_complete(words: str, incomplete: str) -> list[str]:
+    proc = subprocess.run([str(KEA_DB)], capture_output=True, text=True, timeout=30,
+                          check=False,
+                          env=completion_env(_KEA_DB_COMPLETE="fish_complete",
+                                             COMP_WORDS=words, COMP_CWORD=incomplete))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_backend_completes_the_entry_paths_of_the_config_file_given_before_it(
+    tmp_path: Path,
+) -> None:
+    """``--backend`` after ``--config FILE`` offers that file's entry paths, each labelled
+    without its password (an entry Kea would refuse, here for a host name with control
+    characters, is labelled as such and its text not shown); an unreadable file offers the
+    roles alone."""
+    conf = tmp_path / "kea-dhcp4.conf"
+    conf.write_text(
+        '{"Dhcp4": {"lease-database": {"type": "memfile"},\n'
+        ' "hosts-databases": [\n'
+        '  {"type": "mysql", "name": "kea", "user": "kea", "password": "s3cret-pw",'
+        ' "host": "db1"},\n'
+        '  {"type": "postgresql", "name": "kea", "user": "kea", "password": "s3cret-pw",'
+        ' "host": "db2\\n\\u001b[2Jx"}]}}\n')
+    lines = fish_complete(f"kea-db check-version --config {conf} --backend Dhcp4.h",
+                          "Dhcp4.h")
+    assert lines == ["plain,Dhcp4.hosts-databases[0]\tmysql kea@db1/kea",
+                     "plain,Dhcp4.hosts-databases[1]\tpostgresql: the entry has an error"], lines
+    assert "s3cret-pw" not in "".join(lines)
+
+    # preflight takes --config several times: the paths of every file, each once
+    lines = fish_complete(f"kea-db preflight --config {conf} --config {conf} --backend D",
+                          "D")
+    assert [line.split("\t")[0] for line in lines] == [
+        "plain,Dhcp4", "plain,Dhcp6", "plain,Dhcp4.lease-database",
+        "plain,Dhcp4.hosts-databases[0]", "plain,Dhcp4.hosts-databases[1]"], lines
+
+    lines = fish_complete(f"kea-db check-version --config {tmp_path / 'none.conf'} "
+                          "--backend ", "")
+    assert [line.split("\t")[0] for line in lines] == [
+        "plain,lease", "plain,hosts", "plain,config", "plain,Dhcp4", "plain,Dhcp6"], lines

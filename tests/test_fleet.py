@@ -196,6 +196,22 @@ def test_a_shared_lease_database_needs_kea_2_6_2(tmp_path: Path,
     assert doc["fleet"] == []
 
 
+def test_a_postgresql_host_list_in_another_order_is_the_same_database(
+    tmp_path: Path, nowhere: dict[str, Any]
+) -> None:
+    """libpq tries a host list in order, so ``a,b`` and ``b,a`` reach the same cluster:
+    two servers written that way share its lease database; a third host is another."""
+    hosts = {"a": "127.0.0.1,127.0.0.2", "b": "127.0.0.2,127.0.0.1", "c": "127.0.0.3"}
+    files = [conf(tmp_path / f"kea-{n}.conf", {**nowhere, "host": hosts[n]},
+                  hook=ha(this, **QUIET))
+             for n, this in zip("abc", NAMES, strict=True)]
+    doc, code = fleet(files, "--kea-version", "2.6.1")
+    finding = rules(doc)["shared-lease-release"]
+    assert finding["status"] == "fail" and code == ExitCode.CONFIG
+    assert members(finding) == {(str(files[0]), "Dhcp4.lease-database"),
+                                (str(files[1]), "Dhcp4.lease-database")}
+
+
 def test_flq_on_a_shared_lease_database_fails(tmp_path: Path,
                                               nowhere: dict[str, Any]) -> None:
     network = {"shared-networks": [{"name": "office", "allocator": "flq",

@@ -30,12 +30,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from keadb_cli.commands.preflight.fleet import DatabaseKey, database_key
 from keadb_cli.db.backends.base import count_of
 from keadb_cli.db.plan import plan_for
 from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, Refusal
 from keadb_cli.kea.access import DbAccess
-from keadb_cli.schema.state import access_json, default_port, read_state
+from keadb_cli.schema.state import access_json, read_state
 
 if TYPE_CHECKING:
     from keadb_cli.db.backends.base import Backend
@@ -130,11 +131,6 @@ class PurgeResult:
         return out
 
 
-def _database_key(access: DbAccess) -> tuple[str, str, int | None, str]:
-    return (access.type or "", access.effective_host,
-            access.port or default_port(access.type), access.name or "")
-
-
 def purge_all(accesses: Sequence[DbAccess], options: Options, *,
               env: dict[str, str] | None = None) -> list[PurgeResult]:
     """purge_one for each database, once per database however many entries name it.
@@ -143,10 +139,10 @@ def purge_all(accesses: Sequence[DbAccess], options: Options, *,
         KeaDbError: USAGE for options purge refuses (:func:`check_options`).
     """
     check_options(options)
-    seen: set[tuple[str, str, int | None, str]] = set()
+    seen: set[DatabaseKey] = set()
     results = []
     for access in accesses:
-        key = _database_key(access)
+        key = database_key(access)
         if key in seen:
             continue
         seen.add(key)

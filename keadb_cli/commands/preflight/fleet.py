@@ -132,12 +132,15 @@ def _access(entry: ConfigEntry) -> DbAccess | None:
 
 
 def server_key(access: DbAccess) -> ServerKey:
-    """The database server an access entry reaches (the backend's port when unset)."""
-    from keadb_cli.db.backends import backend_for
+    """The database server an access entry reaches (the backend's port when unset; a
+    PostgreSQL host list in any order is one server)."""
+    from keadb_cli.db.backends import BACKENDS
 
     db_type = access.type or ""
-    port = access.port or backend_for(db_type).default_port
-    return db_type, access.effective_host.lower(), port
+    backend = BACKENDS.get(db_type)
+    if backend is None:  # not an SQL backend: no key to share with another entry's
+        return db_type, access.effective_host.lower(), access.port or 0
+    return db_type, backend.host_key(access.effective_host), access.port or backend.default_port
 
 
 def database_key(access: DbAccess) -> DatabaseKey:

@@ -109,6 +109,14 @@ class Backend:
     stats_read_lock: ClassVar[str] = ""
     class_count_sql: ClassVar[dict[str, str]] = {}
 
+    def host_key(self, host: str) -> str:
+        """``host`` as a key naming one server or cluster: lower case, and a host list as
+        its sorted members (``db1,db2`` and ``db2, db1`` reach the same cluster)."""
+        host = host.lower()
+        if not self.host_lists or "," not in host:
+            return host
+        return ",".join(sorted({part.strip() for part in host.split(",") if part.strip()}))
+
     def stats_lock_sql(self, tables: Sequence[Any]) -> list[str]:
         """Statements that keep Kea's lease writes (and another recount) out of a recount's
         transaction until it ends, before it reads (``tables``: the tables it rewrites)."""
