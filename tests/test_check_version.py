@@ -114,6 +114,28 @@ def test_empty_database(fresh_db: FreshDatabase) -> None:
     assert result["found"] is None
 
 
+@pytest.mark.parametrize("fresh_db", ["postgresql", "mariadb"], indirect=True)
+def test_an_unset_port_is_the_client_librarys_environment_port(fresh_db: FreshDatabase) -> None:
+    """Kea sends no port when ``port`` is unset, so libpq takes PGPORT and libmariadb
+    MYSQL_TCP_PORT: kea-db reaches the same server; a port list is refused (SETTINGS)."""
+    variable = "PGPORT" if fresh_db.type == "postgresql" else "MYSQL_TCP_PORT"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KEA_DB_", "PG", "MYSQL_"))}
+    env["KEA_DB_PASSWORD"] = fresh_db.password
+    base = [sys.executable, "-m", "keadb_cli", "check-version", "--type", fresh_db.type,
+            "--host", fresh_db.host, "--user", fresh_db.user, "--name", fresh_db.name,
+            "--kea-version", "2.2", "--json"]
+    proc = subprocess.run(base, capture_output=True, text=True, timeout=60, check=False,
+                          env={**env, variable: str(fresh_db.port)})
+    result = verdict_of(proc)
+    assert (result["verdict"], result["port"]) == ("EMPTY", fresh_db.port), proc.stdout
+
+    proc = subprocess.run(base, capture_output=True, text=True, timeout=60, check=False,
+                          env={**env, variable: f"{fresh_db.port},5433"})
+    assert proc.returncode == ExitCode.SETTINGS, proc.stderr
+    assert f"{variable} is a list of ports" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_check_version_writes_nothing(fresh_db: FreshDatabase) -> None:
     proc = run_cli(fresh_db, "--kea-version", "2.2")
     assert proc.returncode == ExitCode.EMPTY, proc.stderr

@@ -32,6 +32,19 @@ def test_port_zero_means_library_default() -> None:
     assert plan_for(pg(port=0), env={}).port == 5432
 
 
+def test_an_unset_port_comes_from_the_client_librarys_variable() -> None:
+    assert plan_for(pg(), env={"PGPORT": "5433"}).port == 5433
+    assert plan_for(pg(port=0), env={"PGPORT": " 5434 "}).port == 5434
+    assert plan_for(pg(port=6000), env={"PGPORT": "5433"}).port == 6000  # Kea's port wins
+    assert plan_for(my(host="db1"), env={"MYSQL_TCP_PORT": "3307"}).port == 3307
+    assert plan_for(my(host="db1"), env={"PGPORT": "3307"}).port == 3306
+    for value, fragment in (("5432,5433", "PGPORT is a list of ports"),
+                            ("x", "PGPORT must be a port number"),
+                            ("70000", "PGPORT must be a port number")):
+        with pytest.raises(SettingsError, match=fragment):
+            plan_for(pg(), env={"PGPORT": value})
+
+
 def test_postgresql_sslmode_is_always_explicit() -> None:
     params = plan_for(pg(host="db1"), env={}).libpq_params()
     assert params["sslmode"] == "prefer"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from keadb_cli.db.backends import Backend, backend_for
 from keadb_cli.errors import SettingsError
 from keadb_cli.kea.access import DEFAULT_STATEMENT_TIMEOUT, MAX_TIMEOUT, DbAccess
-from keadb_cli.text import keep_secret
+from keadb_cli.text import keep_secret, shown
 
 if TYPE_CHECKING:
     import ssl
@@ -330,6 +330,26 @@ def _refuse_special_files(access: DbAccess) -> None:
             raise SettingsError(problem)
 
 
+def _library_port(backend: Backend, env: dict[str, str]) -> int | None:
+    """The port the client library takes from its environment variable, when set.
+
+    Raises:
+        SettingsError: the variable is not one port number (a libpq port list included).
+    """
+    value = env.get(backend.port_variable, "").strip() if backend.port_variable else ""
+    if not value:
+        return None
+    if "," in value:
+        raise SettingsError(
+            f"{backend.port_variable} is a list of ports ({shown(value, 40)}): kea-db takes "
+            "one port; set port in Kea's configuration (or --port)")
+    if not value.isdigit() or not 0 < int(value) <= 65535:
+        raise SettingsError(f"{backend.port_variable} must be a port number between 1 and "
+                            f"65535, got {shown(value, 40)}; Kea's port is unset, so the "
+                            f"client library would use it")
+    return int(value)
+
+
 def _mysql_socket(host: str, _port: int, env: dict[str, str]) -> str | None:
     """libmariadb (and libmysqlclient) take "localhost" as the Unix socket; port unused."""
     return (env.get("MYSQL_UNIX_PORT") or DEFAULT_MYSQL_SOCKET) if host == "localhost" else None
@@ -380,7 +400,9 @@ def plan_for(
     _check_timeout("write-timeout", access.write_timeout, minimum=0)
     _check_timeout("tcp-user-timeout", access.tcp_user_timeout, minimum=0)
     _refuse_special_files(access)
-    port = access.port or backend.default_port  # Kea: 0 means the library default
+    # Kea: unset or 0 sends no port, so the library's default applies: its environment
+    # variable, else the backend's port.
+    port = access.port or _library_port(backend, env) or backend.default_port
     host: str | None = access.effective_host
     listed = host is not None and "," in host
     if listed and not backend.host_lists:

@@ -7,6 +7,7 @@ expects. check-version, init, upgrade, verify and preflight share them.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,10 +82,16 @@ def access_json(access: DbAccess) -> dict[str, Any]:
 
 
 def default_port(db_type: str | None) -> int | None:
+    """The port a session goes to when Kea's ``port`` is unset: the client library's
+    environment variable (PGPORT, MYSQL_TCP_PORT) when it holds one port, else the
+    backend's port (a bad value is refused when the session is planned: db/plan.py)."""
     from keadb_cli.db.backends import BACKENDS
 
     backend = BACKENDS.get(db_type or "")
-    return backend.default_port if backend else None
+    if backend is None:
+        return None
+    value = os.environ.get(backend.port_variable, "").strip() if backend.port_variable else ""
+    return int(value) if value.isdigit() and 0 < int(value) <= 65535 else backend.default_port
 
 
 # schema_version.minor while kea-db upgrades MySQL (see commands/upgrade/journal.py): no

@@ -63,6 +63,9 @@ class Backend:
     # Environment variables the client library takes the password from when kea-db gives
     # none (their values are kept secret too: keadb_cli.text.keep_secret).
     password_variables: tuple[str, ...] = ()
+    # The environment variable the client library takes the port from when Kea sends none
+    # (Kea's ``port`` unset or 0): libpq's PGPORT, libmariadb's MYSQL_TCP_PORT.
+    port_variable: str = ""
     # Whether ``host`` may be a comma-separated list the client library tries in order
     # (libpq's host list, which Kea's PostgreSQL backend passes through as it is).
     host_lists: bool = False

@@ -610,6 +610,7 @@ MYSQL = MySQLBackend(
     soname="libmariadb.so.3",
     driver="PyMySQL",
     password_variables=("MYSQL_PWD",),
+    port_variable="MYSQL_TCP_PORT",
     kea_hook="libdhcp_mysql.so",
     max_connections_sql="SELECT @@max_connections",
     other_sessions_sql=(

@@ -317,6 +317,7 @@ POSTGRESQL = PostgreSQLBackend(
     soname="libpq.so.5",
     driver="psycopg",
     password_variables=("PGPASSWORD",),
+    port_variable="PGPORT",
     host_lists=True,
     kea_hook="libdhcp_pgsql.so",
     max_connections_sql="SHOW max_connections",
