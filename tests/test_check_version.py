@@ -219,6 +219,35 @@ def test_denied_unknown_database(fresh_db: FreshDatabase) -> None:
     assert proc.returncode == ExitCode.DENIED
 
 
+@pytest.mark.parametrize("fresh_db", ["postgresql", "mariadb"], indirect=True)
+def test_wait_for_a_database_created_after_the_start(fresh_db: FreshDatabase) -> None:
+    """DENIED ``unknown-database`` heals when the database appears (a standby replaying its
+    creation, a provisioning step): --wait reads again; without --wait it is final."""
+    fresh_db.server.drop_database(fresh_db.name)  # the user stays
+    proc = run_cli(fresh_db, "--kea-version", "2.2", "--json")
+    result = verdict_of(proc)
+    assert (result["verdict"], result["reason_code"]) == ("DENIED", "unknown-database")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG"))}
+    env["KEA_DB_PASSWORD"] = fresh_db.password
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "keadb_cli", "check-version", "--type", fresh_db.type,
+         "--host", fresh_db.host, "--port", str(fresh_db.port), "--user", fresh_db.user,
+         "--name", fresh_db.name, "--kea-version", "2.2", "--json", "--wait-timeout", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(2.0)
+        fresh_db.server.create_database(fresh_db.name)
+        stdout, stderr = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert "Traceback" not in stderr, stderr
+    result = json.loads(stdout)["results"][0]
+    assert result["verdict"] == "EMPTY", result
+    assert result["wait"]["waited_for"] == "database" and result["wait"]["attempts"] > 1
+    assert not result["wait"]["gave_up"]
+    assert waiting.returncode == ExitCode.EMPTY
+
+
 def test_denied_without_privilege_on_schema_version(fresh_db: FreshDatabase) -> None:
     server = fresh_db.server
     if fresh_db.type == "postgresql":

@@ -5,8 +5,10 @@ ever created (unlike Kea's server, which may run ``kea-admin db-init`` on an emp
 
 With a wait (``--wait``), what can still change is read again until it does or the wait
 ends: a login that can heal (refused, timed out, not yet in DNS; never a wrong password or
-a TLS failure), and on a standby or a read-only replica a verdict its replay can still
-turn into MATCH (BEHIND, EMPTY). A primary's verdict is final at once.
+a TLS failure), a database that does not exist yet (a standby that has not replayed its
+creation, a provisioning step still running), and on a standby or a read-only replica a
+verdict its replay can still turn into MATCH (BEHIND, EMPTY). A primary's verdict is final
+at once.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ REPLAYABLE = frozenset({Verdict.BEHIND, Verdict.EMPTY})
 # FOREIGN's reason_code when schema_version carries kea-db's MySQL upgrade mark: a replica
 # replaying an upgrade statement by statement shows it until the last one arrives.
 UPGRADE_UNDER_WAY = "upgrade-under-way"
+# DENIED's reason_code for a database the server does not have (yet): a standby before its
+# replay of the CREATE DATABASE, a deployment that creates it in parallel.
+UNKNOWN_DATABASE = "unknown-database"
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ class Waited:
     timeout: float  # --wait-timeout
     attempts: int
     seconds: float
-    retried: str = ""  # what was waited for: "login", "replay", "" (answered at once)
+    retried: str = ""  # what was waited for: "login", "database", "replay", "" (at once)
     gave_up: bool = False  # the wait ended with a verdict that could still have changed
 
     def to_json(self) -> dict[str, object]:
@@ -101,16 +106,20 @@ class Waited:
         """" (after 4 attempts in 1.3 s, waiting for replay)", or "" for one attempt."""
         if self.attempts <= 1:
             return ""
-        why = {"login": "the login", "replay": "the standby's replay"}.get(self.retried, "")
+        why = {"login": "the login", "database": "the database to exist",
+               "replay": "the standby's replay"}.get(self.retried, "")
         gave = f"; gave up at --wait-timeout {self.timeout:g} s" if self.gave_up else ""
         return (f" (after {self.attempts} attempts in {self.seconds:.1f} s"
                 f"{', waiting for ' + why if why else ''}{gave})")
 
 
 def _retry_reason(result: VersionResult) -> str:
-    """Why ``result`` may still change ("login", "replay"), or "" when it is final."""
+    """Why ``result`` may still change ("login", "database", "replay"), or "" when it is
+    final."""
     if result.verdict is Verdict.UNREACHABLE and result.reason_code in HEALING:
         return "login"
+    if result.verdict is Verdict.DENIED and result.reason_code == UNKNOWN_DATABASE:
+        return "database"
     replayable = result.verdict in REPLAYABLE or result.reason_code == UPGRADE_UNDER_WAY
     if replayable and result.node is not None:
         from keadb_cli.db.node import READ_ONLY_REPLICA, STANDBY
@@ -134,7 +143,8 @@ def check_version(
     :meth:`keadb_cli.db.plan.ConnectPlan.for_reads`) unless ``--statement-timeout`` is set.
 
     With ``wait`` seconds, a result that can still change is read again (a new session
-    each time) until it is final or the time is up: a login that can heal, and on a
+    each time) until it is final or the time is up: a login that can heal, a database that
+    does not exist yet, and on a
     standby or a read-only replica BEHIND and EMPTY (:data:`REPLAYABLE`), and a MySQL
     upgrade's mark (:data:`UPGRADE_UNDER_WAY`) that its replay has not passed yet.
 
