@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from servers import FreshDatabase, grant_verify_scratch
 
+from keadb_cli import api
+
 pytestmark = pytest.mark.db
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,7 +111,7 @@ def test_schema_preflight_and_info(db: FreshDatabase, ansible_env: dict[str, str
     tasks = [
         task("init1", "kea_db_schema", kea_version="2.2", **conn),
         task("init2", "kea_db_schema", kea_version="2.2", **conn),
-        task("info22", "kea_db_info", releases=["2.2", "3.0"], **conn),
+        task("info22", "kea_db_info", releases=["2.2", "3.0"], tls=True, **conn),
         task("plan", "kea_db_schema", check=True, kea_version="3.0", allow_upgrade=True,
              **conn),
         task("refused", "kea_db_schema", ignore=True, kea_version="3.0", **conn),
@@ -136,6 +138,9 @@ def test_schema_preflight_and_info(db: FreshDatabase, ansible_env: dict[str, str
     facts = r["info22"]["backends"][0]
     assert facts["schema"] == to_22 and facts["verdicts"] == {"2.2": "MATCH", "3.0": "BEHIND"}
     assert facts["node"]["role"] == "primary"
+    tls = api.test_tls(api.Settings(type=db.type, host=db.host, port=db.port, user=db.user,
+                                    name=db.name, password=db.password, kea_version="3.0"))
+    assert facts["tls"]["verdict"] == tls.verdict and facts["tls"]["kea_version"][:4] == "3.0."
 
     plan = r["plan"]["backends"][0]
     assert r["plan"]["changed"] is True and plan["action"] == "would upgrade"

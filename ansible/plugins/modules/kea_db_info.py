@@ -24,7 +24,9 @@ options:
     type: list
     elements: str
   tls:
-    description: Also run kea-db C(test-tls) for each backend.
+    description:
+      - Also run kea-db C(test-tls) for each backend, as the last of O(releases) would open
+        the session.
     type: bool
     default: false
 attributes:
@@ -81,7 +83,9 @@ backends:
       description: The server's role, as kea-db reads it (role, and what tells it).
       type: dict
     tls:
-      description: With O(tls=true), test-tls's verdict, reason, protocol and cipher.
+      description:
+        - With O(tls=true), test-tls's verdict, reason, protocol and cipher, for the last
+          of O(releases) (or O(kea_version), or the installed Kea).
       type: dict
 """
 
@@ -113,11 +117,13 @@ def gather(module: Any) -> list[dict[str, Any]]:
                                  "verdicts": {}, "node": doc["node"], "tls": None})
             backends[i]["verdicts"][key] = doc["verdict"]
             backends[i]["schema"] = backends[i]["schema"] or doc["found"]
-    if module.params["tls"]:
-        tls = api.test_tls(base).to_json()["results"]
-        for item, doc in zip(backends, tls, strict=False):
+    if module.params["tls"]:  # as the last release asked for would open the session
+        release = releases[-1]
+        tls = api.test_tls(dataclasses.replace(base, kea_version=release)).to_json()
+        for item, doc in zip(backends, tls["results"], strict=False):
             item["tls"] = {k: doc[k] for k in ("verdict", "reason", "reason_code",
                                                 "protocol", "cipher", "exit_code")}
+            item["tls"]["kea_version"] = tls["kea_version"]
     return backends
 
 
