@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from typing import Any
 
 DEFAULT_LIMIT = 300  # characters of one value shown before it is shortened
 MARKER = "***"  # what a password is replaced with: shorter than any password searched for
@@ -113,3 +114,14 @@ def _unsafe(char: str) -> bool:
     # Controls, format characters (bidi overrides), unassigned code points, and separators
     # other than the plain space (line and paragraph separators, odd spaces).
     return unicodedata.category(char)[0] in "CZ"
+
+
+def redact_json(value: Any) -> Any:
+    """A JSON value with every string in it (keys aside) passed through :func:`redact`."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_json(v) for v in value]
+    return value

@@ -155,6 +155,24 @@ def _accesses(opts: dict[str, Any], release: Any = None) -> list[Any]:
     return selection.accesses
 
 
+def _settings(opts: dict[str, Any], **target: Any) -> Any:
+    """The API's Settings from the options (click has layered KEA_DB_* under them). The
+    password: --password-prompt, else --password-file (read by the API), else
+    KEA_DB_PASSWORD."""
+    from keadb_cli.api import Settings
+
+    password: str | None = None
+    if opts.pop("password_prompt", False):
+        password = click.prompt("Password", hide_input=True, default="", show_default=False,
+                                err=True)
+    elif not opts.get("password_file") and "KEA_DB_PASSWORD" in os.environ:
+        password = os.environ["KEA_DB_PASSWORD"]
+    configs = opts.pop("configs", None)
+    config = opts.pop("config", None) if configs is None else (tuple(configs) or None)
+    values = {("type" if k == "type_" else k): v for k, v in opts.items()}
+    return Settings(**values, password=password, config=config, **target)
+
+
 @click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version", prog_name="kea-db")
 @click.option("--debug", is_flag=True, envvar="KEA_DB_DEBUG",
@@ -209,15 +227,14 @@ def check_version_cmd(
       kea-db check-version --config /etc/kea/kea-dhcp4.conf --kea-version 3.0 \\
           --host standby1 --wait --wait-timeout 120
     """
+    from keadb_cli import api
     from keadb_cli.cli import render
-    from keadb_cli.commands.check_version import check_all, worst
-    from keadb_cli.commands.settings import resolve_target
 
-    target = resolve_target(kea_version, expect)
-    results = check_all(_accesses(opts, target.release), target,
-                        wait=_wait_seconds(wait, wait_timeout))
-    render.version_results(results, target, as_json=as_json)
-    return int(worst([r.verdict for r in results]).exit_code)
+    settings = _settings(opts, kea_version=kea_version, expect=expect)
+    result = api.check_version(settings, wait=_wait_seconds(wait, wait_timeout))
+    render.api_result(result, as_json=as_json,
+                      human=lambda: render.version_results(result.results, result.target))
+    return int(result.exit_code)
 
 
 @cli.command("init")
@@ -246,19 +263,23 @@ def init_cmd(
           --name kea --kea-version 2.2
       kea-db init --sql --type postgresql --kea-version 2.2 > kea-2.2.sql
     """
+    from keadb_cli import api
     from keadb_cli.cli import render
-    from keadb_cli.commands.init import init_all, sql_script
-    from keadb_cli.commands.settings import require_type, resolve_target
 
-    target = resolve_target(kea_version, expect)
     if sql_only:
+        from keadb_cli.commands.init import sql_script
+        from keadb_cli.commands.settings import require_type, resolve_target
+
+        target = resolve_target(kea_version, expect)
         db_type = require_type(opts.get("type_"))
         sys.stdout.write(sql_script(db_type, target.schema_for(db_type)))
         return int(ExitCode.OK)
-    results = init_all(_accesses(opts, target.release), target, lock_timeout=lock_timeout,
-                       progress=None if as_json else render.progress_printer())
-    render.init_results(results, target, as_json=as_json)
-    return int(worst_exit(r.exit_code for r in results))
+    settings = _settings(opts, kea_version=kea_version, expect=expect)
+    result = api.init(settings, lock_timeout=lock_timeout,
+                      progress=None if as_json else render.progress_printer())
+    render.api_result(result, as_json=as_json,
+                      human=lambda: render.init_results(result.results, result.target))
+    return int(result.exit_code)
 
 
 @cli.command("upgrade")
@@ -306,13 +327,15 @@ def upgrade_cmd(
           --name kea --kea-version 3.0 --plan
       kea-db upgrade --sql --type postgresql --from 13.0 --kea-version 3.0 > up.sql
     """
+    from keadb_cli import api
     from keadb_cli.cli import render
-    from keadb_cli.commands.settings import require_type, resolve_target
-    from keadb_cli.commands.upgrade.run import Options, upgrade_all, upgrade_sql
-    from keadb_cli.kea.releases import parse_schema
 
-    target = resolve_target(kea_version, expect)
     if sql_only:
+        from keadb_cli.commands.settings import require_type, resolve_target
+        from keadb_cli.commands.upgrade.run import upgrade_sql
+        from keadb_cli.kea.releases import parse_schema
+
+        target = resolve_target(kea_version, expect)
         db_type = require_type(opts.get("type_"))
         if not from_schema:
             raise SettingsError("--sql needs --from MAJOR.MINOR: the schema the database has")
@@ -321,14 +344,15 @@ def upgrade_cmd(
         return int(ExitCode.OK)
     if from_schema:
         raise SettingsError("--from goes with --sql; a connected upgrade reads the schema")
-    options = Options(lock_timeout=lock_timeout, allow_other_sessions=allow_other_sessions,
-                      fix_user_context=fix_user_context, plan_only=plan_only,
-                      verify=not skip_verify)
-    confirm = None if plan_only else render.upgrade_confirmer(assume_yes=yes)
-    results = upgrade_all(_accesses(opts, target.release), target, options, confirm=confirm,
-                          progress=render.step_printer())
-    render.upgrade_results(results, target, as_json=as_json)
-    return int(worst_exit(r.exit_code for r in results))
+    settings = _settings(opts, kea_version=kea_version, expect=expect)
+    result = api.upgrade(settings, plan=plan_only, allow_other_sessions=allow_other_sessions,
+                         fix_user_context=fix_user_context, verify=not skip_verify,
+                         lock_timeout=lock_timeout,
+                         confirm=render.upgrade_confirmer(assume_yes=yes),
+                         progress=render.step_printer())
+    render.api_result(result, as_json=as_json,
+                      human=lambda: render.upgrade_results(result.results, result.target))
+    return int(result.exit_code)
 
 
 @cli.command("verify")
@@ -349,12 +373,13 @@ def verify_cmd(as_json: bool, **opts: Any) -> int:
     Example:
       KEA_DB_PASSWORD=... kea-db verify --config /etc/kea/kea-dhcp4.conf --json
     """
+    from keadb_cli import api
     from keadb_cli.cli import render
-    from keadb_cli.commands.verify import verify_all
 
-    results = verify_all(_accesses(opts))
-    render.verify_results(results, as_json=as_json)
-    return int(worst_exit(r.exit_code for r in results))
+    result = api.verify(_settings(opts))
+    render.api_result(result, as_json=as_json,
+                      human=lambda: render.verify_results(result.results))
+    return int(result.exit_code)
 
 
 @cli.command("purge")
@@ -553,17 +578,16 @@ def test_tls_cmd(
           --name kea --trust-anchor /etc/kea/ca.pem --require-verify
       kea-db test-tls --config /etc/kea/kea-dhcp4.conf --kea-version 3.0 --json
     """
+    from keadb_cli import api
     from keadb_cli.cli import render
-    from keadb_cli.commands.settings import release_or_installed
-    from keadb_cli.commands.test_tls.check import Policy, parse_min_tls, run_all, worst_exit
 
-    release = release_or_installed(kea_version)
-    policy = Policy(require_tls=require_tls, require_verify=require_verify,
-                    require_client_cert=require_client_cert,
-                    min_tls=parse_min_tls(min_tls) if min_tls else None)
-    results = run_all(_accesses(opts, release), release, policy, warn_days)
-    render.tls_results(results, release, as_json=as_json)
-    return int(worst_exit(results))
+    result = api.test_tls(_settings(opts, kea_version=kea_version), require_tls=require_tls,
+                          require_verify=require_verify,
+                          require_client_cert=require_client_cert, min_tls=min_tls,
+                          warn_days=warn_days)
+    render.api_result(result, as_json=as_json,
+                      human=lambda: render.tls_results(result.results, result.release))
+    return int(result.exit_code)
 
 
 @cli.command("preflight")
@@ -618,10 +642,9 @@ def preflight_cmd(
       kea-db preflight --config /etc/kea/kea-dhcp4.conf --kea-version 3.0 \\
           --textfile /var/lib/prometheus/node-exporter/kea-db.prom
     """
+    from keadb_cli import api
     from keadb_cli.cli import render
     from keadb_cli.commands.preflight import prometheus
-    from keadb_cli.commands.preflight.run import Options, preflight
-    from keadb_cli.commands.settings import access_from_options, resolve_target
     from keadb_cli.files import write_report
 
     if as_json and output_format not in (None, "json"):
@@ -629,15 +652,11 @@ def preflight_cmd(
     as_json = as_json or output_format == "json"
     if textfile:
         prometheus.check_textfile(textfile)
-    target = resolve_target(kea_version, expect)
-    password = _password(opts)
-    configs = list(opts.pop("configs", ()) or ())
-    backend = opts.pop("backend", None)
-    values = {("type" if k == "type_" else k): v for k, v in opts.items()}
-    options = Options(wait=_wait_seconds(wait, wait_timeout), require_tls=require_tls,
-                      require_verify=require_verify, warn_days=warn_days)
-    report = preflight(configs, access_from_options(values), password, target, options,
-                       backend=backend)
+    settings = _settings(opts, kea_version=kea_version, expect=expect)
+    result = api.preflight(settings, wait=_wait_seconds(wait, wait_timeout),
+                           require_tls=require_tls, require_verify=require_verify,
+                           warn_days=warn_days)
+    report = result.report
     if junit_file:
         from keadb_cli.commands.preflight.formats import junit
 
@@ -648,13 +667,14 @@ def preflight_cmd(
     if output_format == "prometheus":
         render.preflight_metrics(report, metrics)
     else:
-        render.preflight_report(report, as_json=as_json)
+        render.api_result(result, as_json=as_json,
+                          human=lambda: render.preflight_report(report))
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from keadb_cli.commands.preflight.formats import github_annotations
 
         machine = as_json or output_format == "prometheus"
         (sys.stderr if machine else sys.stdout).write(github_annotations(report))
-    return int(report.exit_code)
+    return int(result.exit_code)
 
 
 @cli.command("backends")

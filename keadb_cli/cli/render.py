@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from keadb_cli import __version__
-from keadb_cli.text import redact, shown
+from keadb_cli.api import JSON_FORMAT
+from keadb_cli.text import redact, redact_json, shown
 
 if TYPE_CHECKING:
     from keadb_cli.commands.check_version import VersionResult
     from keadb_cli.commands.settings import Target
     from keadb_cli.kea.releases import Release
 
-JSON_FORMAT = 1
 PROG = "kea-db"
 
 VERDICT_STYLE = {
@@ -82,21 +82,10 @@ def warning(message: str) -> None:
     sys.stderr.write(f"{PROG}: warning: {shown(message, MESSAGE_LIMIT)}\n")
 
 
-def _redacted(value: Any) -> Any:
-    """A JSON value with every string in it (keys aside) passed through redact()."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redacted(v) for v in value]
-    return value
-
-
 def _dumps(doc: dict[str, Any]) -> str:
     import json  # only for --json: piped human output does not pay for it
 
-    return json.dumps(_redacted(doc), indent=2, sort_keys=False)
+    return json.dumps(redact_json(doc), indent=2, sort_keys=False)
 
 
 def json_document(key: str, items: list[dict[str, Any]], **extra: Any) -> str:
@@ -104,6 +93,17 @@ def json_document(key: str, items: list[dict[str, Any]], **extra: Any) -> str:
     doc.update(extra)
     doc[key] = items
     return _dumps(doc)
+
+
+def api_result(result: Any, *, as_json: bool, human: Any) -> None:
+    """A :class:`keadb_cli.api.Result`: its JSON document, or ``human()``'s view; the Kea
+    configuration file's warnings on stderr first."""
+    for line in result.warnings:
+        warning(line)
+    if as_json:
+        emit_json(_dumps(result.to_json()))
+    else:
+        human()
 
 
 def emit_json(text: str) -> None:
@@ -158,14 +158,7 @@ def lines(text_lines: list[str]) -> None:
 # --- command views -------------------------------------------------------------------
 
 
-def version_results(
-    results: Sequence[VersionResult], target: Target, *, as_json: bool
-) -> None:
-    if as_json:
-        emit_json(
-            json_document("results", [r.to_json() for r in results], target=target.to_json()),
-        )
-        return
+def version_results(results: Sequence[VersionResult], target: Target | None) -> None:
     headers = ["VERDICT", "BACKEND", "DATABASE", "FOUND", "EXPECTED", "DETAIL"]
     rows = []
     for r in results:
@@ -186,7 +179,7 @@ def version_results(
                 detail,
             ]
         )
-    table(headers, rows, title=f"Expected schema from {target.source}")
+    table(headers, rows, title=f"Expected schema from {target.source if target else '?'}")
     for r in results:
         for w in r.warnings:
             warning(f"{r.access.path or r.access.label()}: {w}")
@@ -221,12 +214,7 @@ def release_map(rows: Sequence[Any], *, as_json: bool) -> None:
     )
 
 
-def init_results(results: Sequence[Any], target: Target, *, as_json: bool) -> None:
-    if as_json:
-        emit_json(
-            json_document("results", [r.to_json() for r in results], target=target.to_json()),
-        )
-        return
+def init_results(results: Sequence[Any], target: Target | None) -> None:
     rows = []
     for r in results:
         backend = r.access.path or r.access.type or "?"
@@ -239,7 +227,7 @@ def init_results(results: Sequence[Any], target: Target, *, as_json: bool) -> No
             r.detail,
         ])
     table(["ACTION", "FOUND", "BACKEND", "DATABASE", "SCHEMA", "DETAIL"], rows,
-          title=f"Schema for {target.source}")
+          title=f"Schema for {target.source if target else '?'}")
 
 
 def progress_printer() -> Any:
@@ -335,11 +323,8 @@ def backend_list(entries: Sequence[Any], release: Release | None, *, as_json: bo
                   "when it connects)")
 
 
-def tls_results(results: Sequence[Any], release: Release | None, *, as_json: bool) -> None:
+def tls_results(results: Sequence[Any], release: Release | None) -> None:
     rules = str(release) if release else "newest"
-    if as_json:
-        emit_json(json_document("results", [r.to_json() for r in results], kea_version=rules))
-        return
     rows = []
     for r in results:
         rows.append([
@@ -362,16 +347,10 @@ def tls_results(results: Sequence[Any], release: Release | None, *, as_json: boo
             warning(f"{label}: the two signals disagree: {d}")
 
 
-def preflight_report(report: Any, *, as_json: bool) -> None:
-    """Grouped by file, then entry: one row per check. Warnings of the files go to stderr."""
+def preflight_report(report: Any) -> None:
+    """Grouped by file, then entry: one row per check (the files' warnings: api_result)."""
     from keadb_cli.errors import ExitCode
 
-    for line in report.warnings:
-        warning(line)
-    if as_json:
-        doc = report.to_json()
-        emit_json(json_document("entries", doc.pop("entries"), **doc))
-        return
     files: dict[str, list[Any]] = {}
     for entry in report.entries:
         files.setdefault(entry.file or "command line", []).append(entry)
@@ -442,12 +421,7 @@ def upgrade_confirmer(*, assume_yes: bool) -> Any:
     return confirm
 
 
-def upgrade_results(results: Sequence[Any], target: Target, *, as_json: bool) -> None:
-    if as_json:
-        emit_json(
-            json_document("results", [r.to_json() for r in results], target=target.to_json()),
-        )
-        return
+def upgrade_results(results: Sequence[Any], target: Target | None) -> None:
     rows = []
     for r in results:
         rows.append([
@@ -460,7 +434,7 @@ def upgrade_results(results: Sequence[Any], target: Target, *, as_json: bool) ->
             r.detail,
         ])
     table(["ACTION", "FOUND", "BACKEND", "DATABASE", "FROM", "TO", "DETAIL"], rows,
-          title=f"Upgrade for {target.source}")
+          title=f"Upgrade for {target.source if target else '?'}")
     for r in results:
         label = r.access.path or r.access.label()
         for step in r.steps if r.action.value == "planned" else ():
@@ -473,10 +447,7 @@ def upgrade_results(results: Sequence[Any], target: Target, *, as_json: bool) ->
             warning(f"{label}: {finding}")
 
 
-def verify_results(results: Sequence[Any], *, as_json: bool) -> None:
-    if as_json:
-        emit_json(json_document("results", [r.to_json() for r in results]))
-        return
+def verify_results(results: Sequence[Any]) -> None:
     rows = []
     for r in results:
         bodies = ""
