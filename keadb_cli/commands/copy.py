@@ -281,10 +281,12 @@ def pick_copy_access(accesses: list[DbAccess], side: str) -> DbAccess:
         SettingsError: entries naming several databases (choose with --SIDE-backend), or
             a config backend (copy moves leases and hosts).
     """
-    for access in accesses:
-        if access.role == "config":
-            raise SettingsError(f"--{side}-backend {access.path}: a config backend holds no "
-                                "leases or hosts to copy; choose the lease or hosts backend")
+    data = [a for a in accesses if a.role != "config"]
+    if not data:
+        paths = ", ".join(a.path or "?" for a in accesses)
+        raise SettingsError(f"--{side}-config: {paths} is a config backend, which holds no "
+                            "leases or hosts to copy; choose the lease or hosts backend")
+    accesses = data
     places = {_place(a) for a in accesses}
     if len(places) == 1:
         leases = [a for a in accesses if a.role == "lease"]
@@ -574,7 +576,8 @@ class _Writer:
 
     def _delete_hosts(self, rows: list[list[str | None]]) -> None:
         """The target's hosts a source host collides with in Kea's unique keys (identifier,
-        its type, and the DHCPv4 or DHCPv6 subnet), with their reservations and options."""
+        its type, and the DHCPv4 or DHCPv6 subnet; a host in neither subnet: the target's
+        host of that identifier in neither), with their reservations and options."""
         names = [c.name for c in self.table.target]
         columns = dict(zip(names, self.table.target, strict=True))
         conditions = []
@@ -583,10 +586,14 @@ class _Writer:
             same = " AND ".join(
                 f"{n} = {literal(self.backend, columns[n], values[n])}"
                 for n in ("dhcp_identifier", "dhcp_identifier_type") if n in columns)
-            for subnet in ("dhcp4_subnet_id", "dhcp6_subnet_id"):
-                if subnet in columns and values.get(subnet) is not None:
+            subnets = [s for s in ("dhcp4_subnet_id", "dhcp6_subnet_id") if s in columns]
+            for subnet in subnets:
+                if values.get(subnet) is not None:
                     conditions.append(f"({same} AND {subnet} = "
                                       f"{literal(self.backend, columns[subnet], values[subnet])})")
+            if all(values.get(s) is None for s in subnets):  # in no subnet: the same nowhere
+                conditions.append(f"({same}" + "".join(f" AND {s} IS NULL" for s in subnets)
+                                  + ")")
         if not conditions:
             return
         found = self.target.query(f"SELECT host_id FROM hosts WHERE host_id <= {self.offset} "
