@@ -21,8 +21,11 @@ but the chunk being written). The target is written in chunks of :data:`CHUNK` r
 in one transaction: before it commits, the target's rows are read back and compared with
 the source's (row count and count per subnet, and a checksum of the normalised rows per
 table); a difference rolls everything back (COPY_MISMATCH), as does any failure, so the
-target is never left half-written. Then the statistics are recounted on the target as
-``kea-admin stats-recount`` does (:func:`keadb_cli.commands.stats.recount_one`).
+target is never left half-written. The statistics tables are recounted in the same
+transaction (:func:`keadb_cli.commands.stats.recount_in_transaction`): Kea's triggers count
+the copied leases on MySQL; on PostgreSQL, where thousands of updates of one counter row in
+one transaction slow down quadratically, they are disabled inside the transaction instead
+(when the user owns the tables) and the recount writes the counters.
 
 A target that holds leases or hosts is refused (NOT_EMPTY) unless ``merge``: then a
 source lease replaces the target's lease of its address, a source host replaces the
@@ -53,7 +56,7 @@ from keadb_cli.kea.releases import Release, Schema, releases_for_schema
 from keadb_cli.schema.state import access_json
 
 if TYPE_CHECKING:
-    from keadb_cli.commands.stats import StatsResult
+    from keadb_cli.commands.stats import TableReport
     from keadb_cli.db.backends.base import Backend
     from keadb_cli.db.plan import ConnectPlan
     from keadb_cli.db.session import Row, Session
@@ -229,7 +232,8 @@ class CopyResult:
     committed: bool = False
     exit_code: ExitCode = ExitCode.OK
     detail: str = ""
-    stats: StatsResult | None = None
+    stats: list[TableReport] = field(default_factory=list)  # the recount's, per table
+    triggers_off: bool = False  # Kea's statistics triggers were off while rows went in
     seconds: float = 0.0
 
     @property
@@ -268,7 +272,8 @@ class CopyResult:
                 "source_checksum": self.checksum("source"),
                 "target_checksum": self.checksum("target"),
             },
-            "stats": self.stats.to_json() if self.stats is not None else None,
+            "stats": {"triggers_disabled": self.triggers_off,
+                      "tables": [t.to_json() for t in self.stats]},
             "seconds": round(self.seconds, 3),
         }
 
@@ -335,13 +340,6 @@ def copy_database(source: DbAccess, target: DbAccess, *, merge: bool = False,
             target_session.close()
     finally:
         source_session.close()
-    if result.committed:
-        from keadb_cli.commands.stats import recount_one
-
-        result.stats = recount_one(target, env=env)
-        if result.stats.exit_code is not ExitCode.OK:
-            result.exit_code = result.stats.exit_code
-            result.detail += f"; the statistics recount failed: {result.stats.detail}"
     result.seconds = time.monotonic() - started
     return result
 
@@ -453,11 +451,17 @@ def _copy(source: Session, source_plan: ConnectPlan, source_access: DbAccess,
         try:
             _check_empty(target, target_plan, tables, merge)
             offset = _host_offset(target, tables) if merge else 0
+            leases = [t.spec.name for t in tables if t.spec.name in ("lease4", "lease6")]
+            result.triggers_off = tb.copy_triggers_off(target, leases)
             for table in tables:
                 _copy_table(source, sb, target, tb, table, merge, offset)
-            for table in tables:
-                if table.spec.host_column and not merge and table.spec.name == "hosts":
-                    tb.copy_fix_sequence(target, "hosts", "host_id")
+            if result.triggers_off:
+                tb.copy_triggers_on(target, leases)
+            if any(t.spec.name == "hosts" for t in tables):
+                tb.copy_fix_sequence(target, "hosts", "host_id")
+            from keadb_cli.commands.stats import recount_in_transaction
+
+            result.stats = recount_in_transaction(target, target_plan, target_schema)
             for table in tables:
                 _tally_target(target, tb, table, offset)
             if merge:

@@ -424,6 +424,15 @@ class Backend:
         """The literal of a boolean."""
         raise NotImplementedError
 
+    def copy_triggers_off(self, session: Session, tables: Sequence[str]) -> bool:
+        """Keep Kea's statistics triggers on ``tables`` from firing for the rest of the
+        session's open transaction, where that is cheaper than letting them count (the
+        caller then recounts); whether they are off. Nothing by default."""
+        return False
+
+    def copy_triggers_on(self, session: Session, tables: Sequence[str]) -> None:
+        """Undo :meth:`copy_triggers_off` inside the same transaction."""
+
     def copy_fix_sequence(self, session: Session, table: str, column: str) -> None:
         """After rows with explicit ``column`` values: the next generated value follows
         the largest one (nothing where the server does so itself)."""
