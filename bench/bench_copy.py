@@ -121,7 +121,8 @@ def main() -> int:
         doc = json.loads(document)
         rows = doc["rows_copied"]
         peak_mib = int(peak_kib) / 1024
-        print(f"kea-db copy {source.type} -> {target.type} {RELEASE}: {rows:,} rows in {float(seconds):.1f} s "
+        print(f"kea-db copy {source.type} -> {target.type} {RELEASE}: {rows:,} rows in "
+              f"{float(seconds):.1f} s "
               f"({rows / float(seconds):,.0f} rows/s; kea-db's own count "
               f"{doc['seconds']:.1f} s)")
         print(f"peak resident memory: {peak_mib:.1f} MiB (target <= {TARGET_MIB} MB: "
