@@ -15,9 +15,11 @@ def copy_result(result: Any, *, as_json: bool) -> None:
         return
     doc = result.to_json()
     source, target = doc["source"], doc["target"]
+    releases = doc["releases"]
+    span = releases[0] if len(releases) == 1 else f"{releases[0]} to {releases[-1]}"
     _out(f"Copy {source['type']} {source['name']} (schema {source['schema']}) -> "
          f"{target['type']} {target['name']} (schema {target['schema']}), Kea "
-         f"{', '.join(doc['releases'])}{' (merge)' if result.merge else ''}")
+         f"{span}{' (merge)' if result.merge else ''}")
     rows = [[name, str(t["copied"]), str(t["replaced"]), str(t["source_rows"]),
              str(t["target_rows"]), "yes" if t["subnet_counts_equal"] else "NO",
              "yes" if t["checksums_equal"] else "NO"]

@@ -43,7 +43,7 @@ import dataclasses
 import hashlib
 import ipaddress
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from keadb_cli.db.session import Row, Session
 
 CHUNK = 1000  # rows per INSERT statement
+CHUNK_BYTES = 2 * 1024 * 1024  # ... or fewer, when their values are this large
 COPY_STATEMENT_TIMEOUT = 6 * 3600.0  # one statement streams a whole table
 U32 = 2**32
 _MODULUS = 2**128
@@ -538,16 +539,20 @@ class _Writer:
         self.key_index = names.index(table.spec.merge_key) if merge and \
             table.spec.merge_key in names else -1
         self.rows: list[list[str | None]] = []
+        self.size = 0
+        self.extended = [t for t in _LEASE6_EXTENDED if table.spec.name == "lease6" and
+                         merge and _has_table(target, backend, t)]
 
     def add(self, row: list[str | None]) -> None:
         self.rows.append(row)
-        if len(self.rows) >= CHUNK:
+        self.size += sum(len(v) for v in row if v is not None)
+        if len(self.rows) >= CHUNK or self.size >= CHUNK_BYTES:
             self.flush()
 
     def flush(self) -> None:
         if not self.rows:
             return
-        rows, self.rows = self.rows, []
+        rows, self.rows, self.size = self.rows, [], 0
         columns = self.table.target
         if self.host_index >= 0 and self.offset:
             for row in rows:
@@ -567,12 +572,8 @@ class _Writer:
         if self.key_index >= 0:
             column = self.table.target[self.key_index]
             keys = ", ".join(literal(backend, column, r[self.key_index]) for r in rows)
-            if spec.name == "lease6":
-                for extended in _LEASE6_EXTENDED:
-                    if self.table.spec.name == "lease6" and _has_table(self.target, backend,
-                                                                       extended):
-                        self.target.query(f"DELETE FROM {extended} WHERE lease_addr IN "
-                                          f"({keys})")
+            for extended in self.extended:
+                self.target.query(f"DELETE FROM {extended} WHERE lease_addr IN ({keys})")
             self.table.result.replaced += backend.delete_counted(
                 self.target, f"DELETE FROM {spec.name} WHERE {spec.merge_key} IN ({keys})")
         elif spec.name == "hosts":
@@ -640,9 +641,8 @@ def _tally_target(target: Session, tb: Backend, table: _Table, offset: int) -> N
     columns = table.target
     tally = table.result.target
     subnets = table.subnet_indexes()
-    host = [c.name for c in columns].index("host_id") if table.spec.host_column and \
-        "host_id" in [c.name for c in columns] else -1
-    read: Callable[[Row], None]
+    names = [c.name for c in columns]
+    host = names.index("host_id") if table.spec.host_column and "host_id" in names else -1
 
     def on_row(row: Row) -> None:
         values = [normal(c, v) for c, v in zip(columns, row, strict=True)]
@@ -650,5 +650,4 @@ def _tally_target(target: Session, tb: Backend, table: _Table, offset: int) -> N
             values[host] = str(int(values[host] or 0) - offset)
         tally.add(values, subnets)
 
-    read = on_row
-    target.each_row(table.select(tb, columns, order=False), read)
+    target.each_row(table.select(tb, columns, order=False), on_row)
