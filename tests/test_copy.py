@@ -263,7 +263,8 @@ def test_copy_refuses_bad_input(
 ) -> None:
     """One line, its exit code, nothing written: the same database twice, a config backend,
     backends of two roles, an empty target, schemas of two releases, a target that changes
-    the rows it is given (rolled back)."""
+    the rows it is given (rolled back). Then a PostgreSQL target whose lease tables the
+    user does not own: Kea's triggers count the copied leases."""
     source, target, other = mariadb_factory(), fresh_db_factory(pg_server), \
         fresh_db_factory(pg_server)
     init(source)
@@ -313,3 +314,26 @@ def test_copy_refuses_bad_input(
     for table in ("lease4", "lease6", "hosts", "ipv6_reservations", "dhcp4_options"):
         assert target.server.sql(f"SELECT count(*) FROM {table}",
                                  database=target.name) == [(0,)], table
+
+    # Lease tables the user does not own (Kea's grants only): their triggers cannot be
+    # disabled, so they count every copied lease; the statistics still match a recount.
+    target.server.sql("DROP TRIGGER keadb_test_mangle ON hosts", database=target.name)
+    owner = f"keadb_owner_{target.name}"
+    target.server.sql(f'CREATE ROLE "{owner}" NOLOGIN')
+    try:
+        for table in ("lease4", "lease6"):
+            target.server.sql(f'ALTER TABLE {table} OWNER TO "{owner}"', database=target.name)
+            target.server.sql(f'GRANT ALL ON {table} TO "{target.user}"', database=target.name)
+        proc = kea_db("copy", "--from-config", src, "--to-config",
+                      kea_config(target, tmp_path), "--json", secrets=secrets)
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["stats"]["triggers_disabled"] is False and doc["comparison"]["equal"]
+        assert not [t for t in doc["stats"]["tables"] if t["differences"]]
+        stats = on_db(target, "stats check")
+        assert stats.returncode == 0, stats.stdout + stats.stderr
+    finally:
+        for table in ("lease4", "lease6"):
+            target.server.sql(f'ALTER TABLE {table} OWNER TO "{target.user}"',
+                              database=target.name)
+        target.server.sql(f'DROP ROLE "{owner}"')
