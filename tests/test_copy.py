@@ -337,3 +337,46 @@ def test_copy_refuses_bad_input(
             target.server.sql(f'ALTER TABLE {table} OWNER TO "{target.user}"',
                               database=target.name)
         target.server.sql(f'DROP ROLE "{owner}"')
+
+
+def test_round_trip_of_kea_2_2_schemas(
+    mariadb_factory: Callable[[], FreshDatabase], pg_server: PostgresServer,
+    fresh_db_factory: Callable[..., FreshDatabase], tmp_path: Path,
+) -> None:
+    """Kea 2.2's schemas (MySQL 14.0, PostgreSQL 13.0: no pool ids, no relay or remote ids,
+    MySQL's lease6 address as text): MariaDB -> PostgreSQL -> MariaDB gives back the same
+    leases export output and the same host rows."""
+    first, pg, last = mariadb_factory(), fresh_db_factory(pg_server), mariadb_factory()
+    for db in (first, pg, last):
+        init(db, "2.2.0")
+    n4, n6 = seed_leases(first)
+    for i in range(3):
+        first.server.sql("INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, "
+                         "dhcp4_subnet_id, dhcp6_subnet_id, ipv4_address, hostname) VALUES "
+                         "(%s, 0, 1, 10, %s, %s)", params=[bytes([1, 2, 3, 4, 5, i]),
+                                                          0xC0000264 + i, f"h{i}, ok"],
+                         database=first.name)
+        (host_id,), = first.server.sql("SELECT MAX(host_id) FROM hosts", database=first.name)
+        first.server.sql("INSERT INTO ipv6_reservations (address, prefix_len, type, "
+                         "dhcp6_iaid, host_id) VALUES (%s, 128, 0, 4294967295, %s)",
+                         params=[f"2001:db8:2::{i + 1}", host_id], database=first.name)
+        first.server.sql("INSERT INTO dhcp4_options (code, value, space, persistent, host_id, "
+                         "scope_id) VALUES (15, %s, 'dhcp4', 1, %s, 3)",
+                         params=[b"example.org", host_id], database=first.name)
+    before = exports(first)
+    for a, b in ((first, pg), (pg, last)):
+        proc = kea_db("copy", "--from-config", kea_config(a, tmp_path), "--to-config",
+                      kea_config(b, tmp_path), "--json", secrets=(a.password, b.password))
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert (doc["tables"]["lease4"]["copied"], doc["tables"]["lease6"]["copied"],
+                doc["tables"]["hosts"]["copied"]) == (n4, n6, 3)
+        assert "lease6_relay_id" not in doc["tables"]
+    assert exports(last) == before
+    for query in ("SELECT * FROM hosts ORDER BY host_id",
+                  "SELECT address, prefix_len, type, dhcp6_iaid, host_id FROM "
+                  "ipv6_reservations ORDER BY host_id",
+                  "SELECT code, value, space, persistent, host_id, scope_id FROM "
+                  "dhcp4_options ORDER BY host_id"):
+        assert last.server.sql(query, database=last.name) == \
+            first.server.sql(query, database=first.name), query
