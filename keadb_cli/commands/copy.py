@@ -9,7 +9,7 @@ catalogs; the columns both have are copied (generated row ids are left to the ta
 ``extended_info_id``, ``reservation_id``, ``option_id``; ``host_id`` is kept, so the
 reservations and options still point to their host).
 
-Every value goes through one normal text form (:func:`normal`): integers (Kea's unsigned
+Every value goes through one normal text form (:func:`normaliser`): integers (Kea's unsigned
 32-bit values that PostgreSQL keeps in int4, an IAID, unwrapped), booleans as 0/1, bytes
 as hexadecimal, IPv6 addresses in their compressed text, timestamps as whole seconds since
 the epoch (both sessions run in UTC, so MySQL's TIMESTAMP and PostgreSQL's timestamptz mean
@@ -43,7 +43,7 @@ import dataclasses
 import hashlib
 import ipaddress
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -111,50 +111,76 @@ class Column:
     binary: bool = False
 
 
-def normal(column: Column, value: str | None) -> str | None:
-    """A value as read from one side, in the copy's normal text form (the same on every
-    backend for the same Kea value)."""
-    if value is None:
-        return None
+Value = str | None
+
+
+def normaliser(column: Column) -> Callable[[Value], Value]:
+    """The function that turns a value read from ``column``'s side into the copy's normal
+    text form (the same on every backend for the same Kea value)."""
     kind = column.kind
     if kind == "int":
-        number = int(value)
-        if column.signed32 and number < 0:
-            number += U32
-        return str(number)
+        if column.signed32:
+            return lambda v: None if v is None else str(int(v) % U32)
+        return lambda v: None if v is None else str(int(v))
     if kind == "bool":
-        return "1" if value.lower() in ("1", "t", "true") else "0"
+        return lambda v: None if v is None else (
+            "1" if v.lower() in ("1", "t", "true") else "0")
     if kind == "bytes":
-        return value.lower()
+        return lambda v: None if v is None else v.lower()
     if kind == "addr6":
-        if ":" not in value and "." not in value and len(value) == 32:
-            return str(ipaddress.IPv6Address(bytes.fromhex(value)))
-        return str(ipaddress.ip_address(value.strip()))
+        return _address6
     if kind == "time":
-        return str(int(float(value)))
+        return lambda v: None if v is None else str(int(float(v)))
+    return _same
+
+
+def _same(value: Value) -> Value:
     return value
 
 
-def literal(backend: Backend, column: Column, value: str | None) -> str:
-    """A normal-form value as an SQL literal of ``backend`` for ``column`` (the target's)."""
+def _address6(value: Value) -> Value:
     if value is None:
-        return "NULL"
+        return None
+    if ":" not in value and "." not in value and len(value) == 32:
+        return str(ipaddress.IPv6Address(bytes.fromhex(value)))
+    return str(ipaddress.ip_address(value.strip()))
+
+
+def normal(column: Column, value: Value) -> Value:
+    """One value in the normal form (see :func:`normaliser`)."""
+    return normaliser(column)(value)
+
+
+def literal_maker(backend: Backend, column: Column) -> Callable[[Value], str]:
+    """The function that turns a normal-form value into an SQL literal of ``backend`` for
+    ``column`` (the target's)."""
     kind = column.kind
+
+    def null(make: Callable[[str], str]) -> Callable[[Value], str]:
+        return lambda v: "NULL" if v is None else make(v)
+
     if kind == "int":
-        number = int(value)
-        if column.signed32 and number >= 2**31:
-            number -= U32
-        return str(number)
+        if column.signed32:  # Kea's uint32 in int4, as Kea wraps it
+            return null(lambda v: str(int(v) - U32 if int(v) >= 2**31 else int(v)))
+        return null(lambda v: str(int(v)))
     if kind == "bool":
-        return backend.copy_bool(value == "1")
+        true, false = backend.copy_bool(True), backend.copy_bool(False)
+        return null(lambda v: true if v == "1" else false)
     if kind == "bytes":
-        return backend.import_bytes(bytes.fromhex(value))
+        return null(lambda v: backend.import_bytes(bytes.fromhex(v)))
     if kind == "addr6":
-        address = ipaddress.ip_address(value)
-        return backend.import_address6(address.packed, str(address), column.binary)
+        def address(v: str) -> str:
+            parsed = ipaddress.ip_address(v)
+            return backend.import_address6(parsed.packed, str(parsed), column.binary)
+        return null(address)
     if kind == "time":
-        return backend.import_expire(int(value))
-    return backend.import_text(value)
+        return null(lambda v: backend.import_expire(int(v)))
+    return null(backend.import_text)
+
+
+def literal(backend: Backend, column: Column, value: Value) -> str:
+    """One normal-form value as a literal (see :func:`literal_maker`)."""
+    return literal_maker(backend, column)(value)
 
 
 def row_digest(row: Sequence[str | None]) -> int:
@@ -540,6 +566,7 @@ class _Writer:
             table.spec.merge_key in names else -1
         self.rows: list[list[str | None]] = []
         self.size = 0
+        self.makers = [literal_maker(backend, c) for c in table.target]
         self.extended = [t for t in _LEASE6_EXTENDED if table.spec.name == "lease6" and
                          merge and _has_table(target, backend, t)]
 
@@ -553,7 +580,6 @@ class _Writer:
         if not self.rows:
             return
         rows, self.rows, self.size = self.rows, [], 0
-        columns = self.table.target
         if self.host_index >= 0 and self.offset:
             for row in rows:
                 value = row[self.host_index]
@@ -561,9 +587,9 @@ class _Writer:
                     row[self.host_index] = str(int(value) + self.offset)
         if self.merge:
             self._delete_replaced(rows)
-        values = ", ".join("(" + ", ".join(literal(self.backend, c, v)
-                                           for c, v in zip(columns, row, strict=True)) + ")"
-                           for row in rows)
+        makers = self.makers
+        values = ", ".join("(" + ", ".join([m(v) for m, v in zip(makers, row, strict=True)])
+                           + ")" for row in rows)
         self.target.query(self.insert + values)
         self.table.result.copied += len(rows)
 
@@ -624,8 +650,10 @@ def _copy_table(source: Session, sb: Backend, target: Session, tb: Backend, tabl
     tally = table.result.source
     subnets = table.subnet_indexes()
 
+    normalisers = [normaliser(c) for c in columns]
+
     def on_row(row: Row) -> None:
-        values = [normal(c, v) for c, v in zip(columns, row, strict=True)]
+        values = [f(v) for f, v in zip(normalisers, row, strict=True)]
         tally.add(values, subnets)
         writer.add(values)
 
@@ -644,8 +672,10 @@ def _tally_target(target: Session, tb: Backend, table: _Table, offset: int) -> N
     names = [c.name for c in columns]
     host = names.index("host_id") if table.spec.host_column and "host_id" in names else -1
 
+    normalisers = [normaliser(c) for c in columns]
+
     def on_row(row: Row) -> None:
-        values = [normal(c, v) for c, v in zip(columns, row, strict=True)]
+        values = [f(v) for f, v in zip(normalisers, row, strict=True)]
         if host >= 0 and offset and values[host] is not None:
             values[host] = str(int(values[host] or 0) - offset)
         tally.add(values, subnets)
