@@ -524,8 +524,9 @@ def copy_cmd(from_config: str, from_backend: str | None, to_config: str,
     source is read in one snapshot, streaming; the target is written in chunks of 1000
     rows, all in one transaction, compared with the source before it commits (row counts
     per subnet, checksum of the normalised rows per table): a difference rolls it all back
-    and exits 54 (COPY_MISMATCH). Then the statistics are recounted on the target as
-    `kea-admin stats-recount` does. Stop Kea on the target while it runs.
+    and exits 54 (COPY_MISMATCH). The statistics tables are recounted in the same
+    transaction, as `kea-admin stats-recount` counts (PostgreSQL: the lease tables'
+    triggers are off inside it). Stop Kea on the target while it runs.
 
     \b
     Example:

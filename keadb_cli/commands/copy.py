@@ -53,7 +53,7 @@ from keadb_cli.db.session import open_session
 from keadb_cli.errors import ExitCode, KeaDbError, QueryError, SettingsError
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Release, Schema, releases_for_schema
-from keadb_cli.schema.state import access_json
+from keadb_cli.schema.state import access_json, default_port
 
 if TYPE_CHECKING:
     from keadb_cli.commands.stats import TableReport
@@ -307,11 +307,11 @@ class CopyResult:
 
 def pick_copy_access(accesses: list[DbAccess], side: str) -> DbAccess:
     """The one database of a side (``from`` or ``to``): the only SQL entry, or the one
-    database every entry names.
+    database every lease and hosts entry names (config backends are left out).
 
     Raises:
         SettingsError: entries naming several databases (choose with --SIDE-backend), or
-            a config backend (copy moves leases and hosts).
+            only a config backend (copy moves leases and hosts).
     """
     data = [a for a in accesses if a.role != "config"]
     if not data:
@@ -329,7 +329,8 @@ def pick_copy_access(accesses: list[DbAccess], side: str) -> DbAccess:
 
 
 def _place(access: DbAccess) -> tuple[str | None, str | None, int | None, str | None]:
-    return (access.type, access.effective_host, access.port, access.name)
+    return (access.type, access.effective_host, access.port or default_port(access.type),
+            access.name)
 
 
 def copy_database(source: DbAccess, target: DbAccess, *, merge: bool = False,
