@@ -297,8 +297,12 @@ def test_copy_refuses_bad_input(
     assert target.server.sql("SELECT count(*) FROM information_schema.tables WHERE "
                              "table_schema = 'public'", database=target.name) == [(0,)]
 
-    # A target whose trigger rewrites a host name: the comparison sees it, all rolled back.
     init(target)
+    assert b"upgrade the source" in refused(ExitCode.AHEAD, "--from-config",
+                                            kea_config(other, tmp_path), "--to-config",
+                                            kea_config(target, tmp_path))
+
+    # A target whose trigger rewrites a host name: the comparison sees it, all rolled back.
     target.server.sql(
         "CREATE FUNCTION keadb_test_mangle() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN NEW.hostname := 'mangled'; RETURN NEW; END $$", database=target.name)
