@@ -221,6 +221,10 @@ def test_mariadb_postgresql_mariadb_round_trip(
                          database=pg.name) == [(-1,)]
     stats = on_db(pg, "stats check")
     assert stats.returncode == 0, stats.stdout + stats.stderr
+    # the copied host ids are kept, and the next host Kea adds gets a free one
+    pg.server.sql("INSERT INTO hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id) "
+                  "VALUES ('\\x0102'::bytea, 0, 99)", database=pg.name)
+    pg.server.sql("DELETE FROM hosts WHERE dhcp4_subnet_id = 99", database=pg.name)
 
     back = kea_db("copy", "--from-config", kea_config(pg, tmp_path), "--to-config",
                   kea_config(last, tmp_path), secrets=secrets)
