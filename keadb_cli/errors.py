@@ -62,6 +62,9 @@ class ExitCode(IntEnum):
     # stats check: a statistics counter differs from a recount of the leases
     STATS_MISMATCH = 53
 
+    # copy: the target's rows differ from the source's after the copy (rolled back)
+    COPY_MISMATCH = 54
+
     INTERRUPTED = 130
 
 
@@ -172,6 +175,7 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.OTHER_SESSIONS,
     ExitCode.DATA_TRAP,
     ExitCode.STATS_MISMATCH,
+    ExitCode.COPY_MISMATCH,
     ExitCode.DRIFT,
     ExitCode.PARTIAL,
     ExitCode.INIT_FAILED,

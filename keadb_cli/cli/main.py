@@ -519,6 +519,62 @@ def leases_import_cmd(v4: bool, v6: bool, files: tuple[str, ...], plan_only: boo
     return int(ExitCode.OK)
 
 
+@cli.command("copy")
+@click.option("--from-config", "from_config", required=True, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="Kea configuration file of the source database (its password too).")
+@click.option("--from-backend", "from_backend", metavar="ROLE|PATH",
+              shell_complete=completion.backend,
+              help="lease, hosts or a path such as Dhcp4.hosts-databases[1]: the source "
+                   "entry when --from-config names several databases.")
+@click.option("--to-config", "to_config", required=True, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="Kea configuration file of the target database.")
+@click.option("--to-backend", "to_backend", metavar="ROLE|PATH",
+              shell_complete=completion.backend,
+              help="The target entry when --to-config names several databases.")
+@click.option("--merge", is_flag=True,
+              help="Copy into a target that already holds leases or hosts: a source lease "
+                   "replaces the target's lease of its address, a source host the target's "
+                   "host with its identifier and subnet.")
+@json_option
+def copy_cmd(from_config: str, from_backend: str | None, to_config: str,
+             to_backend: str | None, merge: bool, as_json: bool) -> int:
+    """Copy leases (v4, v6, with their relay and remote ids) and host reservations (hosts,
+    IPv6 reservations, host options) between two SQL databases of one Kea release:
+    MySQL/MariaDB to PostgreSQL, PostgreSQL to MySQL/MariaDB, or alike.
+
+    Both schemas must be one Kea release's (EMPTY, FOREIGN; BEHIND: upgrade the target;
+    AHEAD). The target must hold no leases and no hosts unless --merge (NOT_EMPTY, 41). The
+    source is read in one snapshot, streaming; the target is written in chunks of 1000
+    rows, all in one transaction, compared with the source before it commits (row counts
+    per subnet, checksum of the normalised rows per table): a difference rolls it all back
+    and exits 54 (COPY_MISMATCH). The statistics tables are recounted in the same
+    transaction, as `kea-admin stats-recount` counts (PostgreSQL: the lease tables'
+    triggers are off inside it). Stop Kea on the target while it runs.
+
+    \b
+    Example:
+      kea-db copy --from-config /etc/kea/kea-dhcp4.conf \\
+          --to-config /etc/kea/kea-dhcp4-pgsql.conf --json
+    """
+    from keadb_cli.cli import render
+    from keadb_cli.cli.render_copy import copy_result
+    from keadb_cli.commands.copy import copy_database, pick_copy_access
+    from keadb_cli.commands.settings import select_accesses
+
+    picked = []
+    for side, config, backend in (("from", from_config, from_backend),
+                                  ("to", to_config, to_backend)):
+        selection = select_accesses({}, None, config=config, backend=backend, release=None)
+        for line in selection.warnings:
+            render.warning(line)
+        picked.append(pick_copy_access(selection.accesses, side))
+    result = copy_database(picked[0], picked[1], merge=merge)
+    copy_result(result, as_json=as_json)
+    return int(result.exit_code)
+
+
 @cli.command("demo")
 @click.option("--kea-version", default=None, metavar="X.Y[.Z]",
               shell_complete=completion.kea_version,

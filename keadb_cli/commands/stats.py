@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -415,18 +415,43 @@ def recount_one(access: DbAccess, *, plan_only: bool = False,
             session.close()
 
 
-def _rewrite(session: Session, counts: _Counts) -> None:
-    """Replace every row of the table with the recount (its keys are integers)."""
+def _rewrite(session: Session, counts: _Counts,
+             text: Callable[[str], str] | None = None) -> None:
+    """Replace every row of the table with the recount (its keys are integers; a client
+    class is a string, spelled by ``text``)."""
     table = counts.table
     session.query(f"DELETE FROM {table.name}")
     rows = sorted(counts.counted.items(), key=lambda kv: _sort_key(kv[0]))
     columns = ", ".join((*table.keys, "leases"))
+
+    def spelled(value: int | str) -> str:
+        if isinstance(value, str):
+            if text is None:
+                raise ValueError("a text key needs its literal")
+            return text(value)
+        return str(int(value))
+
     for start in range(0, len(rows), INSERT_BATCH):
         values = ", ".join(
-            "(" + ", ".join(str(int(v)) for v in (*key, leases)) + ")"
+            "(" + ", ".join(spelled(v) for v in (*key, leases)) + ")"
             for key, leases in rows[start:start + INSERT_BATCH]
         )
         session.query(f"INSERT INTO {table.name} ({columns}) VALUES {values}")
+
+
+def recount_in_transaction(session: Session, plan: ConnectPlan,
+                           schema: Schema) -> list[TableReport]:
+    """Rewrite every statistics table the database has, the client-class counters too,
+    with the recount, in the caller's open transaction; only tables that differ are
+    written. For a writer that kept Kea's triggers from counting its rows (kea-db copy)."""
+    reports = []
+    for table in _present(session, plan):
+        counts = _read(session, plan, table, schema, lock=True)
+        report = counts.report(rewrite=True)
+        if report.differences:
+            _rewrite(session, counts, plan.backend.sql_literal)
+        reports.append(report)
+    return reports
 
 
 def check_all(accesses: Sequence[DbAccess]) -> list[StatsResult]:

@@ -412,6 +412,42 @@ class Backend:
         """The literal of a lease6 address (``binary``: MySQL's 16-byte column)."""
         raise NotImplementedError
 
+    # copy (keadb_cli/commands/copy.py): the columns of a table with their types, the kind
+    # of value each holds, how a value is read in the copy's normal text form, and how it
+    # is written back; the session setting both sides run under.
+    copy_columns_sql: ClassVar[str] = ""  # (name, data type, full type) of {table}
+
+    def copy_setup(self, session: Session) -> None:
+        """Make the session read and write timestamps as instants in UTC."""
+        raise NotImplementedError
+
+    def copy_kind(self, data_type: str, column_type: str) -> tuple[str, bool, bool]:
+        """The kind of a column (int, bool, bytes, addr6, time, text), whether it is a
+        signed 32-bit integer holding Kea's unsigned values, whether an address column
+        holds the 16 bytes."""
+        raise NotImplementedError
+
+    def copy_read(self, column: str, kind: str, binary: bool) -> str:
+        """The expression that reads ``column`` of ``kind`` in the copy's text form."""
+        raise NotImplementedError
+
+    def copy_bool(self, value: bool) -> str:
+        """The literal of a boolean."""
+        raise NotImplementedError
+
+    def copy_triggers_off(self, session: Session, tables: Sequence[str]) -> bool:
+        """Keep Kea's statistics triggers on ``tables`` from firing for the rest of the
+        session's open transaction, where that is cheaper than letting them count (the
+        caller then recounts); whether they are off. Nothing by default."""
+        return False
+
+    def copy_triggers_on(self, session: Session, tables: Sequence[str]) -> None:
+        """Undo :meth:`copy_triggers_off` inside the same transaction."""
+
+    def copy_fix_sequence(self, session: Session, table: str, column: str) -> None:
+        """After rows with explicit ``column`` values: the next generated value follows
+        the largest one (nothing where the server does so itself)."""
+
     def lease_dump_line(self, row: tuple[str | None, ...]) -> str:
         """One row of a dump routine as a line of kea-admin lease-dump's file (with its
         newline): what that backend's client program prints, and what kea-admin makes of

@@ -549,6 +549,40 @@ class MySQLBackend(Backend):
     def import_address6(self, packed: bytes, text: str, binary: bool) -> str:
         return f"X'{packed.hex()}'" if binary else f"'{text}'"
 
+    copy_columns_sql = ("SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM "
+                        "information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND "
+                        "TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION")
+
+    def copy_setup(self, session: Session) -> None:
+        # TIMESTAMP columns convert from and to the session's time zone
+        session.query("SET time_zone = '+00:00'")
+
+    def copy_kind(self, data_type: str, column_type: str) -> tuple[str, bool, bool]:
+        data_type, column_type = data_type.lower(), column_type.lower()
+        if column_type.startswith("tinyint(1)"):
+            return "bool", False, False
+        if data_type in ("tinyint", "smallint", "mediumint", "int", "bigint", "decimal"):
+            return "int", False, False
+        if column_type == "binary(16)":
+            return "addr6", False, True
+        if "binary" in data_type or "blob" in data_type:
+            return "bytes", False, False
+        if data_type in ("timestamp", "datetime"):
+            return "time", False, False
+        return "text", False, False
+
+    def copy_read(self, column: str, kind: str, binary: bool) -> str:
+        if kind == "bytes" or (kind == "addr6" and binary):
+            return f"LOWER(HEX({column}))"
+        if kind == "time":
+            return f"UNIX_TIMESTAMP({column})"
+        if kind == "bool":
+            return f"CAST({column} AS SIGNED)"
+        return column
+
+    def copy_bool(self, value: bool) -> str:
+        return "1" if value else "0"
+
     def lease_dump_sql(self, family: int) -> tuple[str, str]:
         return f"CALL lease{family}DumpHeader()", f"CALL lease{family}DumpData()"
 
