@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from keadb_cli import __version__
-from keadb_cli.cli.render import JSON_FORMAT, _dumps, _out, emit_json, table
+from keadb_cli.api import JSON_FORMAT
+from keadb_cli.cli.render import _dumps, _out, emit_json, table
 
 
 def copy_result(result: Any, *, as_json: bool) -> None:
