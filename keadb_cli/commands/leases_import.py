@@ -319,9 +319,15 @@ def read_files(files: Sequence[str], family: int, *, iaid_signed: bool) -> _Stag
     Raises:
         LeaseFileError: an unreadable file, a header that is not Kea's for ``family``, a
             malformed row (FILE:LINE).
+        SettingsError: the staging database failed (no room for it, say).
     """
+    import sqlite3
+
     known = COLUMNS4 if family == 4 else COLUMNS6
-    staging = _Staging(family)
+    try:
+        staging = _Staging(family)
+    except sqlite3.Error as err:
+        raise staging_failed(err, "nothing imported") from None
     try:
         for path in load_order(files):
             staging.files.append(path)
@@ -331,10 +337,19 @@ def read_files(files: Sequence[str], family: int, *, iaid_signed: bool) -> _Stag
                 raise LeaseFileError(f"{path}: {err.strerror or err}; nothing "
                                      "imported") from None
         staging.finish()
+    except sqlite3.Error as err:
+        staging.close()
+        raise staging_failed(err, "nothing imported") from None
     except BaseException:
         staging.close()
         raise
     return staging
+
+
+def staging_failed(err: Exception, nothing: str) -> SettingsError:
+    return SettingsError(f"the temporary staging database of the lease files failed ({err}): "
+                         "give $TMPDIR (or $SQLITE_TMPDIR) room for about the files' size; "
+                         f"{nothing}")
 
 
 def _read_file(path: str, family: int, known: tuple[str, ...], iaid_signed: bool,
@@ -399,6 +414,8 @@ def import_leases(
     plan = plan_for(access, env)
     backend = plan.backend
     started = time.monotonic()
+    import sqlite3  # only this command needs it
+
     staging = read_files(files, family, iaid_signed=backend.iaid_signed)
     try:
         session = open_session(plan)
@@ -412,8 +429,12 @@ def import_leases(
             sql_columns = [c for c in (SQL4 if family == 4 else SQL6)
                            if c.rpartition(":")[2] in columns]
             result.dropped.update(staging.skipped)
-            for chunk in staging.chunks(result.dropped):
-                _chunk(session, backend, table, sql_columns, family, binary, chunk, result)
+            try:
+                for chunk in staging.chunks(result.dropped):
+                    _chunk(session, backend, table, sql_columns, family, binary, chunk,
+                           result)
+            except sqlite3.Error as err:
+                raise staging_failed(err, "earlier chunks are committed") from None
         finally:
             session.close()
     finally:
