@@ -381,7 +381,7 @@ def _read_file(path: str, family: int, known: tuple[str, ...], iaid_signed: bool
             staging.rows += 1
             if drop:  # Kea skips the row: an earlier row of the address stays
                 staging.skipped[drop] = staging.skipped.get(drop, 0) + 1
-            else:  # valid lifetime 0: Kea removes the address's lease
+            else:  # the newest row so far; valid lifetime 0: Kea removes the lease
                 staging.stage(packed, index, number, fields["valid_lifetime"] == "0",
                               parsed)
 
