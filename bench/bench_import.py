@@ -181,7 +181,7 @@ def main() -> int:
                                          program)
                 out.unlink()
                 lines.append(
-                    f"{backend:<11}{family:>3}{export_s:>9.2f}{dump_s:>10.2f}"
+                    f"{backend:<11}{family:>3}{export_s:>9.2f}{dump_s:>11.2f}"
                     f"{export_s / dump_s:>7.2f}{export_kib / 1024:>8.1f}  {identical!s:<6}"
                     f"{import_s:>9.2f}{again_s:>9.2f}"
                     f"{max(import_kib, again_kib) / 1024:>8.1f}{loaded:>10}"
@@ -193,7 +193,7 @@ def main() -> int:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"\n{args.leases:,} leases per family, kea-admin {RELEASE}; seconds (wall), "
           "MiB (kea-db's peak resident memory)")
-    print(f"{'backend':<11}{'fam':>3}{'export':>9}{'lease-dump':>10}{'ratio':>7}{'MiB':>8}"
+    print(f"{'backend':<11}{'fam':>3}{'export':>9}{'lease-dump':>11}{'ratio':>7}{'MiB':>8}"
           f"  {'same':<6}{'import':>9}{'again':>9}{'MiB':>8}{'rows':>10}"
           f"{'upload':>10}  lease-upload")
     for line in lines:
