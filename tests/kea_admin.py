@@ -109,8 +109,10 @@ def _run(
     name: str,
     release: str,
     extra: tuple[str, ...] = (),
+    timeout: float = 300,
+    program: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    program = require_kea_admin(release)
+    program = program or require_kea_admin(release)
     argv = [
         program,
         command,
@@ -136,7 +138,7 @@ def _run(
         "PGPORT": str(port),
     }
     done = subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+        argv, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
     )
     if done.returncode != 0:
         raise KeaAdminError(
@@ -231,3 +233,30 @@ def kea_admin_lease_dump(
     _run("lease-dump", backend_type, host, port, user, password, name, release,
          (f"-{family}", "-o", output))
     return Path(output).read_bytes()
+
+
+def kea_admin_lease_upload(
+    backend_type: str,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    name: str,
+    family: int,
+    input_file: str,
+    *,
+    release: str = INSTALLED,
+    timeout: float = 300,
+    program: str | None = None,
+) -> None:
+    """``kea-admin lease-upload -4|-6 -i input_file -y`` of Kea ``release`` (it runs kea-lfc
+    on a copy of the file in ``/tmp``, then one ``leaseNUpload`` call per row in one
+    transaction). ``program``: another copy of that release's kea-admin to run (the
+    unpacked releases have no kea-lfc beside them).
+
+    Raises:
+        KeaAdminError: kea-admin exited non-zero.
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds.
+    """
+    _run("lease-upload", backend_type, host, port, user, password, name, release,
+         (f"-{family}", "-i", input_file, "-y"), timeout=timeout, program=program)

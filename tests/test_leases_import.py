@@ -11,7 +11,10 @@ across files, and a malformed row is FILE:LINE with nothing written.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +22,16 @@ import pytest
 import test_leases_export
 from real_kea import (
     EXCHANGES,
+    Backend,
     DhcpLink,
     Kea,
+    build,
     dhcp_link,
     kea,
     kea_tools,
     lease_rows,
     make_backend,
+    require_program,
     run_perfdhcp,
 )
 from real_kea import kea_db as real_kea_db
@@ -247,3 +253,95 @@ def test_real_kea_memfile_leases_imported(request: pytest.FixtureRequest, kea_to
                         str(db.port), "--user", db.user, "--name", db.name,
                         *backend.kea_db_tls_options(), password=db.password)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+KEA_LFC = shutil.which("kea-lfc") or "/usr/sbin/kea-lfc"
+
+
+def _lfc(lease_file: Path, previous: Path, copy: Path) -> None:
+    """One kea-lfc 2.2 cycle as kea-dhcp4 starts it: ``previous`` (.2, if any) and ``copy``
+    (.1) are merged (the newest row per address, expired leases gone) into ``previous``;
+    ``copy`` is removed."""
+    base = str(lease_file)
+    done = subprocess.run(
+        [KEA_LFC, "-4", "-x", str(previous), "-i", str(copy), "-o", f"{base}.output",
+         "-f", f"{base}.completed", "-p", f"{base}.pid", "-c", "ignored"],
+        capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+        env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+             "KEA_LOCKFILE_DIR": str(lease_file.parent),
+             "KEA_PIDFILE_DIR": str(lease_file.parent)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert previous.exists() and not copy.exists(), sorted(os.listdir(lease_file.parent))
+
+
+@pytest.mark.kea
+def test_real_kea_lfc_files_imported(request: pytest.FixtureRequest, kea_tools: None,
+                                     dhcp_link: DhcpLink, kea: Kea,
+                                     fresh_db_factory: Any) -> None:
+    """A real kea-dhcp4 2.2 (memfile) serves clients A; its lease file goes through one
+    kea-lfc cycle as Kea runs it (the file moved to .1, kea-lfc 2.2 compacts it into .2);
+    kea-dhcp4 restarted on those files serves clients B into a new current file. Importing
+    the current file and .2 (named in the wrong order) gives A's and B's leases; the
+    current file alone has B's only; and the single file kea-lfc makes of .2 and the
+    current file imports to the same rows, the two databases' exports equal byte for
+    byte."""
+    require_program(KEA_LFC, "kea-dhcp4-server")
+    backend = make_backend(request, "mariadb", "2.2", {"mysql": "14.0", "postgresql": "13.0"})
+    lease_file = kea.directory / "kea-leases4.csv"
+    memfile = {"type": "memfile", "name": kea.inside(lease_file), "persist": True,
+               "lfc-interval": 0}
+    acked = []
+    for label in ("a", "b"):
+        if label == "b":  # the cycle kea-dhcp4 starts every lfc-interval
+            lease_file.rename(f"{lease_file}.1")
+            _lfc(lease_file, Path(f"{lease_file}.2"), Path(f"{lease_file}.1"))
+        run = kea.start(kea.write_config(backend, dhcp_link, label, lease_database=memfile),
+                        backend)
+        run.wait_started()
+        base_mac = "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3)) + ":00:00"
+        perf = run_perfdhcp(dhcp_link, base_mac)
+        context = f"perfdhcp output:\n{perf.output}\nkea-dhcp4:\n{run.tail()}"
+        assert perf.returncode == 0 and len(perf.leases.get("REQUEST-ACK", [])) == \
+            EXCHANGES, context
+        acked.append({(client_id[2:], address, 1, 0)
+                      for client_id, address in perf.leases["REQUEST-ACK"]})
+        assert run.stop() == 0, run.tail()
+    older = Path(f"{lease_file}.2")
+    assert lease_file.exists() and older.exists(), sorted(os.listdir(kea.directory))
+
+    def into(target: Backend, *files: Path, plan: bool = False) -> dict[str, Any]:
+        db = target.db
+        proc = real_kea_db("leases", "import", "-4", "--type", db.type, "--host", db.host,
+                           "--port", str(db.port), "--user", db.user, "--name", db.name,
+                           *target.kea_db_tls_options(), "--json", *(["--plan"] * plan),
+                           *map(str, files), password=db.password)
+        assert proc.returncode == 0, proc.stderr
+        summary: dict[str, Any] = json.loads(proc.stdout)
+        return summary
+
+    def export(target: Backend) -> str:
+        db = target.db
+        proc = real_kea_db("leases", "export", "-4", "--type", db.type, "--host", db.host,
+                           "--port", str(db.port), "--user", db.user, "--name", db.name,
+                           *target.kea_db_tls_options(), password=db.password)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    done = into(backend, lease_file, older)
+    assert done["files"] == [str(older), str(lease_file)], done
+    assert (done["new"], done["updated"], done["unchanged"]) == (2 * EXCHANGES, 0, 0), done
+    assert sorted(lease_rows(backend)) == sorted(acked[0] | acked[1])
+
+    single = Backend(db=fresh_db_factory(backend.db.server, require_x509=True),
+                     tls=backend.tls, release=backend.release, schema=backend.schema)
+    build(single)
+    alone = into(single, lease_file, plan=True)
+    assert (alone["new"], alone["updated"], alone["unchanged"]) == (EXCHANGES, 0, 0), alone
+    merged = kea.directory / "merged.csv"
+    shutil.copy(older, f"{merged}.2")
+    shutil.copy(lease_file, f"{merged}.1")
+    _lfc(merged, Path(f"{merged}.2"), Path(f"{merged}.1"))
+    shutil.move(f"{merged}.2", merged)
+    once = into(single, merged)
+    assert (once["new"], once["updated"], once["unchanged"]) == (2 * EXCHANGES, 0, 0), once
+    assert export(single) == export(backend)

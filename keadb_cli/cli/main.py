@@ -496,8 +496,10 @@ def leases_import_cmd(v4: bool, v6: bool, files: tuple[str, ...], plan_only: boo
     Files are read in Kea's order (.completed, or .2 then .1, then the current file); the
     newest row per address wins, a row with valid lifetime 0 removes its lease and rows Kea
     drops are dropped. Every file is checked before anything is written: a malformed row is
-    one line naming FILE:LINE, exit 4 (SETTINGS), and nothing is written. Then new
-    addresses are inserted and changed rows updated, 1000 addresses per transaction,
+    one line naming FILE:LINE, exit 4 (SETTINGS), and nothing is written; the parsed rows
+    wait in a temporary SQLite file (deleted at the end), so memory stays bounded whatever
+    the files' size. Then new addresses are inserted and changed rows updated, in address
+    order, 1000 addresses per transaction,
     through the schema's triggers; equal rows are left alone, so a second import changes
     nothing. The database must hold the schema of a known Kea release (EMPTY, FOREIGN).
 

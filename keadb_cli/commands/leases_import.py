@@ -13,8 +13,10 @@ their commas unescaped (``&#x2c``).
 Every file is parsed and checked completely before anything is written: a malformed row (a
 field too many or too few, an address that is not one, a number that is not one, a user
 context that is not a JSON map) or a header that is not Kea's for the family is an error
-naming FILE:LINE, and nothing at all is written. Then the leases are compared with the
-database's rows, in chunks of :data:`CHUNK` addresses, each in its own transaction: new
+naming FILE:LINE, and nothing at all is written. The parsed rows are staged in a private
+temporary SQLite database on disk, keyed by address (the newest row wins), so memory stays
+bounded however large the files. Then the leases are compared with the database's rows,
+in address order, in chunks of :data:`CHUNK` addresses, each in its own transaction: new
 addresses are inserted, changed rows updated (through the schema's triggers, so the
 statistics follow), equal rows left alone; a second import of the same files changes
 nothing.
@@ -30,7 +32,7 @@ import ipaddress
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from keadb_cli.db.session import Session
 
 CHUNK = 1000  # addresses per transaction
+STAGE_BATCH = 5000  # parsed rows staged at once
+REMOVED = "valid lifetime 0 (Kea removes the lease)"
 IMPORT_STATEMENT_TIMEOUT = 3600.0
 
 # Kea's CSV columns per family (csv_lease_file4.cc, csv_lease_file6.cc), the newest schema
@@ -181,7 +185,7 @@ def _optional(where: str, name: str, text: str, high: int) -> str | None:
     return None if text in ("", "NULL") else str(_number(where, name, text, 0, high))
 
 
-def _parse4(where: str, f: dict[str, str]) -> tuple[_Lease, str]:
+def _parse4(where: str, f: dict[str, str]) -> tuple[bytes, tuple[str | None, ...], str]:
     try:
         address = ipaddress.IPv4Address(f["address"])
     except ValueError:
@@ -199,10 +203,11 @@ def _parse4(where: str, f: dict[str, str]) -> tuple[_Lease, str]:
     drop = ""
     if not hwaddr and not client_id and state != 1:
         drop = "neither hardware address nor client id (Kea drops the row)"
-    return _Lease(str(address), values, where), drop
+    return address.packed, values, drop
 
 
-def _parse6(where: str, f: dict[str, str], iaid_signed: bool) -> tuple[_Lease, str]:
+def _parse6(where: str, f: dict[str, str],
+            iaid_signed: bool) -> tuple[bytes, tuple[str | None, ...], str]:
     try:
         address = ipaddress.IPv6Address(f["address"])
     except ValueError:
@@ -234,38 +239,122 @@ def _parse6(where: str, f: dict[str, str], iaid_signed: bool) -> tuple[_Lease, s
     drop = ""
     if duid in (None, "00") and state != 1:
         drop = "an empty DUID on a lease not declined (Kea drops the row)"
-    return _Lease(str(address), values, where), drop
+    return address.packed, values, drop
 
 
-@dataclass
-class _Leases:
-    """The leases of the files after Kea's loading: address -> the newest row, or the
-    reason it was dropped."""
+class _Staging:
+    """The leases of the files after Kea's loading, staged in a private temporary SQLite
+    database on disk (deleted when closed): address -> the newest row, or its removal.
 
-    rows: int = 0
-    final: dict[str, _Lease | str] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)  # rows Kea does not load
+    Only the rows being parsed (a batch of :data:`STAGE_BATCH`) and one chunk of leases
+    being written are in memory at a time, however large the files. Rows are staged in
+    Kea's load order with ``INSERT OR REPLACE``, so the last row of an address wins; they
+    come back in address order.
+    """
+
+    def __init__(self, family: int) -> None:
+        import sqlite3  # only this command needs it
+
+        self.family = family
+        self.width = len(SQL4 if family == 4 else SQL6)
+        # "": a private temporary database on disk ($SQLITE_TMPDIR, $TMPDIR, /var/tmp, /tmp)
+        self.db = sqlite3.connect("", isolation_level=None)
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384",
+                       "temp_store = FILE"):
+            self.db.execute(f"PRAGMA {pragma}")
+        values = ", ".join(f"v{i}" for i in range(self.width))
+        self.db.execute(f"CREATE TABLE final (key BLOB PRIMARY KEY, file INTEGER, "
+                        f"line INTEGER, removed INTEGER, {values}) WITHOUT ROWID")
+        marks = ", ".join("?" * (self.width + 4))
+        self.insert = f"INSERT OR REPLACE INTO final VALUES ({marks})"
+        self.select = f"SELECT key, file, line, removed, {values} FROM final ORDER BY key"
+        self.files: list[str] = []
+        self.rows = 0  # lease rows read
+        self.skipped: dict[str, int] = {}  # rows Kea does not load, by reason
+        self.pending: list[tuple[Any, ...]] = []
+        self.db.execute("BEGIN")
+
+    def stage(self, packed: bytes, file: int, line: int, removed: bool,
+              values: tuple[str | None, ...]) -> None:
+        self.pending.append((packed, file, line, int(removed), *values))
+        if len(self.pending) >= STAGE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.db.executemany(self.insert, self.pending)
+            self.pending = []
+
+    def finish(self) -> None:
+        self.flush()
+        self.db.execute("COMMIT")
+
+    def chunks(self, dropped: dict[str, int]) -> Iterator[list[_Lease]]:
+        """The kept leases in chunks of :data:`CHUNK`, by address; removals are counted
+        in ``dropped``."""
+        make = ipaddress.IPv4Address if self.family == 4 else ipaddress.IPv6Address
+        cursor = self.db.execute(self.select)
+        chunk: list[_Lease] = []
+        while rows := cursor.fetchmany(CHUNK):
+            for row in rows:
+                if row[3]:
+                    dropped[REMOVED] = dropped.get(REMOVED, 0) + 1
+                    continue
+                chunk.append(_Lease(str(make(row[0])), tuple(row[4:]),
+                                    f"{self.files[row[1]]}:{row[2]}"))
+                if len(chunk) == CHUNK:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    def close(self) -> None:
+        self.db.close()
 
 
-def read_files(files: Sequence[str], family: int, *, iaid_signed: bool) -> _Leases:
-    """Parse every file completely, in Kea's load order.
+def read_files(files: Sequence[str], family: int, *, iaid_signed: bool) -> _Staging:
+    """Parse every file completely, in Kea's load order, into a staging database (the
+    caller closes it).
 
     Raises:
         LeaseFileError: an unreadable file, a header that is not Kea's for ``family``, a
             malformed row (FILE:LINE).
+        SettingsError: the staging database failed (no room for it, say).
     """
+    import sqlite3
+
     known = COLUMNS4 if family == 4 else COLUMNS6
-    leases = _Leases()
-    for path in load_order(files):
-        try:
-            _read_file(path, family, known, iaid_signed, leases)
-        except OSError as err:
-            raise LeaseFileError(f"{path}: {err.strerror or err}; nothing imported") from None
-    return leases
+    try:
+        staging = _Staging(family)
+    except sqlite3.Error as err:
+        raise staging_failed(err, "nothing imported") from None
+    try:
+        for path in load_order(files):
+            staging.files.append(path)
+            try:
+                _read_file(path, family, known, iaid_signed, staging)
+            except OSError as err:
+                raise LeaseFileError(f"{path}: {err.strerror or err}; nothing "
+                                     "imported") from None
+        staging.finish()
+    except sqlite3.Error as err:
+        staging.close()
+        raise staging_failed(err, "nothing imported") from None
+    except BaseException:
+        staging.close()
+        raise
+    return staging
+
+
+def staging_failed(err: Exception, nothing: str) -> SettingsError:
+    return SettingsError(f"the temporary staging database of the lease files failed ({err}): "
+                         "give $TMPDIR (or $SQLITE_TMPDIR) room for about the files' size; "
+                         f"{nothing}")
 
 
 def _read_file(path: str, family: int, known: tuple[str, ...], iaid_signed: bool,
-               leases: _Leases) -> None:
+               staging: _Staging) -> None:
+    index = len(staging.files) - 1
     with open(path, encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
         header = fh.readline().rstrip("\r\n").split(",")
         minimum = known.index("hostname") + 1
@@ -286,16 +375,15 @@ def _read_file(path: str, family: int, known: tuple[str, ...], iaid_signed: bool
             fields = dict(DEFAULTS)
             fields.update(zip(header, values, strict=True))
             if family == 4:
-                lease, drop = _parse4(where, fields)
+                packed, parsed, drop = _parse4(where, fields)
             else:
-                lease, drop = _parse6(where, fields, iaid_signed)
-            leases.rows += 1
+                packed, parsed, drop = _parse6(where, fields, iaid_signed)
+            staging.rows += 1
             if drop:  # Kea skips the row: an earlier row of the address stays
-                leases.skipped[drop] = leases.skipped.get(drop, 0) + 1
-            elif fields["valid_lifetime"] == "0":  # Kea removes the address's lease
-                leases.final[lease.key] = "valid lifetime 0 (Kea removes the lease)"
-            else:
-                leases.final[lease.key] = lease
+                staging.skipped[drop] = staging.skipped.get(drop, 0) + 1
+            else:  # the newest row so far; valid lifetime 0: Kea removes the lease
+                staging.stage(packed, index, number, fields["valid_lifetime"] == "0",
+                              parsed)
 
 
 def import_leases(
@@ -326,29 +414,31 @@ def import_leases(
     plan = plan_for(access, env)
     backend = plan.backend
     started = time.monotonic()
-    leases = read_files(files, family, iaid_signed=backend.iaid_signed)
-    session = open_session(plan)
+    import sqlite3  # only this command needs it
+
+    staging = read_files(files, family, iaid_signed=backend.iaid_signed)
     try:
-        schema = known_schema(session, plan, access, "nothing imported")
-        result = ImportResult(access, family, schema, list(load_order(files)), leases.rows,
-                              plan_only=plan_only)
-        table = f"lease{family}"
-        columns = _columns(session, backend, table)
-        binary = family == 6 and _binary_address(session, backend)
-        sql_columns = [c for c in (SQL4 if family == 4 else SQL6)
-                       if c.rpartition(":")[2] in columns]
-        result.dropped.update(leases.skipped)
-        chosen: list[_Lease] = []
-        for value in leases.final.values():
-            if isinstance(value, str):
-                result.dropped[value] = result.dropped.get(value, 0) + 1
-            else:
-                chosen.append(value)
-        for start in range(0, len(chosen), CHUNK):
-            _chunk(session, backend, table, sql_columns, family, binary,
-                   chosen[start:start + CHUNK], result)
+        session = open_session(plan)
+        try:
+            schema = known_schema(session, plan, access, "nothing imported")
+            result = ImportResult(access, family, schema, list(load_order(files)),
+                                  staging.rows, plan_only=plan_only)
+            table = f"lease{family}"
+            columns = _columns(session, backend, table)
+            binary = family == 6 and _binary_address(session, backend)
+            sql_columns = [c for c in (SQL4 if family == 4 else SQL6)
+                           if c.rpartition(":")[2] in columns]
+            result.dropped.update(staging.skipped)
+            try:
+                for chunk in staging.chunks(result.dropped):
+                    _chunk(session, backend, table, sql_columns, family, binary, chunk,
+                           result)
+            except sqlite3.Error as err:
+                raise staging_failed(err, "earlier chunks are committed") from None
+        finally:
+            session.close()
     finally:
-        session.close()
+        staging.close()
     result.seconds = time.monotonic() - started
     return result
 

@@ -276,17 +276,18 @@ class MariadbSession(LibrarySession):
                                     "the statement returned more than one result set")
 
     def _row(self, row: int, res: int, width: int, budget: Budget) -> Row:
-        lengths = self._lib.mysql_fetch_lengths(res)
-        cells = ctypes.cast(row, ctypes.POINTER(ctypes.c_void_p))
+        # the row's pointers and lengths read in one slice each, not one access per value
+        lengths = self._lib.mysql_fetch_lengths(res)[:width]
+        cells = ctypes.cast(row, ctypes.POINTER(ctypes.c_void_p))[:width]
         values: list[str | None] = []
         size = 0
-        for col in range(width):
-            if cells[col] is None:
+        string_at = ctypes.string_at
+        for cell, length in zip(cells, lengths, strict=True):
+            if cell is None:
                 values.append(None)
                 continue
-            length = int(lengths[col])
             size += length
-            values.append(ctypes.string_at(cells[col], length).decode("utf-8", "replace"))
+            values.append(string_at(cell, length).decode("utf-8", "replace"))
         budget.add_row(size)
         return tuple(values)
 

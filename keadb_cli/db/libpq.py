@@ -347,35 +347,25 @@ class LibpqSession(LibrarySession):
         return rows
 
     def _row(self, res: int, budget: Budget, number: int = 0) -> Row:
-        lib = self._lib
-        values: list[str | None] = []
-        size = 0
-        for col in range(lib.PQnfields(res)):
-            if lib.PQgetisnull(res, number, col):
-                values.append(None)
-                continue
-            length = lib.PQgetlength(res, number, col)
-            size += length
-            values.append(ctypes.string_at(lib.PQgetvalue(res, number, col), length)
-                          .decode("utf-8", "replace"))
-        budget.add_row(size)
-        return tuple(values)
-
-    def _streamed_row(self, res: int, budget: Budget) -> Row:
-        """:meth:`_row` for a row of single-row mode, with one call per value: a value in
-        text format never holds a NUL byte, so it is read up to its terminator."""
+        """Row ``number`` of a result, with one library call per value: a value in text
+        format never holds a NUL byte, so it is read up to its terminator (an empty one
+        may be a NULL: asked then)."""
         lib, value = self._lib, _value_bytes(self._lib)
         values: list[str | None] = []
         size = 0
         for col in range(lib.PQnfields(res)):
-            raw: bytes = value(res, 0, col)
-            if not raw and lib.PQgetisnull(res, 0, col):
+            raw: bytes = value(res, number, col)
+            if not raw and lib.PQgetisnull(res, number, col):
                 values.append(None)
                 continue
             size += len(raw)
             values.append(raw.decode("utf-8", "replace"))
         budget.add_row(size)
         return tuple(values)
+
+    def _streamed_row(self, res: int, budget: Budget) -> Row:
+        """:meth:`_row` for the one row of single-row mode."""
+        return self._row(res, budget, 0)
 
     def _broken(self) -> KeaDbError:
         message = _text(self._lib.PQerrorMessage(self._conn))

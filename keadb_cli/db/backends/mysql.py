@@ -590,8 +590,11 @@ class MySQLBackend(Backend):
         # The mysql client in batch mode (-N -B) writes NULL as the word NULL, escapes a
         # backslash, NUL, tab and newline inside a value, and separates values with tabs;
         # kea-admin then turns every tab of that output into a comma.
-        return ",".join("NULL" if value is None else value.translate(_BATCH_ESCAPES)
-                        for value in row) + "\n"
+        text = "".join(value for value in row if value is not None)
+        if "\\" in text or "\0" in text or "\t" in text or "\n" in text:
+            return ",".join("NULL" if value is None else value.translate(_BATCH_ESCAPES)
+                            for value in row) + "\n"
+        return ",".join("NULL" if value is None else value for value in row) + "\n"
 
     def quote_identifier(self, name: str) -> str:
         from keadb_cli.schema import catalog_mysql

@@ -336,6 +336,12 @@ class PostgreSQLBackend(Backend):
         # line has neither escapes nor NULLs.
         if b"\\" not in data:
             return data.replace(b"\t", b",")
+        # NULLs only (a backslash inside a value is doubled, so "\N" between two
+        # separators is a NULL): emptied, twice for neighbours
+        line = b"\t" + data.rstrip(b"\n") + b"\t"
+        line = line.replace(b"\t\\N\t", b"\t\t").replace(b"\t\\N\t", b"\t\t")
+        if b"\\" not in line:
+            return line[1:-1].replace(b"\t", b",") + b"\n"
         fields = data.rstrip(b"\n").split(b"\t")
         return b",".join(b"" if field == b"\\N" else _COPY_ESCAPE.sub(_unescape, field)
                          for field in fields) + b"\n"
