@@ -248,7 +248,8 @@ def test_export_refuses_bad_input(fresh_db: FreshDatabase, tmp_path: Path) -> No
         db.server.sql(f'GRANT SELECT ON inventory TO "{db.user}"', database=db.name)
     else:
         db.server.sql("CREATE TABLE inventory (id integer)", database=db.name)
-    assert b"not a Kea database" in refused(ExitCode.FOREIGN, "-6", "--output", str(out))
+    assert b"not a Kea schema kea-db can read" in refused(ExitCode.FOREIGN, "-6", "--output",
+                                                          str(out))
 
 
 def test_the_lease_database_of_a_configuration_is_chosen() -> None:

@@ -30,10 +30,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from keadb_cli.db.plan import plan_for
 from keadb_cli.db.session import Row, open_session
-from keadb_cli.errors import ExitCode, KeaDbError, QueryError, SettingsError
+from keadb_cli.errors import ExitCode, KeaDbError, QueryError, Refusal, SettingsError
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Schema, releases_for_schema
-from keadb_cli.schema.state import access_json, read_state
+from keadb_cli.schema.state import access_json, kea_schema, read_state
 
 if TYPE_CHECKING:
     from keadb_cli.db.backends.base import Backend
@@ -155,19 +155,10 @@ def known_schema(session: Session, plan: ConnectPlan, access: DbAccess,
     Raises:
         KeaDbError: EMPTY or FOREIGN.
     """
-    found, reason, _tables = read_state(session, plan)
-    where = plan.where
-    if found is None:
-        if reason:
-            raise KeaDbError(f"{where}: not a Kea database ({reason}); {nothing}",
-                             exit_code=ExitCode.FOREIGN)
-        raise KeaDbError(f"{where}: the database is empty (no Kea schema); {nothing}",
-                         exit_code=ExitCode.EMPTY)
-    if not releases_for_schema(access.type or "", found):
-        raise KeaDbError(f"{where}: schema {found} is not one of a Kea release kea-db knows "
-                         f"(see `kea-db versions`); {nothing}",
-                         exit_code=ExitCode.FOREIGN)
-    return found
+    try:
+        return kea_schema(*read_state(session, plan), access.type or "", nothing=nothing)
+    except Refusal as refusal:
+        raise KeaDbError(f"{plan.where}: {refusal.detail}", exit_code=refusal.code) from None
 
 
 class _Lines:

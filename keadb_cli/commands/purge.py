@@ -36,7 +36,7 @@ from keadb_cli.db.plan import plan_for
 from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, Refusal
 from keadb_cli.kea.access import DbAccess
-from keadb_cli.schema.state import access_json, read_state
+from keadb_cli.schema.state import access_json, kea_schema, read_state
 
 if TYPE_CHECKING:
     from keadb_cli.db.backends.base import Backend
@@ -216,19 +216,7 @@ def _check_schema(session: Session, backend: Backend, found: Schema | None, reas
     Raises:
         Refusal: EMPTY or FOREIGN.
     """
-    from keadb_cli.schema.scripts import known_schemas
-
-    if found is None and not reason:
-        raise Refusal("EMPTY", ExitCode.EMPTY, "the database is empty: nothing to purge")
-    if found is None:
-        listed = ", ".join(names[:10])
-        raise Refusal("FOREIGN", ExitCode.FOREIGN,
-                      f"not a Kea schema ({reason}){': ' + listed if listed else ''}; "
-                      "nothing was deleted")
-    if (found.version, found.minor) not in known_schemas(backend.type):
-        raise Refusal("FOREIGN", ExitCode.FOREIGN,
-                      f"schema_version says {found}, not a Kea schema kea-db knows; "
-                      "nothing was deleted")
+    found = kea_schema(found, reason, names, backend.type, nothing="nothing was deleted")
     present = {(r[0] or "").lower() for r in session.query(backend.tables_sql)}
     missing = [t for t in wanted_tables(options) if t not in present]
     if missing:

@@ -35,7 +35,7 @@ from keadb_cli.db.session import open_session
 from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, QueryError, Refusal
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Schema, releases_for_schema
-from keadb_cli.schema.state import access_json, read_state
+from keadb_cli.schema.state import access_json, kea_schema, read_state
 from keadb_cli.text import shown
 
 if TYPE_CHECKING:
@@ -267,20 +267,14 @@ class _Run:
 
 
 def _kea_schema(session: Session, plan: ConnectPlan) -> Schema:
-    """The database's Kea schema version.
+    """The database's Kea schema version (any version: an unknown release is refused or
+    read by the caller).
 
     Raises:
         Refusal: EMPTY or FOREIGN (not a Kea schema).
     """
-    found, reason, tables = read_state(session, plan)
-    if found is None and not reason:
-        raise Refusal("EMPTY", ExitCode.EMPTY, "the database is empty: no Kea schema, no "
-                      "statistics")
-    if found is None:
-        names = ", ".join(tables[:10])
-        raise Refusal("FOREIGN", ExitCode.FOREIGN, f"not a Kea schema kea-db can read "
-                      f"({reason}){': ' + names if names else ''}")
-    return found
+    return kea_schema(*read_state(session, plan), plan.backend.type,
+                      nothing="no statistics to check", known=False)
 
 
 def check_one(access: DbAccess, *, env: dict[str, str] | None = None) -> StatsResult:

@@ -34,10 +34,10 @@ from keadb_cli.db.backends import backend_for
 from keadb_cli.db.plan import ConnectPlan, plan_for
 from keadb_cli.db.session import Session, open_session
 from keadb_cli.errors import CannotVerify as CannotVerify
-from keadb_cli.errors import DeniedError, ExitCode, KeaDbError
+from keadb_cli.errors import DeniedError, ExitCode, KeaDbError, Refusal
 from keadb_cli.kea.access import DbAccess
 from keadb_cli.kea.releases import Schema
-from keadb_cli.schema.state import access_json, read_state
+from keadb_cli.schema.state import access_json, kea_schema, read_state
 from keadb_cli.text import shown
 
 if TYPE_CHECKING:
@@ -488,14 +488,11 @@ def verify_one(access: DbAccess, env: dict[str, str] | None = None) -> VerifyRes
     plan = plan.answered_by(session.answered)  # a host list: messages name the host
     try:
         nodes.append(plan.backend.read_node(session))
-        found, reason, tables = read_state(session, plan)
-        if found is None and not reason:
-            return result("EMPTY", ExitCode.EMPTY, "the database is empty: nothing to verify")
-        if found is None:
-            names = ", ".join(tables[:10])
-            return result("FOREIGN", ExitCode.FOREIGN,
-                          f"not a Kea schema kea-db can read ({reason})"
-                          f"{': ' + names if names else ''}")
+        try:
+            found = kea_schema(*read_state(session, plan), plan.backend.type,
+                               nothing="nothing to verify", known=False)
+        except Refusal as refusal:
+            return result(refusal.verdict, refusal.code, refusal.detail)
         comparison = verify_session(session, plan, found)
         if comparison.errors:
             return result("DRIFT", ExitCode.DRIFT,

@@ -161,6 +161,31 @@ def _missing_table(plan: ConnectPlan, err: QueryError) -> bool:
     return err.code in plan.backend.missing_table_codes
 
 
+def kea_schema(found: Schema | None, reason: str, tables: Sequence[str], db_type: str, *,
+               nothing: str, known: bool = True) -> Schema:
+    """The Kea schema :func:`read_state` found, for a command that acts on Kea's tables;
+    ``nothing`` ends each refusal ("nothing was deleted"). With ``known``, the schema must
+    also be one of a Kea release kea-db knows.
+
+    Raises:
+        Refusal: EMPTY (no schema at all) or FOREIGN (not Kea's, or not a known release's).
+    """
+    from keadb_cli.errors import Refusal
+    from keadb_cli.kea.releases import releases_for_schema
+
+    if found is None and not reason:
+        raise Refusal("EMPTY", ExitCode.EMPTY, f"the database is empty (no Kea schema); {nothing}")
+    if found is None:
+        names = ", ".join(tables[:10])
+        raise Refusal("FOREIGN", ExitCode.FOREIGN, f"not a Kea schema kea-db can read "
+                      f"({reason}){': ' + names if names else ''}; {nothing}")
+    if known and not releases_for_schema(db_type, found):
+        raise Refusal("FOREIGN", ExitCode.FOREIGN,
+                      f"schema_version says {found}, not the schema of a Kea release kea-db "
+                      f"knows (see `kea-db versions`); {nothing}")
+    return found
+
+
 def read_state(session: Session, plan: ConnectPlan) -> tuple[Schema | None, str, tuple[str, ...]]:
     """(version, reason, tables) for an open session, in a read-only transaction.
 
