@@ -11,6 +11,7 @@ are collected, never printed by libpq.
 from __future__ import annotations
 
 import ctypes
+import queue
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -502,26 +503,73 @@ def _poll_until_connected(lib: Any, conn: int, plan: ConnectPlan,
             guard.close()
 
 
+class _PollWorker:
+    """A daemon thread that runs one libpq call at a time for :func:`_bounded_poll`. Starting
+    a thread per ``PQconnectPoll`` step cost about 2 ms each (a login takes a dozen steps);
+    a worker is reused while its calls return in time, and left to its call when one does
+    not."""
+
+    def __init__(self) -> None:
+        self._tasks: queue.SimpleQueue[tuple[Callable[[], int], list[int], threading.Event]]
+        self._tasks = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name="keadb-libpq-poll")
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            call, result, done = self._tasks.get()
+            try:
+                result.append(call())
+            finally:
+                done.set()
+
+    def submit(self, call: Callable[[], int]) -> tuple[list[int], threading.Event]:
+        result: list[int] = []
+        done = threading.Event()
+        self._tasks.put((call, result, done))
+        return result, done
+
+
+_IDLE_WORKERS: list[_PollWorker] = []
+_WORKERS_LOCK = threading.Lock()
+
+
+def _take_worker() -> _PollWorker:
+    with _WORKERS_LOCK:
+        if _IDLE_WORKERS:
+            return _IDLE_WORKERS.pop()
+    return _PollWorker()
+
+
+def _give_back(worker: _PollWorker) -> None:
+    with _WORKERS_LOCK:
+        _IDLE_WORKERS.append(worker)
+
+
 def _bounded_poll(lib: Any, conn: int, deadline: Deadline,
                   expired: Callable[[], UnreachableError], busy: list[threading.Thread]) -> int:
-    """``PQconnectPoll`` in a thread, waited for until ``deadline``: one call may compute
-    for as long as a server makes it (a TLS session the guard cannot see into). While that
-    thread runs, the connection is its own: the thread goes to ``busy`` and the caller must
-    not free the connection (a process that exits takes it along)."""
-    result: list[int] = []
-    worker = threading.Thread(target=lambda: result.append(lib.PQconnectPoll(conn)),
-                              daemon=True)
-    worker.start()
+    """``PQconnectPoll`` in a worker thread, waited for until ``deadline``: one call may
+    compute for as long as a server makes it (a TLS session the guard cannot see into).
+    While the call runs, the connection is its own: its thread goes to ``busy`` and the
+    caller must not free the connection (a process that exits takes it along)."""
+    worker = _take_worker()
+    result, done = worker.submit(lambda: int(lib.PQconnectPoll(conn)))
     try:
-        worker.join(deadline.left() + 0.05)
+        done.wait(deadline.left() + 0.05)
     except BaseException:  # Ctrl-C: give the call a moment, never free it under libpq
-        worker.join(0.2)
-        if worker.is_alive():
-            busy.append(worker)
+        done.wait(0.2)
+        if done.is_set():
+            _give_back(worker)
+        else:
+            busy.append(worker.thread)
         raise
-    if not result:
-        busy.append(worker)
+    if not done.is_set():
+        busy.append(worker.thread)
         error = expired()
         raise UnreachableError(f"{error.message}; libpq was still working on the login",
                                reason_code="timeout")
+    _give_back(worker)
+    if not result:  # the call raised in the worker (no libpq state to return)
+        raise UnreachableError("libpq's login step failed in kea-db", reason_code="unexpected")
     return result[0]
