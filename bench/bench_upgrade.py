@@ -7,21 +7,35 @@ with ``--cell`` the servers of cells of the server matrix (tests/matrix.py), suc
 OFF). Per server and round: two fresh databases get Kea 2.2's schema from Debian's kea-admin
 2.2.0 and the same generated leases (INSERT ... SELECT on the server, every lease expiring at
 one fixed time), then one is upgraded by `kea-db upgrade --kea-version 3.0.4 --yes` and the
-other by kea-admin 3.0.4 `db-upgrade` (unpacked by tests/tools/kea_admin_pkgs.sh). Prints the
-median wall time of each and the ratio (target <= 1.0x), and checks that both ended at the
-same schema with the same lease rows, every column (expiry included) of every row.
+other by kea-admin 3.0.4 `db-upgrade` (unpacked by tests/tools/kea_admin_pkgs.sh). Checks
+that both ended at the same schema with the same lease rows, every column (expiry included)
+of every row.
 
-Usage: python bench/bench_upgrade.py [--rounds 3] [--leases 100000] [--cell ID ...]
+The floor is what the server must do at least during any upgrade that changes the lease
+tables' layout: rebuild each lease table once, timed on a third identical 2.2 database
+(MariaDB / MySQL: ``ALTER TABLE lease4 FORCE`` and ``ALTER TABLE lease6 FORCE``, a copy of
+the rows and of every index; PostgreSQL: ``VACUUM FULL lease4`` and ``VACUUM FULL lease6``,
+which rewrite the table and rebuild its indexes as an ALTER TABLE that changes a column's
+type does).
+
+Prints per server the medians of kea-db, kea-admin and the floor, kea-db / floor (target
+<= 1.5x) and kea-db / kea-admin (target <= 0.25x), kea-db's peak memory (the child's
+ru_maxrss) and its slowest steps (from its JSON).
+
+Usage: python bench/bench_upgrade.py [--rounds 3] [--leases 100000]
+       [--cell ID ... | --host-server postgresql|mariadb]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,6 +112,32 @@ def _rows(db: FreshDatabase) -> list[list[tuple[object, ...]]]:
             for table in ("lease4", "lease6")]
 
 
+_FLOOR = {
+    "postgresql": ["VACUUM FULL lease4", "VACUUM FULL lease6"],
+    "mysql": ["ALTER TABLE lease4 FORCE", "ALTER TABLE lease6 FORCE"],
+}
+
+
+def _floor(db: FreshDatabase) -> float:
+    """Seconds to rebuild each lease table once (the server's own statements)."""
+    started = time.perf_counter()
+    for statement in _FLOOR[db.type]:
+        db.server.sql(statement, database=db.name)
+    return time.perf_counter() - started
+
+
+def _run_measured(argv: list[str], env: dict[str, str]) -> tuple[int, str, str, int]:
+    """Run a child; (exit code, stdout, stderr, its peak resident set in KiB)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, text=True)
+        _pid, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(), err.read(), usage.ru_maxrss
+
+
 def _prepared(leases: int, make: Callable[[], FreshDatabase]) -> FreshDatabase:
     db = make()
     kea_admin_init(db.type, db.host, db.port, db.user, db.password, db.name)
@@ -112,6 +152,8 @@ def main() -> int:
     parser.add_argument("--cell", action="append", default=[],
                         help="a cell of tests/matrix.py (repeatable); default: the host's "
                         "PostgreSQL and MariaDB")
+    parser.add_argument("--host-server", choices=("postgresql", "mariadb"), action="append",
+                        help="without --cell: only this one of the host's servers (repeatable)")
     args = parser.parse_args()
     kea_db = shutil.which("kea-db", path=str(Path(sys.executable).parent)) or "kea-db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEA_DB_", "PG"))}
@@ -126,40 +168,52 @@ def main() -> int:
 
     try:
         if not args.cell:
-            for name, server in (("postgresql", start_postgres(tls="off")),
-                                 ("mariadb", start_mariadb(tls="off"))):
-                servers[name] = (server, fresh(server))
+            for name, start in (("postgresql", start_postgres), ("mariadb", start_mariadb)):
+                if name in (args.host_server or (name,)):
+                    server = start(tls="off")
+                    servers[name] = (server, fresh(server))
         for cell_id in args.cell:
             cell = matrix.cell(cell_id)
             server = cell.start()
             servers[cell_id] = (server, lambda c=cell, s=server: c.create_database(s))
         for label, (server, make) in servers.items():
             backend = server.type
-            ours_t, theirs_t = [], []
+            ours_t, theirs_t, floor_t, rss = [], [], [], []
+            slowest: dict[str, list[float]] = {}
             for _ in range(args.rounds):
-                ours, theirs = _prepared(args.leases, make), _prepared(args.leases, make)
+                ours, theirs, floor = (_prepared(args.leases, make) for _ in range(3))
+                floor_t.append(_floor(floor))
                 started = time.perf_counter()
-                proc = subprocess.run(
+                code, out, err, kib = _run_measured(
                     [kea_db, "upgrade", "--type", backend, "--host", ours.host, "--port",
                      str(ours.port), "--user", ours.user, "--name", ours.name,
-                     "--kea-version", "3.0.4", "--yes"],
-                    env={**env, "KEA_DB_PASSWORD": ours.password}, capture_output=True,
-                    text=True, check=False, stdin=subprocess.DEVNULL)
+                     "--kea-version", "3.0.4", "--yes", "--json"],
+                    {**env, "KEA_DB_PASSWORD": ours.password})
                 ours_t.append(time.perf_counter() - started)
-                assert proc.returncode == 0, proc.stderr
+                assert code == 0, err or out
+                rss.append(kib)
+                for run in json.loads(out)["results"][0]["steps"]:
+                    slowest.setdefault(run["revision"], []).append(run["seconds"])
                 started = time.perf_counter()
                 kea_admin_upgrade(backend, theirs.host, theirs.port, theirs.user,
                                   theirs.password, theirs.name, release="3.0.4")
                 theirs_t.append(time.perf_counter() - started)
                 assert _counts(ours) == _counts(theirs), (_counts(ours), _counts(theirs))
                 assert _rows(ours) == _rows(theirs), "the lease rows differ"
-                for db in (ours, theirs):
+                for db in (ours, theirs, floor):
                     drop_fresh_database(db)
-            o, t = statistics.median(ours_t), statistics.median(theirs_t)
-            print(f"{label} ({server.version}): kea-db upgrade {o:.2f} s, kea-admin 3.0.4 "
-                  f"db-upgrade {t:.2f} s "
-                  f"(medians of {args.rounds}, {args.leases} lease4 + {args.leases} lease6): "
-                  f"ratio {o / t:.2f}x")
+            o, t, f = (statistics.median(x) for x in (ours_t, theirs_t, floor_t))
+            steps = sorted(((statistics.median(v), k) for k, v in slowest.items()),
+                           reverse=True)[:4]
+            print(f"{label} ({server.version}), {args.leases} lease4 + {args.leases} lease6, "
+                  f"medians of {args.rounds}:\n"
+                  f"  kea-db upgrade {o:.2f} s | kea-admin 3.0.4 db-upgrade {t:.2f} s | "
+                  f"floor ({' + '.join(_FLOOR[backend])}) {f:.2f} s\n"
+                  f"  kea-db / floor {o / f:.2f}x (target <= 1.5x) | kea-db / kea-admin "
+                  f"{o / t:.2f}x (target <= 0.25x) | kea-db peak memory "
+                  f"{max(rss) / 1024:.0f} MiB\n"
+                  f"  kea-db's slowest steps: "
+                  + ", ".join(f"{k} {v:.2f} s" for v, k in steps), flush=True)
         return 0
     finally:
         stop_all()

@@ -266,8 +266,14 @@ def init_cmd(
 @target_options
 @click.option("--plan", "plan_only", is_flag=True,
               help="Change nothing: list the steps, the tables each rewrites (with about how "
-                   "many rows) and the findings of the run's own checks (what it would "
-                   "refuse included; on a primary, the standbys that will replay it).")
+                   "many rows), an estimate of the downtime (how long Kea stays stopped) and "
+                   "the findings of the run's own checks (what it would refuse included; on "
+                   "a primary, the standbys that will replay it).")
+@click.option("--rows-per-second", type=click.FloatRange(min=0, min_open=True),
+              metavar="N",
+              help="With --plan: the rate to estimate the downtime with (rows the steps "
+                   "rewrite per second, as measured on a copy); default: kea-db's own "
+                   "measurement on a small machine.")
 @click.option("--sql", "sql_only", is_flag=True,
               help="Print the SQL of the steps from --from to the target, without connecting.")
 @click.option("--from", "from_schema", metavar="MAJOR.MINOR",
@@ -286,9 +292,10 @@ def init_cmd(
               help="Seconds to wait for another kea-db init or upgrade on the same server.")
 @json_option
 def upgrade_cmd(
-    kea_version: str | None, expect: str | None, plan_only: bool, sql_only: bool,
-    from_schema: str | None, yes: bool, allow_other_sessions: bool, fix_user_context: bool,
-    skip_verify: bool, lock_timeout: float, as_json: bool, **opts: Any,
+    kea_version: str | None, expect: str | None, plan_only: bool,
+    rows_per_second: float | None, sql_only: bool, from_schema: str | None, yes: bool,
+    allow_other_sessions: bool, fix_user_context: bool, skip_verify: bool,
+    lock_timeout: float, as_json: bool, **opts: Any,
 ) -> int:
     """Upgrade Kea's schema explicitly, step by step, to what a Kea release expects.
 
@@ -321,9 +328,11 @@ def upgrade_cmd(
         return int(ExitCode.OK)
     if from_schema:
         raise SettingsError("--from goes with --sql; a connected upgrade reads the schema")
+    if rows_per_second is not None and not plan_only:
+        raise SettingsError("--rows-per-second goes with --plan (it rates the estimate)")
     options = Options(lock_timeout=lock_timeout, allow_other_sessions=allow_other_sessions,
                       fix_user_context=fix_user_context, plan_only=plan_only,
-                      verify=not skip_verify)
+                      verify=not skip_verify, rows_per_second=rows_per_second)
     confirm = None if plan_only else render.upgrade_confirmer(assume_yes=yes)
     results = upgrade_all(_accesses(opts, target.release), target, options, confirm=confirm,
                           progress=render.step_printer())
