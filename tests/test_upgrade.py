@@ -225,6 +225,23 @@ def test_plan_changes_nothing_and_lists_the_steps(dbs: Any) -> None:
     assert read_catalog(db) == before
     human = kea_db(db, "upgrade", "--kea-version", "3.0", "--plan")
     assert first in human.stdout and "rewrites" in human.stdout
+    # The downtime estimate: said to be one, from the rows the listed steps rewrite.
+    assert "estimated downtime: about" in human.stdout and "an estimate" in human.stdout
+    assert result["estimate"]["is_estimate"] is True
+    assert result["estimate"]["rate"] == "default"
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0", "--plan", "--json",
+                  "--rows-per-second", "0.5")
+    declared = json.loads(proc.stdout)["results"][0]
+    estimate = declared["estimate"]
+    rows = sum(n or 0 for step in declared["plan"] for n in step["rewrites"].values())
+    assert rows > 0, declared["plan"]
+    assert (estimate["rewritten_rows"], estimate["rows_per_second"], estimate["rate"]) == (
+        rows, 0.5, "declared")
+    assert estimate["seconds"] >= rows / 0.5
+    # The rate rates --plan's estimate only.
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0", "--yes", "--rows-per-second", "9")
+    assert proc.returncode == ExitCode.SETTINGS and "--plan" in proc.stderr, proc.stderr
+    assert read_catalog(db) == before
 
 
 def test_plan_runs_the_privilege_check(dbs: Any) -> None:
