@@ -4,6 +4,7 @@ servers; refusals, --plan, --sql, concurrency, and MySQL runs cut by SIGKILL and
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -647,3 +648,35 @@ def test_a_run_cut_while_a_trigger_is_dropped_is_completed_with_it(dbs: Any, how
                                     labels=("uninterrupted", f"cut by {how}"))
         break
     assert landed, "no cut landed while lease6_AUPD was dropped: the test proved nothing"
+
+
+@pytest.mark.parametrize("dbs", ["mariadb"], indirect=True)
+def test_a_step_begun_with_the_recorded_sql_resumes_with_it(dbs: Any) -> None:
+    """A run cut inside mysql_19_0 by a kea-db without the quiet variant (its journal holds
+    the recorded SQL's SHA-256) is completed with the recorded statements, from where it
+    stopped: the same catalog and rows as an uninterrupted run."""
+    from keadb_cli.commands.upgrade import journal
+
+    reference = kea22(dbs())
+    code, _result = upgrade_json(reference, "--kea-version", "3.0", "--yes")
+    assert code == ExitCode.OK
+    db = kea22(dbs())
+    code, result = upgrade_json(db, "--kea-version", "2.3.8", "--yes")
+    assert (code, result["to"]) == (ExitCode.OK, "18.0"), result["detail"]
+    text = scripts.rendered_step("mysql", "mysql_19_0")
+    recorded = scripts.mysql_statements(text)
+    # The earlier kea-db ran the first statement (the UPDATE, triggers and all), then was cut.
+    db.server.sql(recorded[0], database=db.name)
+    db.server.sql(journal.CREATE_JOURNAL, database=db.name)
+    db.server.sql(
+        f"INSERT INTO {journal.JOURNAL} (id, from_schema, target, step, step_sha256, "
+        "next_statement) VALUES (1, '18.0', 'mysql_30_0', 'mysql_19_0', %s, 1)",
+        database=db.name, params=(hashlib.sha256(text.encode()).hexdigest(),))
+    db.server.sql(f"UPDATE schema_version SET minor = {journal.UPGRADING_MINOR}",
+                  database=db.name)
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0", "--yes", "--json")
+    result = json.loads(proc.stdout)["results"][0]
+    assert (proc.returncode, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
+    assert f"mysql_19_0: resuming at statement 2 of {len(recorded)}" in proc.stderr
+    catalog.assert_same_catalog(read_catalog(reference), read_catalog(db), ignore=set(),
+                                labels=("uninterrupted", "resumed with the recorded SQL"))
