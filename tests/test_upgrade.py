@@ -589,7 +589,7 @@ def _kea22_many(db: FreshDatabase) -> FreshDatabase:
 
 
 @pytest.mark.parametrize(("dbs", "how"), [("mariadb", "ctrl-c"), ("mariadb", "lost-connection"),
-                                          ("mysql", "sigkill")], indirect=["dbs"])
+                                          ("mariadb", "sigkill")], indirect=["dbs"])
 def test_a_run_cut_while_a_trigger_is_dropped_is_completed_with_it(dbs: Any, how: str) -> None:
     """mysql_19_0's UPDATE of every lease6 row runs with lease6_AUPD dropped. A run cut in
     that window (Ctrl-C, SIGKILL, or its connection killed on the server) leaves the database
