@@ -362,25 +362,32 @@ def init(settings: Settings, *, lock_timeout: float = 60.0,
 def upgrade(
     settings: Settings, *, plan: bool = False, allow_other_sessions: bool = False,
     fix_user_context: bool = False, verify: bool = True, lock_timeout: float = 60.0,
-    confirm: Confirm | None = None, progress: Progress | None = None,
+    rows_per_second: float | None = None, confirm: Confirm | None = None,
+    progress: Progress | None = None,
 ) -> Result:
     """Upgrade Kea's schema step by step to what the release expects.
 
     ``plan=True`` changes nothing: the result lists the steps (``to_json()["results"][i]
-    ["plan"]``) and the findings of upgrade's own checks. Without ``plan`` the call itself
+    ["plan"]``), the findings of upgrade's own checks and a downtime estimate
+    (``["estimate"]``, at ``rows_per_second`` when given, else kea-db's measured default
+    rate). Without ``plan`` the call itself
     is the go-ahead (the command line's ``--yes``), unless ``confirm(access, steps,
     findings)`` is given and returns False. EMPTY, AHEAD, FOREIGN, DRIFT, other sessions
     and the other refusals are results with their exit codes.
 
     Raises:
-        SettingsError, ConfigError: settings that cannot work.
+        SettingsError, ConfigError: settings that cannot work (``rows_per_second``
+            without ``plan``).
     """
     from keadb_cli.commands.upgrade.run import Action, Options, upgrade_all
 
+    if rows_per_second is not None and not plan:
+        raise SettingsError("--rows-per-second goes with --plan (it rates the estimate)")
     target = _target(settings)
     accesses, warnings = _accesses(settings, target.release)
     options = Options(lock_timeout=lock_timeout, allow_other_sessions=allow_other_sessions,
-                      fix_user_context=fix_user_context, plan_only=plan, verify=verify)
+                      fix_user_context=fix_user_context, plan_only=plan, verify=verify,
+                      rows_per_second=rows_per_second)
     results = upgrade_all(accesses, target, options, confirm=None if plan else confirm,
                           progress=progress)
     return _summary(

@@ -27,7 +27,13 @@ import pytest
 import sflq_workload_mysql
 import sqlalchemy as sa
 from kea_admin import kea_admin_init, kea_admin_upgrade
-from servers import FreshDatabase, MySQLFamilyServer, create_fresh_database, drop_fresh_database
+from servers import (
+    FreshDatabase,
+    MySQLFamilyServer,
+    create_fresh_database,
+    drop_fresh_database,
+    grant_verify_scratch,
+)
 from test_migrate_mysql import (
     _catalog,
     _config_workload,
@@ -334,12 +340,15 @@ def _upgrade_with_kea_db(db: FreshDatabase, current: str, target: str) -> None:
 def test_upgrade_converts_rows_as_kea_admin_does(
     path: str, databases: Callable[[], FreshDatabase]
 ) -> None:
-    """A database with data, initialised by one kea-admin, upgraded by a later kea-admin
-    and by kea-db: same rows (addresses, DUIDs, pool counts, parameters, class lists) and
-    the same catalog."""
+    """A database with data, initialised by one kea-admin, upgraded by a later kea-admin,
+    by kea-db's revisions step by step (their recorded SQL) and by `kea-db upgrade` (which
+    runs its quiet variants, keadb_cli/commands/upgrade/quiet.py): same rows (addresses,
+    DUIDs, pool, subnet and class counts, parameters, class lists) and the same catalog."""
     first, current, seed, later, target = UPGRADES[path]
     kea_db, ours_db = databases(), databases()
-    for db in (kea_db, ours_db):
+    # The path that crosses every quiet variant also runs `kea-db upgrade` itself.
+    command_db = databases() if path == "2.2.0-to-3.0.4" else None
+    for db in (kea_db, ours_db, *([command_db] if command_db else [])):
         kea_admin_init("mysql", db.host, db.port, db.user, db.password, db.name, release=first)
         _seed(db, ["SET @disable_audit = 1", *SEED_CONFIG, *seed])
     kea_admin_upgrade(
@@ -349,6 +358,15 @@ def test_upgrade_converts_rows_as_kea_admin_does(
     _upgrade_with_kea_db(ours_db, current, target)
     kea, ours = _catalog(kea_db), _catalog(ours_db)
     assert_same_catalog(kea, ours, ignore=OWN_BODIES, labels=(f"kea-admin {later}", "kea-db"))
+    if command_db is not None:
+        grant_verify_scratch(command_db)
+        command_db.server.warm_auth_cache(command_db.user, command_db.password)
+        result = json.loads(_kea_db_cli(command_db, "upgrade", "--kea-version", later, "--yes",
+                                        "--json"))["results"][0]
+        assert result["action"] == "upgraded", result
+        assert "mysql_19_0" in {s["revision"] for s in result["steps"]}
+        assert_same_catalog(ours, _catalog(command_db), ignore=set(),
+                            labels=("kea-db step by step", "kea-db upgrade"))
     rows = {r.table: r.rows for r in ours.rows}
     # The conversions really happened.
     assert ("0x20010db8000000000000000000000001",) in {r[:1] for r in rows["lease6"]}

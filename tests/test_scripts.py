@@ -94,3 +94,65 @@ def test_known_schemas_agree_with_alembics_revision_chain() -> None:
 
     for db_type in ("mysql", "postgresql"):
         assert scripts.known_schemas(db_type) == migrate.known_schemas(db_type)
+
+
+@pytest.mark.parametrize("db_type", ["mysql", "postgresql"])
+def test_plan_without_alembic_is_alembics_plan(db_type: str) -> None:
+    """upgrade plans its chain from the record and the files (no alembic import): the same
+    steps and titles as alembic's walk, or the same refusal, from every schema to both
+    heads (the main line's and the 2.6 line's 22.2) and from the first to every schema."""
+    known = scripts.known_schemas(db_type)
+    revisions = sorted(known.values(), key=migrate.schema_for_revision)
+    heads = [migrate.head(db_type), revisions[0].split("_")[0] + "_22_2"]
+    pairs = {(c, t) for c in revisions for t in heads} | {(revisions[0], t) for t in revisions}
+    compared = 0
+    for current, target in sorted(pairs):
+        if current != target:
+            try:
+                expected: object = migrate.plan(db_type, target, current=current)
+            except KeaDbError as err:
+                expected = err.exit_code
+            try:
+                found: object = scripts.plan(db_type, target, current)
+            except KeaDbError as err:
+                found = err.exit_code
+            assert found == expected, (current, target)
+            compared += isinstance(expected, list)
+    # 22.1 and 22.2 upgrade to 23.0 and on; 23.0 and on do not lead to 22.2.
+    assert compared >= len(revisions) + 8
+
+
+def test_quiet_variants_wrap_the_recorded_update_only() -> None:
+    """Each quiet variant is its revision's recorded statements with, around the one UPDATE
+    the rule names, a DROP TRIGGER IF EXISTS and that trigger's definition as the chain last
+    created it; every statement of it is one the journal can resume."""
+    import re
+
+    from keadb_cli.commands.upgrade import journal, quiet
+
+    assert quiet.RULES
+    for rule in quiet.RULES:
+        recorded = scripts.mysql_statements(scripts.rendered_step("mysql", rule.revision))
+        variant = quiet.variant(rule.revision, recorded)
+        assert variant is not None
+        at = recorded.index(rule.update)
+        n = len(rule.triggers)
+        assert variant[:at] == recorded[:at]
+        assert variant[at:at + n] == [f"DROP TRIGGER IF EXISTS {t}" for t in rule.triggers]
+        assert variant[at + n] == rule.update
+        creates = variant[at + n + 1:at + 2 * n + 1]
+        assert variant[at + 2 * n + 1:] == recorded[at + 1:]
+        # The definition: the last CREATE TRIGGER of that name in the revisions before.
+        previous = migrate.previous("mysql", rule.revision)
+        assert previous is not None
+        earlier = [s for r in scripts.chain_to("mysql", previous)
+                   for s in scripts.mysql_statements(scripts.rendered_step("mysql", r))]
+        for name, create in zip(rule.triggers, creates, strict=True):
+            made = [s for s in earlier if re.match(rf"CREATE TRIGGER {name}\s", s)]
+            assert made and create == made[-1]
+            assert "AFTER UPDATE ON" in create  # only UPDATE triggers are skipped
+        for statement in variant:
+            journal.classify(statement)
+        assert quiet.sha256(variant) != quiet.sha256(recorded)
+    assert quiet.variant("mysql_18_0", scripts.mysql_statements(
+        scripts.rendered_step("mysql", "mysql_18_0"))) is None

@@ -3,6 +3,8 @@ servers; refusals, --plan, --sql, concurrency, and MySQL runs cut by SIGKILL and
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import random
@@ -224,6 +226,23 @@ def test_plan_changes_nothing_and_lists_the_steps(dbs: Any) -> None:
     assert read_catalog(db) == before
     human = kea_db(db, "upgrade", "--kea-version", "3.0", "--plan")
     assert first in human.stdout and "rewrites" in human.stdout
+    # The downtime estimate: said to be one, from the rows the listed steps rewrite.
+    assert "estimated downtime: about" in human.stdout and "an estimate" in human.stdout
+    assert result["estimate"]["is_estimate"] is True
+    assert result["estimate"]["rate"] == "default"
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0", "--plan", "--json",
+                  "--rows-per-second", "0.5")
+    declared = json.loads(proc.stdout)["results"][0]
+    estimate = declared["estimate"]
+    rows = sum(n or 0 for step in declared["plan"] for n in step["rewrites"].values())
+    assert rows > 0, declared["plan"]
+    assert (estimate["rewritten_rows"], estimate["rows_per_second"], estimate["rate"]) == (
+        rows, 0.5, "declared")
+    assert estimate["seconds"] >= rows / 0.5
+    # The rate rates --plan's estimate only.
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0", "--yes", "--rows-per-second", "9")
+    assert proc.returncode == ExitCode.SETTINGS and "--plan" in proc.stderr, proc.stderr
+    assert read_catalog(db) == before
 
 
 def test_plan_runs_the_privilege_check(dbs: Any) -> None:
@@ -539,3 +558,125 @@ def test_atomic_ddl_is_read_from_the_server_version(server: str, atomic: bool) -
     from keadb_cli.commands.upgrade.journal import atomic_ddl
 
     assert atomic_ddl(server) is atomic
+
+
+# -- the quiet UPDATE (keadb_cli/commands/upgrade/quiet.py) --------------------------------
+
+QUIET_LEASES = 30_000  # lease6 rows: mysql_19_0's quiet UPDATE takes a few tenths of a second
+_DIGITS = " CROSS JOIN ".join(
+    f"(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 "
+    f"UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL "
+    f"SELECT 9) {x}" for x in "abcde")
+_MANY_LEASE6 = (
+    "INSERT INTO lease6 (address, duid, valid_lifetime, expire, subnet_id, pref_lifetime, "
+    "lease_type, iaid, prefix_len, state, user_context) SELECT "
+    "CONCAT('2001:db8:5::', LOWER(HEX(n DIV 65536)), ':', LOWER(HEX(n % 65536))), "
+    "UNHEX(LPAD(HEX(n), 8, '0')), 3600, '2031-01-01 00:00:00', 1 + n % 5, 1800, n % 2, n, 128, "
+    "n % 3, IF(n % 7 = 0, '{\"ISC\": {\"client-classes\": [\"gold\", \"silver\"]}}', NULL) "
+    f"FROM (SELECT a.d + 10*b.d + 100*c.d + 1000*d.d + 10000*e.d + 1 AS n FROM {_DIGITS}) s "
+    f"WHERE n <= {QUIET_LEASES}")
+# The window: mysql_19_0 has begun and lease6's AFTER UPDATE trigger is missing.
+_QUIET_WINDOW = (
+    "SELECT (SELECT step FROM `{db}`.keadb_upgrade_journal WHERE id = 1), "
+    "(SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s "
+    "AND TRIGGER_NAME = 'lease6_AUPD')")
+
+
+def _kea22_many(db: FreshDatabase) -> FreshDatabase:
+    kea22(db)
+    db.server.sql(_MANY_LEASE6, database=db.name)
+    return db
+
+
+@pytest.mark.parametrize(("dbs", "how"), [("mariadb", "ctrl-c"), ("mariadb", "lost-connection"),
+                                          ("mariadb", "sigkill")], indirect=["dbs"])
+def test_a_run_cut_while_a_trigger_is_dropped_is_completed_with_it(dbs: Any, how: str) -> None:
+    """mysql_19_0's UPDATE of every lease6 row runs with lease6_AUPD dropped. A run cut in
+    that window (Ctrl-C, SIGKILL, or its connection killed on the server) leaves the database
+    marked (check-version FOREIGN: no Kea starts on it) and the next `kea-db upgrade`
+    completes it: the trigger is back and the catalog and every row (lease statistics
+    included) are those of an uninterrupted run. Fails unless a cut landed in the window
+    (the trigger is still missing after the cut)."""
+    reference = _kea22_many(dbs())
+    code, _result = upgrade_json(reference, "--kea-version", "3.0", "--yes")
+    assert code == ExitCode.OK
+    expected = read_catalog(reference)
+    landed = False
+    for _attempt in range(3):
+        db = _kea22_many(dbs())
+        watch = pymysql.connect(unix_socket=db.server.socket, user="root", password="",
+                                autocommit=True)
+        try:
+            proc = _start(db)
+            query = _QUIET_WINDOW.format(db=db.name)
+            deadline = time.monotonic() + 120
+            with watch.cursor() as cur:
+                while proc.poll() is None:
+                    try:
+                        cur.execute(query, (db.name,))
+                        step, triggers = cur.fetchone() or (None, 1)
+                    except pymysql.err.ProgrammingError:  # no journal yet, or no more
+                        step, triggers = None, 1
+                    if step == "mysql_19_0" and not triggers:
+                        if how == "ctrl-c":
+                            proc.send_signal(signal.SIGINT)
+                        elif how == "sigkill":
+                            proc.kill()
+                        else:
+                            cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE "
+                                        "DB = %s AND USER = %s", (db.name, db.user))
+                            for (thread,) in cur.fetchall():
+                                with contextlib.suppress(pymysql.err.OperationalError):
+                                    cur.execute(f"KILL CONNECTION {int(thread)}")
+                        break
+                    assert time.monotonic() < deadline, "the upgrade never reached mysql_19_0"
+                proc.communicate(timeout=120)
+                cur.execute(query, (db.name,))
+                step, triggers = cur.fetchone() or (None, 1)
+        finally:
+            watch.close()
+        if proc.returncode == 0 or step != "mysql_19_0" or triggers:
+            continue  # the cut came after the trigger was back: try again
+        landed = True
+        assert version(db).endswith(".9999"), version(db)
+        check = kea_db(db, "check-version", "--kea-version", "3.0", "--json")
+        assert check.returncode == ExitCode.FOREIGN, check.stdout
+        code, result = upgrade_json(db, "--kea-version", "3.0", "--yes")
+        assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
+        assert result["plan"][0]["revision"] == "mysql_19_0", result["plan"]
+        catalog.assert_same_catalog(expected, read_catalog(db), ignore=set(),
+                                    labels=("uninterrupted", f"cut by {how}"))
+        break
+    assert landed, "no cut landed while lease6_AUPD was dropped: the test proved nothing"
+
+
+@pytest.mark.parametrize("dbs", ["mariadb"], indirect=True)
+def test_a_step_begun_with_the_recorded_sql_resumes_with_it(dbs: Any) -> None:
+    """A run cut inside mysql_19_0 by a kea-db without the quiet variant (its journal holds
+    the recorded SQL's SHA-256) is completed with the recorded statements, from where it
+    stopped: the same catalog and rows as an uninterrupted run."""
+    from keadb_cli.commands.upgrade import journal
+
+    reference = kea22(dbs())
+    code, _result = upgrade_json(reference, "--kea-version", "3.0", "--yes")
+    assert code == ExitCode.OK
+    db = kea22(dbs())
+    code, result = upgrade_json(db, "--kea-version", "2.3.8", "--yes")
+    assert (code, result["to"]) == (ExitCode.OK, "18.0"), result["detail"]
+    text = scripts.rendered_step("mysql", "mysql_19_0")
+    recorded = scripts.mysql_statements(text)
+    # The earlier kea-db ran the first statement (the UPDATE, triggers and all), then was cut.
+    db.server.sql(recorded[0], database=db.name)
+    db.server.sql(journal.CREATE_JOURNAL, database=db.name)
+    db.server.sql(
+        f"INSERT INTO {journal.JOURNAL} (id, from_schema, target, step, step_sha256, "
+        "next_statement) VALUES (1, '18.0', 'mysql_30_0', 'mysql_19_0', %s, 1)",
+        database=db.name, params=(hashlib.sha256(text.encode()).hexdigest(),))
+    db.server.sql(f"UPDATE schema_version SET minor = {journal.UPGRADING_MINOR}",
+                  database=db.name)
+    proc = kea_db(db, "upgrade", "--kea-version", "3.0", "--yes", "--json")
+    result = json.loads(proc.stdout)["results"][0]
+    assert (proc.returncode, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
+    assert f"mysql_19_0: resuming at statement 2 of {len(recorded)}" in proc.stderr
+    catalog.assert_same_catalog(read_catalog(reference), read_catalog(db), ignore=set(),
+                                labels=("uninterrupted", "resumed with the recorded SQL"))

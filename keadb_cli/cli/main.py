@@ -287,8 +287,14 @@ def init_cmd(
 @target_options
 @click.option("--plan", "plan_only", is_flag=True,
               help="Change nothing: list the steps, the tables each rewrites (with about how "
-                   "many rows) and the findings of the run's own checks (what it would "
-                   "refuse included; on a primary, the standbys that will replay it).")
+                   "many rows), an estimate of the downtime (how long Kea stays stopped) and "
+                   "the findings of the run's own checks (what it would refuse included; on "
+                   "a primary, the standbys that will replay it).")
+@click.option("--rows-per-second", type=click.FloatRange(min=0, min_open=True),
+              metavar="N",
+              help="With --plan: the rate to estimate the downtime with (rows the steps "
+                   "rewrite per second, as measured on a copy); default: kea-db's own "
+                   "measurement on a small machine.")
 @click.option("--sql", "sql_only", is_flag=True,
               help="Print the SQL of the steps from --from to the target, without connecting.")
 @click.option("--from", "from_schema", metavar="MAJOR.MINOR",
@@ -307,9 +313,10 @@ def init_cmd(
               help="Seconds to wait for another kea-db init or upgrade on the same server.")
 @json_option
 def upgrade_cmd(
-    kea_version: str | None, expect: str | None, plan_only: bool, sql_only: bool,
-    from_schema: str | None, yes: bool, allow_other_sessions: bool, fix_user_context: bool,
-    skip_verify: bool, lock_timeout: float, as_json: bool, **opts: Any,
+    kea_version: str | None, expect: str | None, plan_only: bool,
+    rows_per_second: float | None, sql_only: bool, from_schema: str | None, yes: bool,
+    allow_other_sessions: bool, fix_user_context: bool, skip_verify: bool,
+    lock_timeout: float, as_json: bool, **opts: Any,
 ) -> int:
     """Upgrade Kea's schema explicitly, step by step, to what a Kea release expects.
 
@@ -347,7 +354,7 @@ def upgrade_cmd(
     settings = _settings(opts, kea_version=kea_version, expect=expect)
     result = api.upgrade(settings, plan=plan_only, allow_other_sessions=allow_other_sessions,
                          fix_user_context=fix_user_context, verify=not skip_verify,
-                         lock_timeout=lock_timeout,
+                         lock_timeout=lock_timeout, rows_per_second=rows_per_second,
                          confirm=render.upgrade_confirmer(assume_yes=yes),
                          progress=render.step_printer())
     render.api_result(result, as_json=as_json,

@@ -443,6 +443,8 @@ def upgrade_results(results: Sequence[Any], target: Target | None) -> None:
                  f"{shown(step.title, 120)}{'  rewrites ' + rewrites if rewrites else ''}")
         for step in r.ran:
             _out(f"  {step.revision}  {step.seconds:.2f} s")
+        if r.estimate is not None:
+            _out(f"  {r.estimate.line()}")
         for finding in r.findings:
             warning(f"{label}: {finding}")
 

@@ -21,7 +21,12 @@ from pathlib import Path
 from keadb_cli.db.backends import backend_for
 from keadb_cli.db.backends.mysql import mysql_statements as mysql_statements
 from keadb_cli.errors import ExitCode, KeaDbError
-from keadb_cli.schema.migrate import migrations_dir, revision_for_schema, schema_for_revision
+from keadb_cli.schema.migrate import (
+    Step,
+    migrations_dir,
+    revision_for_schema,
+    schema_for_revision,
+)
 
 
 def versions_dir(db_type: str) -> Path:
@@ -74,6 +79,51 @@ def chain_to(db_type: str, revision: str) -> list[str]:
         chain.append(current)
         current = record[current]["previous"]
     return chain[::-1]
+
+
+def plan(db_type: str, target: str, current: str) -> list[Step]:
+    """:func:`keadb_cli.schema.migrate.plan` without alembic (about half a second of imports
+    saved from every upgrade, which runs while Kea is stopped): the chain from the record's
+    ``previous`` links and each revision file's ``upgrades_from``, the titles from the files'
+    docstrings (tests/test_scripts.py proves both equal alembic's for every pair).
+
+    Raises:
+        KeaDbError: ``current`` is not an earlier revision of ``target``.
+    """
+    record = recorded(db_type)
+    chain: list[Step] = []
+    revision: str | None = target
+    while revision is not None and revision != current:
+        if revision not in record or len(chain) > len(record):
+            break
+        text = (versions_dir(db_type) / f"{revision}.py").read_text(encoding="utf-8")
+        chain.append(Step(revision, schema_for_revision(revision), _title(text)))
+        if current in _upgrades_from(text):
+            revision = current
+            break
+        revision = record[revision]["previous"]
+    if revision != current:
+        raise KeaDbError(f"cannot upgrade {db_type} from {current} to {target}: {current} is "
+                         "not an earlier revision", exit_code=ExitCode.UNSUPPORTED_RELEASE)
+    return chain[::-1]
+
+
+def _title(text: str) -> str:
+    """The first paragraph of a revision file's docstring (alembic's ``Script.doc``)."""
+    import ast
+    import re
+
+    match = re.match(r'\s*("""|\'\'\')(.*?)\1', text, re.S)
+    doc = ast.literal_eval(match.group(0).strip()) if match else ""
+    return re.split("\n\n", str(doc).strip())[0]
+
+
+def _upgrades_from(text: str) -> tuple[str, ...]:
+    import ast
+    import re
+
+    match = re.search(r"^upgrades_from\s*=\s*(\([^)]*\))", text, re.M)
+    return tuple(ast.literal_eval(match.group(1))) if match else ()
 
 
 def cache_dir() -> Path:

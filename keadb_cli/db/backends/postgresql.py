@@ -399,7 +399,10 @@ POSTGRESQL = PostgreSQLBackend(
         "AND backend_type = 'client backend' ORDER BY pid"
     ),
     row_estimates_sql=(
-        "SELECT c.relname, GREATEST(c.reltuples, 0)::bigint::text FROM pg_class c "
+        # reltuples is what the last ANALYZE or VACUUM saw; n_live_tup follows every
+        # write since (a table filled since then would otherwise count as empty).
+        "SELECT c.relname, GREATEST(c.reltuples, COALESCE(s.n_live_tup, 0), 0)::bigint::text "
+        "FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
         "WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = "
         "current_schema()) AND c.relkind = 'r'"
     ),
