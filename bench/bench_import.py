@@ -44,7 +44,7 @@ from kea_admin import (  # noqa: E402
     KeaAdminError,
     kea_admin_lease_dump,
     kea_admin_lease_upload,
-    require_kea_admin,
+    kea_admin_with_lfc,
 )
 from servers import (  # noqa: E402
     FreshDatabase,
@@ -73,30 +73,6 @@ def _why(text: str) -> str:
                                                  "denied", "failed")):
             return line[:160]
     return (lines[-1] if lines else "no output")[:160]
-
-
-def admin_with_lfc(folder: Path, root: Path) -> str | None:
-    """A private copy of kea-admin 3.0.4 whose kea-lfc is ``root``'s (Kea 3.0.4 in a test
-    chroot, started through that root's dynamic loader); None without it."""
-    lfc, loader = root / "usr/sbin/kea-lfc", root / "lib64/ld-linux-x86-64.so.2"
-    if not (lfc.exists() and loader.exists()):
-        return None
-    original = Path(require_kea_admin(RELEASE))
-    prefix = folder / "kea-admin" / "usr"
-    (prefix / "sbin").mkdir(parents=True)
-    (prefix / "share").symlink_to(original.parents[1] / "share")
-    text = original.read_text()
-    lines = [f'prefix="{prefix}"' if line.startswith("prefix=") else line
-             for line in text.splitlines()]
-    program = prefix / "sbin" / "kea-admin"
-    program.write_text("\n".join(lines) + "\n")
-    libraries = f"{root}/usr/lib/x86_64-linux-gnu:{root}/lib/x86_64-linux-gnu"
-    wrapper = prefix / "sbin" / "kea-lfc"
-    wrapper.write_text(f'#!/bin/sh\nKEA_LOCKFILE_DIR=none exec {loader} --library-path '
-                       f'{libraries} {lfc} "$@"\n')
-    for path in (program, wrapper):
-        path.chmod(0o755)
-    return str(program)
 
 
 def upload(backend: str, db: FreshDatabase, family: int, path: Path, timeout: float,
@@ -142,7 +118,7 @@ def main() -> int:
     servers = {"postgresql": start_postgres(tls="off"), "mysql": start_mariadb(tls="off")}
     folder = Path(tempfile.mkdtemp(prefix="keadb-bench-import-"))
     lines = []
-    program = admin_with_lfc(folder, args.kea_lfc_root)
+    program = kea_admin_with_lfc(folder, RELEASE, args.kea_lfc_root)
     try:
         for backend, server in servers.items():
             source, target, theirs = (create_fresh_database(server) for _ in range(3))

@@ -260,3 +260,33 @@ def kea_admin_lease_upload(
     """
     _run("lease-upload", backend_type, host, port, user, password, name, release,
          (f"-{family}", "-i", input_file, "-y"), timeout=timeout, program=program)
+
+
+# The test chroot holding Kea 3.0.4's kea-lfc (tests/tools/sid_chroot.sh sid-kea).
+SID_KEA_ROOT = Path(os.environ.get("KEADB_SID_KEA_CHROOT") or "/var/cache/kea-db-tests/sid-kea")
+
+
+def kea_admin_with_lfc(folder: Path, release: str = "3.0.4",
+                       root: Path = SID_KEA_ROOT) -> str | None:
+    """A private copy of kea-admin ``release`` (unpacked) in ``folder`` whose kea-lfc is
+    ``root``'s (Kea 3.0.4 in a test chroot, started through that root's dynamic loader): the
+    unpacked releases have none, and lease-upload runs it first. None without that root."""
+    lfc, loader = root / "usr/sbin/kea-lfc", root / "lib64/ld-linux-x86-64.so.2"
+    if not (lfc.exists() and loader.exists()):
+        return None
+    original = Path(require_kea_admin(release))
+    prefix = folder / "kea-admin" / "usr"
+    (prefix / "sbin").mkdir(parents=True)
+    (prefix / "share").symlink_to(original.parents[1] / "share")
+    text = original.read_text()
+    lines = [f'prefix="{prefix}"' if line.startswith("prefix=") else line
+             for line in text.splitlines()]
+    program = prefix / "sbin" / "kea-admin"
+    program.write_text("\n".join(lines) + "\n")
+    libraries = f"{root}/usr/lib/x86_64-linux-gnu:{root}/lib/x86_64-linux-gnu"
+    wrapper = prefix / "sbin" / "kea-lfc"
+    wrapper.write_text(f'#!/bin/sh\nKEA_LOCKFILE_DIR=none exec {loader} --library-path '
+                       f'{libraries} {lfc} "$@"\n')
+    for path in (program, wrapper):
+        path.chmod(0o755)
+    return str(program)
