@@ -20,7 +20,13 @@ from typing import Any
 
 import pytest
 import test_leases_export
-from kea_admin import SID_KEA_ROOT, kea_admin_init, kea_admin_lease_upload, kea_admin_with_lfc
+from kea_admin import (
+    SID_KEA_ROOT,
+    KeaAdminError,
+    kea_admin_init,
+    kea_admin_lease_upload,
+    kea_admin_with_lfc,
+)
 from real_kea import (
     EXCHANGES,
     Backend,
@@ -374,7 +380,10 @@ def test_kea_admin_lease_upload_same_rows(fresh_db: FreshDatabase, fresh_db_fact
                                           tmp_path: Path) -> None:
     """kea-admin 3.0.4 ``lease-upload -4`` (with Kea 3.0.4's kea-lfc) of a small lease
     file into one fresh Kea 3.0.4 database and ``kea-db leases import -4`` of it into
-    another leave the same lease4 rows, every column as the server returns it."""
+    another leave the same lease4 rows, every column as the server returns it (but for
+    NULL against empty, and JSON spacing). ``lease-upload -6`` of a lease6 file with a
+    lease without hardware address fails (its SQL gets an empty argument), uploading
+    nothing; kea-db imports that file."""
     program = kea_admin_with_lfc(tmp_path, "3.0.4")
     if program is None:
         message = f"no Kea 3.0.4 kea-lfc in {SID_KEA_ROOT} (tests/tools/sid_chroot.sh sid-kea)"
@@ -420,3 +429,21 @@ def test_kea_admin_lease_upload_same_rows(fresh_db: FreshDatabase, fresh_db_fact
     changed = {(type(a).__name__, type(b).__name__) for r1, r2 in zip(got, expected, strict=True)
                for a, b in zip(r1, r2, strict=True) if a != b}
     assert changed == {("NoneType", "bytes"), ("NoneType", "str"), ("str", "str")}, changed
+
+    six = tmp_path / f"upload6-{secrets.token_hex(4)}.csv"
+    six.write_text(HEADER6 + "\n" + "\n".join(
+        f"2001:db8::{i:x},00:01:00:01:00:00:00:{i:02x},3600,1800000000,1,1800,0,{i},128,0,0,"
+        + ("h,02:00:00:00:00:01,0,{},1,4,0" if i % 2 else ",,0,,,,0") for i in range(1, 7))
+        + "\n")
+    try:
+        with pytest.raises(KeaAdminError) as failed:
+            kea_admin_lease_upload(theirs.type, theirs.host, theirs.port, theirs.user,
+                                   theirs.password, theirs.name, 6, str(six),
+                                   release="3.0.4", timeout=120, program=program)
+    finally:
+        for leftover in Path("/tmp").glob(f"{six.name}.*"):
+            leftover.unlink(missing_ok=True)
+    assert "syntax" in str(failed.value), failed.value
+    assert _count(theirs, "lease6") == 0
+    _, summary6 = _import(ours, 6, str(six))
+    assert (summary6["new"], summary6["updated"], summary6["unchanged"]) == (6, 0, 0)
