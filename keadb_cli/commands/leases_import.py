@@ -425,13 +425,13 @@ def import_leases(
                                   staging.rows, plan_only=plan_only)
             table = f"lease{family}"
             columns = _columns(session, backend, table)
-            binary = family == 6 and _binary_address(session, backend)
+            kind = _address_kind(session, backend) if family == 6 else ""
             sql_columns = [c for c in (SQL4 if family == 4 else SQL6)
                            if c.rpartition(":")[2] in columns]
             result.dropped.update(staging.skipped)
             try:
                 for chunk in staging.chunks(result.dropped):
-                    _chunk(session, backend, table, sql_columns, family, binary, chunk,
+                    _chunk(session, backend, table, sql_columns, family, kind, chunk,
                            result)
             except sqlite3.Error as err:
                 raise staging_failed(err, "earlier chunks are committed") from None
@@ -444,13 +444,14 @@ def import_leases(
 
 
 def _chunk(session: Session, backend: Backend, table: str, sql_columns: list[str],
-           family: int, binary: bool, chunk: list[_Lease], result: ImportResult) -> None:
+           family: int, kind: str, chunk: list[_Lease], result: ImportResult) -> None:
     """Compare one chunk with the stored rows and write the differences in one
-    transaction (``--plan``: count only, the transaction rolled back)."""
+    transaction (``--plan``: count only, the transaction rolled back). ``kind``: the
+    data type of lease6.address ("" for lease4)."""
     every = SQL4 if family == 4 else SQL6
     indexes = [every.index(c) for c in sql_columns]
-    reads = ", ".join(backend.import_read(c) for c in sql_columns)
-    keys = ", ".join(_address(backend, lease, family, binary) for lease in chunk)
+    reads = ", ".join(backend.import_read(c, _as_text(kind)) for c in sql_columns)
+    keys = ", ".join(_address(backend, lease, family, kind) for lease in chunk)
     session.query(backend.import_begin)
     try:
         stored: dict[str, tuple[str | None, ...]] = {}
@@ -465,7 +466,7 @@ def _chunk(session: Session, backend: Backend, table: str, sql_columns: list[str
             if old is None:
                 result.new += 1
                 inserts.append("(" + ", ".join(_literals(backend, sql_columns, lease, family,
-                                                         binary)) + ")")
+                                                         kind)) + ")")
             elif _same(old, values, sql_columns):
                 result.unchanged += 1
             else:
@@ -474,9 +475,9 @@ def _chunk(session: Session, backend: Backend, table: str, sql_columns: list[str
                     sets = ", ".join(
                         f"{c.rpartition(':')[2]} = {v}"
                         for c, v in zip(sql_columns, _literals(backend, sql_columns, lease,
-                                                               family, binary), strict=True)
+                                                               family, kind), strict=True)
                         if c.rpartition(":")[2] != "address")
-                    key = _address(backend, lease, family, binary)
+                    key = _address(backend, lease, family, kind)
                     session.query(f"UPDATE {table} SET {sets} WHERE address = {key}")
         if inserts and not result.plan_only:
             names = ", ".join(c.rpartition(":")[2] for c in sql_columns)
@@ -518,22 +519,29 @@ def _same(old: tuple[str | None, ...], new: tuple[str | None, ...],
     return True
 
 
-def _address(backend: Backend, lease: _Lease, family: int, binary: bool) -> str:
+def _as_text(kind: str) -> bool:
+    """A lease6.address of this data type holds the address as text (Kea 2.2's
+    PostgreSQL schema: varchar; MySQL before its binary column: varchar)."""
+    return kind in ("character varying", "varchar", "text", "character", "char")
+
+
+def _address(backend: Backend, lease: _Lease, family: int, kind: str) -> str:
     if family == 4:
         return str(int(ipaddress.IPv4Address(lease.key)))
     address = ipaddress.IPv6Address(lease.key)
-    return backend.import_address6(address.packed, str(address), binary)
+    return backend.import_address6(address.packed, str(address), "binary" in kind,
+                                   as_text=_as_text(kind))
 
 
 def _literals(backend: Backend, columns: list[str], lease: _Lease, family: int,
-              binary: bool) -> list[str]:
+              address_kind: str) -> list[str]:
     every = SQL4 if family == 4 else SQL6
     out = []
     for column in columns:
         value = lease.values[every.index(column)]
         kind, _, name = column.rpartition(":")
         if name == "address":
-            out.append(_address(backend, lease, family, binary))
+            out.append(_address(backend, lease, family, address_kind))
         elif value is None:
             out.append("NULL")
         elif kind == "hex":
@@ -554,8 +562,9 @@ def _columns(session: Session, backend: Backend, table: str) -> set[str]:
     return {str(r[0]).lower() for r in rows}
 
 
-def _binary_address(session: Session, backend: Backend) -> bool:
+def _address_kind(session: Session, backend: Backend) -> str:
+    """lease6.address's data type as the server names it, lower case ("" unknown)."""
     if not backend.address_type_sql:
-        return False
+        return ""
     rows = session.query(backend.address_type_sql.format(table="lease6"))
-    return bool(rows) and "binary" in str(rows[0][0]).lower()
+    return str(rows[0][0] or "").lower() if rows else ""

@@ -403,13 +403,16 @@ class Backend:
         """The literal of an expiry time given as seconds since the epoch."""
         raise NotImplementedError
 
-    def import_read(self, column: str) -> str:
-        """The expression that reads ``column`` (``hex:``, ``epoch:``, ``int:`` or a plain
-        name, as the importer asks) in the importer's normal text form."""
+    def import_read(self, column: str, as_text: bool = False) -> str:
+        """The expression that reads ``column`` (``hex:``, ``epoch:``, ``int:``,
+        ``address6:`` or a plain name, as the importer asks) in the importer's normal text
+        form (``as_text``: lease6.address is a character column)."""
         raise NotImplementedError
 
-    def import_address6(self, packed: bytes, text: str, binary: bool) -> str:
-        """The literal of a lease6 address (``binary``: MySQL's 16-byte column)."""
+    def import_address6(self, packed: bytes, text: str, binary: bool,
+                        as_text: bool = False) -> str:
+        """The literal of a lease6 address (``binary``: MySQL's 16-byte column; ``as_text``:
+        a character column, as in Kea 2.2's PostgreSQL schema)."""
         raise NotImplementedError
 
     # copy (keadb_cli/commands/copy.py): the columns of a table with their types, the kind

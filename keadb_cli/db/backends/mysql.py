@@ -534,7 +534,7 @@ class MySQLBackend(Backend):
     def import_expire(self, epoch: int) -> str:
         return f"FROM_UNIXTIME({int(epoch)})"
 
-    def import_read(self, column: str) -> str:
+    def import_read(self, column: str, as_text: bool = False) -> str:
         kind, _, name = column.rpartition(":")
         if kind == "hex":
             return f"LOWER(HEX({name}))"
@@ -546,7 +546,8 @@ class MySQLBackend(Backend):
             return f"IF(LENGTH({name}) = 16, LOWER(HEX({name})), {name})"
         return name
 
-    def import_address6(self, packed: bytes, text: str, binary: bool) -> str:
+    def import_address6(self, packed: bytes, text: str, binary: bool,
+                        as_text: bool = False) -> str:
         return f"X'{packed.hex()}'" if binary else f"'{text}'"
 
     copy_columns_sql = ("SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM "

@@ -246,7 +246,7 @@ class PostgreSQLBackend(Backend):
     def import_expire(self, epoch: int) -> str:
         return f"to_timestamp({int(epoch)})"
 
-    def import_read(self, column: str) -> str:
+    def import_read(self, column: str, as_text: bool = False) -> str:
         kind, _, name = column.rpartition(":")
         if kind == "hex":
             return f"encode({name}, 'hex')"
@@ -254,12 +254,17 @@ class PostgreSQLBackend(Backend):
             return f"extract(epoch from {name})::bigint"
         if kind == "int":
             return f"{name}::int"
-        if kind == "address6":
+        if kind == "address6" and not as_text:
             return f"host({name})"
         return name
 
-    def import_address6(self, packed: bytes, text: str, binary: bool) -> str:
-        return f"'{text}'::inet"
+    def import_address6(self, packed: bytes, text: str, binary: bool,
+                        as_text: bool = False) -> str:
+        return f"'{text}'" if as_text else f"'{text}'::inet"
+
+    # lease6.address: inet from schema 17 (Kea 2.3), varchar(39) before
+    address_type_sql = ("SELECT data_type FROM information_schema.columns WHERE table_schema = "
+                        "current_schema() AND table_name = '{table}' AND column_name = 'address'")
 
     copy_columns_sql = ("SELECT column_name, data_type, udt_name FROM information_schema.columns "
                         "WHERE table_schema = current_schema() AND table_name = '{table}' "
