@@ -53,10 +53,13 @@ from servers import (
 from keadb_cli.errors import ExitCode
 
 KEA_DHCP4 = shutil.which("kea-dhcp4") or "/usr/sbin/kea-dhcp4"
+KEA_DHCP6 = shutil.which("kea-dhcp6") or "/usr/sbin/kea-dhcp6"
 PERFDHCP = shutil.which("perfdhcp") or "/usr/sbin/perfdhcp"
 IP = shutil.which("ip") or "/usr/sbin/ip"
 
 DHCP_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
+# DHCPv6 links: a /64 of the documentation prefix (RFC 3849) that nothing here uses.
+DHCP6_RANGE = ipaddress.IPv6Network("2001:db8::/32")
 NS_PREFIX = "keadb-cli-"
 NS_RE = re.compile(rf"^{NS_PREFIX}(\d+)-[0-9a-f]{{6}}$")
 KEA_START_TIMEOUT = 30.0
@@ -137,6 +140,32 @@ def _ipv4_holders() -> list[tuple[str, str, ipaddress.IPv4Interface]]:
     return found
 
 
+def _ipv6_taken() -> list[ipaddress.IPv6Network]:
+    """The networks of every IPv6 address (root namespace and every named one) and of every
+    root IPv6 route but the default one."""
+    outputs = [_ip("-o", "-6", "addr", "show"), _ip("-6", "route", "show")]
+    for ns in _namespaces():
+        with contextlib.suppress(RuntimeError):  # deleted meanwhile, or not ours to read
+            outputs.append(_ip("-n", ns, "-o", "-6", "addr", "show"))
+    taken = []
+    for text in outputs:
+        for m in re.finditer(r"(?:inet6\s+|^)([0-9a-f:]+/\d+)", text, re.M):
+            with contextlib.suppress(ValueError):
+                taken.append(ipaddress.IPv6Network(m.group(1), strict=False))
+    return taken
+
+
+def _free_network6() -> ipaddress.IPv6Network:
+    """A random /64 of 2001:db8::/32 that no IPv6 address or root route overlaps."""
+    taken = _ipv6_taken()
+    for _attempt in range(100):
+        net = ipaddress.IPv6Network(
+            (int(DHCP6_RANGE.network_address) | secrets.randbits(32) << 64, 64))
+        if not any(net.overlaps(other) for other in taken):
+            return net
+    pytest.fail("no free /64 found in 2001:db8::/32 for the DHCPv6 link")
+
+
 def _root_routes() -> list[ipaddress.IPv4Network]:
     nets = []
     for line in _ip("-4", "route", "show").splitlines():
@@ -175,6 +204,7 @@ class DhcpLink:
     client_if: str
     network: ipaddress.IPv4Network
     created: bool = False
+    network6: ipaddress.IPv6Network | None = None  # IPv6 on the link (DHCPv6) when set
 
     @property
     def server_ip(self) -> ipaddress.IPv4Address:
@@ -194,18 +224,28 @@ class DhcpLink:
         _ip("link", "add", self.server_if, "type", "veth",
             "peer", "name", self.client_if, "netns", self.namespace)
         # No IPv6 chatter (router solicitations, MLD) on the link: only DHCPv4 crosses it.
-        root_v6 = Path(f"/proc/sys/net/ipv6/conf/{self.server_if}/disable_ipv6")
+        # For DHCPv6: IPv6 on, but no duplicate address detection (the link-local addresses
+        # DHCPv6 runs on are usable at once).
+        setting = ("disable_ipv6", "1") if self.network6 is None else ("accept_dad", "0")
+        root_v6 = Path(f"/proc/sys/net/ipv6/conf/{self.server_if}/{setting[0]}")
         if root_v6.exists():
-            root_v6.write_text("1\n")
+            root_v6.write_text(f"{setting[1]}\n")
             subprocess.run(
                 [IP, "netns", "exec", self.namespace, "sh", "-c",
-                 'echo 1 > "/proc/sys/net/ipv6/conf/$0/disable_ipv6"', self.client_if],
+                 f'echo {setting[1]} > "/proc/sys/net/ipv6/conf/$0/{setting[0]}"',
+                 self.client_if],
                 check=True, capture_output=True, timeout=30,
             )
+        elif self.network6 is not None:
+            raise RuntimeError("no IPv6 in this kernel")
         prefix = self.network.prefixlen
         _ip("addr", "add", f"{self.server_ip}/{prefix}", "dev", self.server_if)
         _ip("-n", self.namespace, "addr", "add", f"{self.client_ip}/{prefix}",
             "dev", self.client_if)
+        if self.network6 is not None:
+            _ip("addr", "add", f"{self.network6[1]}/64", "dev", self.server_if, "nodad")
+            _ip("-n", self.namespace, "addr", "add", f"{self.network6[2]}/64",
+                "dev", self.client_if, "nodad")
         _ip("-n", self.namespace, "link", "set", "lo", "up")
         _ip("-n", self.namespace, "link", "set", self.client_if, "up")
         _ip("link", "set", self.server_if, "up")
@@ -240,6 +280,17 @@ class DhcpLink:
 @pytest.fixture
 def dhcp_link(kea_tools: None) -> Iterator[DhcpLink]:
     """A fresh veth link on a free /24 of 198.18.0.0/15; removed after the test."""
+    yield from _dhcp_link(ipv6=False)
+
+
+@pytest.fixture
+def dhcp6_link(kea_tools: None) -> Iterator[DhcpLink]:
+    """:func:`dhcp_link` with IPv6 on: a free /64 of 2001:db8::/32 as well."""
+    require_program(KEA_DHCP6, "kea-dhcp6-server")
+    yield from _dhcp_link(ipv6=True)
+
+
+def _dhcp_link(ipv6: bool) -> Iterator[DhcpLink]:
     try:
         _sweep_stale_namespaces()
     except RuntimeError as exc:
@@ -257,13 +308,14 @@ def dhcp_link(kea_tools: None) -> Iterator[DhcpLink]:
                 server_if=f"keadb-s{token}",
                 client_if=f"keadb-c{token}",
                 network=rng.choice(free),
+                network6=_free_network6() if ipv6 else None,
             )
             try:
                 link.setup()
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 link.teardown()
                 unavailable(f"cannot create a network namespace and veth pair: {exc}")
-            if not link.holders_elsewhere():
+            if not link.holders_elsewhere():  # (the /64: one of 2**32, not checked again)
                 break
             link.teardown()  # another session took the same /24 meanwhile: pick again
         else:
@@ -431,6 +483,7 @@ class KeaRun:
     log: Path  # the configured logger's file
     output: Path  # stdout + stderr (messages before the loggers are configured)
     process: subprocess.Popen[bytes]
+    started: str = "DHCP4_STARTED"  # the message that says it serves (DHCP6_STARTED)
 
     def text(self) -> str:
         parts = []
@@ -444,10 +497,11 @@ class KeaRun:
 
     def wait_started(self, timeout: float = KEA_START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
-        while "DHCP4_STARTED" not in self.text():
+        while self.started not in self.text():
             code = self.process.poll()
             if code is not None:
-                pytest.fail(f"kea-dhcp4 exited {code} while starting:\n{self.tail()}")
+                pytest.fail(f"{self.started[:5]} server exited {code} while starting:\n"
+                            f"{self.tail()}")
             if time.monotonic() > deadline:
                 pytest.fail(f"kea-dhcp4 did not start within {timeout:.0f} s:\n{self.tail()}")
             time.sleep(0.05)
@@ -548,6 +602,41 @@ class Kea:
             json.dump({"Dhcp4": dhcp4}, fh, indent=2)
         return path
 
+    def write_config6(self, backend: Backend, link: DhcpLink, label: str,
+                      lease_database: Mapping[str, Any] | None = None) -> Path:
+        """A kea-dhcp6 configuration serving ``link``'s /64 (addresses ::1000-::1fff,
+        prefixes /64 of a /56 beside it) to clients on the link."""
+        assert link.network6 is not None
+        net = link.network6
+        # the /56 beside the one holding the link's /64 (only ever handed out, never on a link)
+        delegated = ipaddress.IPv6Network(((int(net.network_address) >> 72 ^ 1) << 72, 56))
+        dhcp6: dict[str, Any] = {
+            "interfaces-config": {"interfaces": [link.server_if]},
+            # not kept in /var/lib/kea (the DUID file of a kea-dhcp6 the host may run)
+            "server-id": {"type": "EN", "enterprise-id": 2495, "identifier": "6b65612d6462",
+                          "persist": False},
+            "lease-database": dict(lease_database or backend.lease_database()),
+            "preferred-lifetime": 1800,
+            "valid-lifetime": 3600,
+            "renew-timer": 900,
+            "rebind-timer": 1400,
+            "subnet6": [{
+                "id": 1, "subnet": str(net), "interface": link.server_if,
+                "pools": [{"pool": f"{net[0x1000]} - {net[0x1fff]}"}],
+                "pd-pools": [{"prefix": str(delegated.network_address), "prefix-len": 56,
+                              "delegated-len": 64}],
+            }],
+            "loggers": [{
+                "name": "kea-dhcp6", "severity": "DEBUG", "debuglevel": 99,
+                "output_options": [{"output": self.inside(self.directory / f"{label}.log")}],
+            }],
+        }
+        path = self.directory / f"{label}.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds a password
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"Dhcp6": dhcp6}, fh, indent=2)
+        return path
+
     def env(self, backend: Backend, without: tuple[str, ...] = ()) -> dict[str, str]:
         here = self.inside(self.directory)
         env = {
@@ -587,7 +676,8 @@ class Kea:
                 preexec_fn=_die_with_parent,
             )
         run = KeaRun(config=config, log=config.with_suffix(".log"), output=output,
-                     process=process)
+                     process=process,
+                     started="DHCP6_STARTED" if "dhcp6" in self.program else "DHCP4_STARTED")
         self.runs.append(run)
         return run
 
@@ -625,6 +715,13 @@ def kea(fresh_db_factory: Callable[..., FreshDatabase]) -> Iterator[Kea]:
         yield runner
 
 
+@pytest.fixture
+def kea6(fresh_db_factory: Callable[..., FreshDatabase]) -> Iterator[Kea]:
+    """Host kea-dhcp6 (Debian 12's 2.2.0); stopped after the test, before the databases go."""
+    with kea_runner(KEA_DHCP6) as runner:
+        yield runner
+
+
 # --------------------------------------------------------------------------------------------
 # perfdhcp
 # --------------------------------------------------------------------------------------------
@@ -645,6 +742,7 @@ class PerfResult:
     output: str
     exchanges: dict[str, Exchange]  # "DISCOVER-OFFER", "REQUEST-ACK"
     leases: dict[str, list[tuple[str, str]]]  # exchange -> [(client-id hex, address)]
+    prefixes: dict[str, list[tuple[str, str]]]  # exchange -> [(DUID hex, prefix)] (-6)
 
 
 def parse_perfdhcp(returncode: int, output: str) -> PerfResult:
@@ -661,12 +759,14 @@ def parse_perfdhcp(returncode: int, output: str) -> PerfResult:
             orphans=int(values.get("orphans", -1)),
             rejected=int(values.get("rejected leases", -1)),
         )
-    leases = {}
+    leases, prefixes = {}, {}
     for m in re.finditer(r"^\*\*\*Leases for (\S+)\*\*\*\nclient_id,[^\n]*\n(.*?)(?:\n\n|\Z)",
                          output, re.M | re.S):
         rows = [line.split(",") for line in m.group(2).splitlines() if line.strip()]
         leases[m.group(1)] = [(row[0].lower(), row[1]) for row in rows]
-    return PerfResult(returncode=returncode, output=output, exchanges=exchanges, leases=leases)
+        prefixes[m.group(1)] = [(row[0].lower(), row[2]) for row in rows if len(row) > 2]
+    return PerfResult(returncode=returncode, output=output, exchanges=exchanges, leases=leases,
+                      prefixes=prefixes)
 
 
 def run_perfdhcp(link: DhcpLink, base_mac: str) -> PerfResult:
@@ -678,6 +778,22 @@ def run_perfdhcp(link: DhcpLink, base_mac: str) -> PerfResult:
         "-W", "2000000",  # microseconds to wait for late answers once all are sent
         "-b", f"mac={base_mac}",
         "-x", "l",  # print the leases offered and acknowledged
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=PERIOD + 45,
+                          check=False, stdin=subprocess.DEVNULL)
+    return parse_perfdhcp(done.returncode, done.stdout + done.stderr)
+
+
+def run_perfdhcp6(link: DhcpLink, base_mac: str) -> PerfResult:
+    """EXCHANGES SARR exchanges (an address and a prefix each) from EXCHANGES clients, inside
+    the client namespace; their DUIDs are DUID-LLs of MACs counted up from ``base_mac``."""
+    argv = [
+        IP, "netns", "exec", link.namespace,
+        PERFDHCP, "-6", "-l", link.client_if, "-e", "address-and-prefix",
+        "-r", str(RATE), "-n", str(EXCHANGES), "-R", str(EXCHANGES), "-p", str(PERIOD),
+        "-W", "2000000", "-x", "l",
+        # a DUID-LL (not perfdhcp's default DUID-LLT, whose time changes from run to run)
+        "-b", "duid=00030001000000000000", "-b", f"mac={base_mac}",
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=PERIOD + 45,
                           check=False, stdin=subprocess.DEVNULL)
@@ -696,6 +812,16 @@ def lease_rows(backend: Backend) -> list[tuple[str, str, int, int]]:
         (bytes(hwaddr).hex(), str(ipaddress.IPv4Address(int(address))), int(subnet), int(state))
         for address, hwaddr, subnet, state in rows
     ]
+
+
+def lease6_rows(backend: Backend) -> list[tuple[str, str, int, int, int, int]]:
+    """(DUID hex, address or prefix, prefix length, lease type, subnet_id, state) of every
+    lease6 row."""
+    rows = backend.sql("SELECT duid, address, prefix_len, lease_type, subnet_id, state "
+                       "FROM lease6")
+    return [(bytes(duid).hex(), str(ipaddress.IPv6Address(str(address))), int(length),
+             int(kind), int(subnet), int(state))
+            for duid, address, length, kind, subnet, state in rows]
 
 
 def assert_session_encrypted(backend: Backend, run: KeaRun) -> None:
