@@ -262,7 +262,7 @@ class PostgreSQLBackend(Backend):
                         as_text: bool = False) -> str:
         return f"'{text}'" if as_text else f"'{text}'::inet"
 
-    # lease6.address: inet from schema 17 (Kea 2.3), varchar(39) before
+    # lease6.address: inet from schema 18.0 (Kea 2.4), varchar(39) before
     address_type_sql = ("SELECT data_type FROM information_schema.columns WHERE table_schema = "
                         "current_schema() AND table_name = '{table}' AND column_name = 'address'")
 
