@@ -16,6 +16,12 @@ among those that no address (root namespace and every named namespace) or root r
 overlaps, and is checked again once configured (another session may have picked it
 meanwhile). The namespace is deleted at teardown, which deletes the veth pair with it;
 namespaces left by killed test processes (their pid is in the name) are swept.
+
+DHCPv6 (``dhcp6_link``, ``kea6``: Debian 12's kea-dhcp6 2.2.0, ``run_perfdhcp6``): the same
+link with IPv6 left on (duplicate address detection off, so the link-local addresses are
+usable at once) and a random /64 of the documentation prefix 2001:db8::/32 that no address
+or root route overlaps (``nodad``) on both ends; kea-dhcp6 hands out addresses of that /64
+and /64 prefixes of a /56 beside it that is never configured on any link.
 """
 
 from __future__ import annotations
