@@ -318,3 +318,39 @@ def test_oracle_mysql_rsa_exchange_needs_tls_or_a_given_key(
     result = _result(over_tls)
     assert result["verdict"] == "EMPTY", over_tls.stderr
     assert result["tls"]
+
+
+def test_a_forked_child_logs_in_without_its_parents_login_threads() -> None:
+    """libpq's login steps run on reused worker threads; a fork copies none of them, so a
+    child (an API user that forks, a test harness) must start its own: a refused port is
+    refused at once there too, not waited on until the connect deadline."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])  # nothing listens once closed
+    plan = plan_for(DbAccess(type="postgresql", host="127.0.0.1", port=port, name="kea",
+                             user="kea", connect_timeout=5), env={})
+    with pytest.raises(UnreachableError) as parent:
+        open_session(plan)  # leaves an idle worker behind in this process
+    assert parent.value.reason_code == "refused"
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only for a refusal well inside the 5 s deadline
+        code = 1
+        try:
+            started = time.monotonic()
+            open_session(plan)
+        except UnreachableError as err:
+            code = 0 if err.reason_code == "refused" and time.monotonic() - started < 4 else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("the forked child never finished its login")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -11,6 +11,7 @@ are collected, never printed by libpq.
 from __future__ import annotations
 
 import ctypes
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -535,10 +536,23 @@ _IDLE_WORKERS: list[_PollWorker] = []
 _WORKERS_LOCK = threading.Lock()
 
 
+def _forget_workers() -> None:
+    """In a forked child: the parent's worker threads do not exist here (a fork copies
+    only the thread that forked), so their queues would never be served."""
+    global _WORKERS_LOCK
+    _WORKERS_LOCK = threading.Lock()
+    _IDLE_WORKERS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_workers)
+
+
 def _take_worker() -> _PollWorker:
     with _WORKERS_LOCK:
-        if _IDLE_WORKERS:
-            return _IDLE_WORKERS.pop()
+        while _IDLE_WORKERS:
+            worker = _IDLE_WORKERS.pop()
+            if worker.thread.is_alive():
+                return worker
     return _PollWorker()
 
 
