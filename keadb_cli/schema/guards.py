@@ -164,7 +164,7 @@ def before_change(sessions: ClusterSessions, plan: ConnectPlan, steps: Sequence[
     tables = set(checked.rows)
     # A resumed step may have converted its rows already: only steps yet to start.
     unstarted = steps[1:] if resumed_step else steps
-    addresses = bad_addresses(session, plan, unstarted, tables)
+    addresses, bad = data_traps(session, plan, steps, unstarted, tables)
     if report:
         findings.extend(f"{f} (the upgrade refuses them)" for f in addresses)
     elif addresses:
@@ -172,7 +172,6 @@ def before_change(sessions: ClusterSessions, plan: ConnectPlan, steps: Sequence[
         raise Refusal(verdict, ExitCode.DATA_TRAP,
                       "lease or reservation addresses a step cannot convert would stop "
                       "the upgrade halfway: fix or delete the rows named in the findings")
-    bad = bad_user_contexts(session, plan, steps, tables)
     if report:
         for table, rows in bad.items():
             findings.append(f"{table}: user_context is not JSON in the rows of "
@@ -230,19 +229,17 @@ def toi_findings(cluster_size: int | None, steps: Sequence[Step],
     return out
 
 
-def bad_addresses(session: Session, plan: ConnectPlan, steps: Sequence[Step],
-                  tables: set[str]) -> list[str]:
-    """Findings for rows a step cannot convert (the backend's ``address_traps``)."""
-    return plan.backend.bad_addresses(session, {s.revision for s in steps}, tables)
-
-
 def row_estimates(session: Session, plan: ConnectPlan) -> dict[str, int]:
     return plan.backend.row_estimates(session)
 
 
-def bad_user_contexts(session: Session, plan: ConnectPlan, steps: Sequence[Step],
-                      tables: set[str]) -> dict[str, list[str]]:
-    """Lease rows a step would trip over, per lease table whose rows the steps UPDATE
-    under triggers that parse the context strictly (steps to schemas up to 30.0)."""
+def data_traps(session: Session, plan: ConnectPlan, steps: Sequence[Step],
+               unstarted: Sequence[Step], tables: set[str],
+               ) -> tuple[list[str], dict[str, list[str]]]:
+    """(findings for rows a step yet to start cannot convert, the lease rows per table a
+    step would trip over): rows whose address a step cannot convert (the backend's
+    ``address_traps``), and rows whose user context is not JSON in each lease table whose
+    rows the steps UPDATE under triggers that parse the context strictly (steps to schemas
+    up to 30.0). Read in one scan of each big table where the backend screens them."""
     rewritten = {t for s in steps if s.schema <= _CONTEXT_TOLERANT for t in s.updated}
-    return plan.backend.bad_user_contexts(session, rewritten, tables)
+    return plan.backend.data_traps(session, {s.revision for s in unstarted}, rewritten, tables)

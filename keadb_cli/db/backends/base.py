@@ -96,10 +96,16 @@ class Backend:
     max_connections_sql: str = ""
 
     # The upgrade's data traps (see :mod:`keadb_cli.schema.guards`): rows a step cannot
-    # convert (table, revision, query, what is wrong), the query for lease rows whose user
-    # context is not JSON ({table}, {key}), and how a lease row is named (binary, text key).
-    address_traps: ClassVar[tuple[tuple[str, str, str, str], ...]] = ()
+    # convert (table, revision, query, what is wrong, screen), the query for lease rows
+    # whose user context is not JSON ({table}, {key}) and its screen, and how a lease row is
+    # named (binary, text key). A screen is an SQL condition true for every row its query
+    # can name ("": none): the screens of one table are counted in one scan, and a query
+    # whose screen counts no row is not run. The big lease tables are read once for all
+    # their traps, and a trap query that sorts the table (a GROUP BY) runs only when rows
+    # could fall into it.
+    address_traps: ClassVar[tuple[tuple[str, str, str, str, str], ...]] = ()
     bad_context_sql: ClassVar[str | None] = None
+    bad_context_screen: ClassVar[str] = ""
     lease_keys: ClassVar[dict[str, tuple[str, str]]] = {}
     address_type_sql: ClassVar[str] = ""
 
@@ -270,44 +276,60 @@ class Backend:
         return {(r[0] or "").lower(): int(r[1] or 0) for r in
                 session.query(self.row_estimates_sql)}
 
-    def bad_addresses(self, session: Session, revisions: Collection[str],
-                      tables: Collection[str]) -> list[str]:
-        """Findings for rows a step of ``revisions`` cannot convert
-        (:attr:`address_traps`)."""
-        found = []
-        for table, revision, sql, what in self.address_traps:
-            if revision not in revisions or table not in tables:
+    def data_traps(self, session: Session, revisions: Collection[str],
+                   rewritten: Collection[str], tables: Collection[str],
+                   ) -> tuple[list[str], dict[str, list[str]]]:
+        """The upgrade's data traps: findings for rows a step of ``revisions`` cannot
+        convert (:attr:`address_traps`), and the lease rows whose user context is not JSON,
+        per lease table of ``rewritten`` (tables whose rows a step UPDATEs under strict
+        triggers). Each table with screens is scanned once first (see
+        :attr:`address_traps`)."""
+        traps = [t for t in self.address_traps if t[1] in revisions and t[0] in tables]
+        contexts: dict[str, str] = {}
+        if self.bad_context_sql is not None:
+            for table, (binary_key, text_key) in self.lease_keys.items():
+                if table not in rewritten or table not in tables:
+                    continue
+                kind = session.query(self.address_type_sql.format(table=table))
+                key = binary_key if kind and (kind[0][0] or "").lower() in (
+                    "binary", "varbinary", "int") else text_key
+                contexts[table] = self.bad_context_sql.format(table=table, key=key)
+        screens: dict[str, list[tuple[str, str]]] = {}  # table -> (query, condition)
+        for table, _revision, sql, _what, screen in traps:
+            if screen:
+                screens.setdefault(table, []).append((sql, screen))
+        if self.bad_context_screen:
+            for table, sql in contexts.items():
+                screens.setdefault(table, []).append((sql, self.bad_context_screen))
+        skipped: set[str] = set()
+        for table, screened in screens.items():
+            counts = session.query(
+                "SELECT " + ", ".join(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+                                      for _sql, condition in screened) + f" FROM {table}")
+            for (sql, _condition), count in zip(screened, counts[0] if counts else (),
+                                                strict=False):
+                if not count:
+                    skipped.add(sql)
+        addresses = []
+        for table, revision, sql, what, _screen in traps:
+            if sql in skipped:
                 continue
             rows = [r[0] or "NULL" for r in session.query(sql)]
             if rows:
                 more = " and more" if len(rows) > 10 else ""
-                found.append(f"{table}: the address of the rows of "
-                             f"{', '.join(repr(r) for r in rows[:10])}{more} {what}: {revision} "
-                             "cannot convert it; fix or delete those rows")
-        return found
-
-    def bad_user_contexts(self, session: Session, rewritten: Collection[str],
-                          tables: Collection[str]) -> dict[str, list[str]]:
-        """Lease rows whose user context is not JSON, per lease table of ``rewritten``
-        (tables whose rows a step UPDATEs under strict triggers)."""
-        found: dict[str, list[str]] = {}
-        query = self.bad_context_sql
-        if query is None:
-            return found
-        for table, (binary_key, text_key) in self.lease_keys.items():
-            if table not in rewritten or table not in tables:
-                continue
-            kind = session.query(self.address_type_sql.format(table=table))
-            key = binary_key if kind and (kind[0][0] or "").lower() in ("binary", "varbinary",
-                                                                            "int") else text_key
-            sql = query.format(table=table, key=key)
-            rows = [r[0] or "?" for r in session.query(sql)]
-            if rows:
-                found[table] = rows
-        return found
+                addresses.append(f"{table}: the address of the rows of "
+                                 f"{', '.join(repr(r) for r in rows[:10])}{more} {what}: "
+                                 f"{revision} cannot convert it; fix or delete those rows")
+        bad: dict[str, list[str]] = {}
+        for table, sql in contexts.items():
+            if sql not in skipped:
+                rows = [r[0] or "?" for r in session.query(sql)]
+                if rows:
+                    bad[table] = rows
+        return addresses, bad
 
     def fix_user_contexts(self, session: Session, bad: dict[str, list[str]]) -> None:
-        """Set the user contexts :meth:`bad_user_contexts` found to NULL."""
+        """Set the user contexts :meth:`data_traps` found to NULL."""
         raise NotImplementedError(f"{self.display} has no user-context trap")
 
     # -- verify and the catalog ---------------------------------------------------------

@@ -161,21 +161,32 @@ class MySQLBackend(Backend):
     # Rows a step cannot convert (MySQL 18 -> 19 stores IPv6 addresses as 16 bytes): text
     # that INET6_ATON cannot read, and two spellings of one address, which become one key.
     # Kea's step stops on them halfway; kea-db refuses before any change, with the rows
-    # named.
+    # named. The screens (see Backend.address_traps) read lease6 once for all three traps:
+    # two rows of lease6 can become one key only if one of them is not spelt as
+    # INET6_NTOA spells its bytes (lease6's primary key up to 18.0 is the address text:
+    # two rows never have the same bytes there, and a lease6 whose primary key is not the
+    # address alone is screened as if every row could be), so the GROUP BY over the whole
+    # table, which sorts it, runs only when such rows exist (Kea writes the canonical text).
     address_traps = tuple(
-        (table, "mysql_19_0", sql.format(table=table), what)
+        (table, "mysql_19_0", sql.format(table=table), what,
+         screen.format(table=table) if table == "lease6" else "")
         for table in ("lease6", "ipv6_reservations")
-        for sql, what in (
+        for sql, what, screen in (
             ("SELECT address FROM {table} WHERE INET6_ATON(address) IS NULL "
-             "ORDER BY 1 LIMIT 11", "is not an IPv6 address"),
+             "ORDER BY 1 LIMIT 11", "is not an IPv6 address", "INET6_ATON(address) IS NULL"),
             ("SELECT MIN(address) FROM {table} GROUP BY INET6_ATON(address) "
-             "HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 11", "is the same address as another row's"),
+             "HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 11", "is the same address as another row's",
+             "NOT (CAST(INET6_NTOA(INET6_ATON(address)) AS BINARY) <=> CAST(address AS BINARY)"
+             " AND (SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) FROM "
+             "information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND "
+             "TABLE_NAME = '{table}' AND INDEX_NAME = 'PRIMARY') <=> 'address')"),
         )
     )
     # Lease rows whose user context is not JSON (see keadb_cli.schema.guards: PostgreSQL
     # has no such trap).
     bad_context_sql = ("SELECT {key} FROM {table} WHERE user_context IS NOT NULL AND "
                        "JSON_VALID(user_context) = 0 ORDER BY 1 LIMIT 11")
+    bad_context_screen = "user_context IS NOT NULL AND JSON_VALID(user_context) = 0"
     # How a lease row is named in a finding: its address as text. lease6.address is text
     # up to schema 18.0 and 16 bytes after: the column's type says which (a run resumed
     # past 18 -> 19 has binary addresses under an older recorded schema). Each expression
