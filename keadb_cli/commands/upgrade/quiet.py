@@ -1,4 +1,19 @@
-"""MySQL: a step's full-table UPDATE without the row triggers whose work it does not need.
+"""MySQL: faster ways to run released steps, each proven to leave the same catalog and rows.
+
+Three kinds of rule, each naming exact recorded statements (a rule that no longer matches
+its revision's recorded SQL is an INTERNAL error, caught by tests/test_scripts.py):
+
+- :class:`Quiet`: a full-table UPDATE without the row triggers whose work it does not need
+  (below);
+- :class:`Merge`: statements of one step that change one table, run as one ALTER TABLE
+  (one pass over the table's rows instead of one per statement); the statements between
+  them change other objects, so the order does not matter;
+- :class:`Transient`: an index one step creates and the next step drops, never read in
+  between: a run that runs both steps does not create it, and a run that finds it (a step
+  begun by an older kea-db, kea-admin's 18.0) drops it before the UPDATE that would
+  maintain it row by row.
+
+The quiet UPDATE:
 
 MySQL triggers cannot be switched off for a session. An ``UPDATE`` of every lease row runs the
 table's AFTER UPDATE trigger once per row; on lease6 at schema 18.0 that is three procedure
@@ -53,6 +68,143 @@ RULES: tuple[Quiet, ...] = (
 )
 
 _CREATE = r"CREATE\s+(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+`?{name}`?\s"
+
+
+@dataclass(frozen=True)
+class Merge:
+    """``statements`` of ``revision`` (exact recorded texts, in order) run as ``merged``, at
+    the place of the first."""
+
+    revision: str
+    table: str
+    statements: tuple[str, ...]
+    merged: str
+    why: str
+
+
+MERGES: tuple[Merge, ...] = (
+    Merge("mysql_16_0", "lease4",
+          ("CREATE INDEX lease4_by_relay_id ON lease4 (relay_id)",
+           "CREATE INDEX lease4_by_remote_id ON lease4 (remote_id)"),
+          "ALTER TABLE lease4 ADD INDEX lease4_by_relay_id (relay_id), "
+          "ADD INDEX lease4_by_remote_id (remote_id)",
+          "CREATE INDEX is an ALTER TABLE ... ADD INDEX: both indexes from one scan"),
+    Merge("mysql_18_0", "lease4",
+          ("ALTER TABLE lease4 MODIFY client_id VARBINARY(255) NULL",
+           "ALTER TABLE lease4 MODIFY relay_id VARBINARY(255) NULL",
+           "ALTER TABLE lease4 MODIFY remote_id VARBINARY(255) NULL"),
+          "ALTER TABLE lease4 MODIFY client_id VARBINARY(255) NULL, "
+          "MODIFY relay_id VARBINARY(255) NULL, MODIFY remote_id VARBINARY(255) NULL",
+          "three column changes of lease4 in one pass (the statement between them changes "
+          "hosts)"),
+)
+
+
+@dataclass(frozen=True)
+class Transient:
+    """``create`` (a statement of ``created_in``) makes ``index`` on ``table``;
+    ``dropped_in``'s statement ``alter`` drops it with its clause ``clause``."""
+
+    table: str
+    index: str
+    created_in: str
+    create: str
+    dropped_in: str
+    alter_prefix: str  # how the recorded ALTER TABLE that drops it begins
+    clause: str  # its clause that drops the index, with the comma after it
+
+
+TRANSIENTS: tuple[Transient, ...] = (
+    Transient("lease6", "lease6_by_binaddr", "mysql_18_0",
+              "CREATE INDEX lease6_by_binaddr ON lease6 (binaddr)", "mysql_19_0",
+              "ALTER TABLE lease6 CHANGE expire expire TIMESTAMP NULL, ",
+              "DROP INDEX lease6_by_binaddr, "),
+)
+
+
+@dataclass(frozen=True)
+class Way:
+    """One way to run a step: its statements, the SHA-256 the journal keeps, and for a way
+    that depends on the catalog, (table, index, whether the index must exist) at the start
+    of the step."""
+
+    statements: list[str]
+    sha256: str
+    needs_index: tuple[str, str, bool] | None = None
+
+
+def ways(revision: str, recorded: list[str], text_sha256: str,
+         following: frozenset[str] = frozenset()) -> list[Way]:
+    """Every way to run ``revision``, the preferred first (the first whose ``needs_index``
+    holds runs a fresh step); the recorded SQL last, and the variants of earlier kea-db
+    releases between, so that a step any of them began is resumed with its own statements.
+    ``following``: the later revisions of the same run.
+
+    Raises:
+        KeaDbError (INTERNAL): a rule no longer matches the recorded SQL.
+    """
+    out: list[Way] = []
+    fast = _merged(revision, recorded)
+    for rule in TRANSIENTS:
+        if rule.created_in == revision:
+            lean = _without(fast, rule.create, revision)
+            if rule.dropped_in in following:
+                fast = lean
+            else:  # for a resume only (a step cut, resumed with a lower target): the
+                # condition never holds for a fresh step, before which the index is absent
+                out.append(Way(lean, sha256(lean), (rule.table, rule.index, True)))
+    quiet_fast = variant(revision, fast)
+    if quiet_fast is not None:
+        fast = quiet_fast
+    dropping = [rule for rule in TRANSIENTS if rule.dropped_in == revision]
+    for rule in dropping:
+        at = _one(fast, lambda s, r=rule: s.startswith(r.alter_prefix) and r.clause in s,
+                  revision)
+        lean = [*fast[:at], fast[at].replace(rule.clause, "", 1), *fast[at + 1:]]
+        drop = [f"DROP INDEX {rule.index} ON {rule.table}", *lean]
+        out.append(Way(drop, sha256(drop), (rule.table, rule.index, True)))
+        out.append(Way(lean, sha256(lean), (rule.table, rule.index, False)))
+    if not dropping and fast != recorded:
+        out.insert(0, Way(fast, sha256(fast)))
+    earlier = variant(revision, recorded)  # what kea-db 26's variant ran
+    if earlier is not None and earlier not in [w.statements for w in out]:
+        out.append(Way(earlier, sha256(earlier)))
+    out.append(Way(recorded, text_sha256))
+    return out
+
+
+def _one(statements: list[str], match: object, revision: str) -> int:
+    places = [i for i, s in enumerate(statements) if callable(match) and match(s.strip())]
+    if len(places) != 1:
+        raise KeaDbError(f"a rule of {revision} does not match its recorded SQL once",
+                         exit_code=ExitCode.INTERNAL)
+    return places[0]
+
+
+def _without(statements: list[str], statement: str, revision: str) -> list[str]:
+    at = _one(statements, lambda s: s == statement, revision)
+    return [*statements[:at], *statements[at + 1:]]
+
+
+def _merged(revision: str, recorded: list[str]) -> list[str]:
+    """``recorded`` with each :class:`Merge` of ``revision`` applied."""
+    out = list(recorded)
+    for rule in MERGES:
+        if rule.revision != revision:
+            continue
+        places = [_one(out, lambda s, x=x: s == x, revision) for x in rule.statements]
+        if places != sorted(places):
+            raise KeaDbError(f"a merge of {revision} is out of order",
+                             exit_code=ExitCode.INTERNAL)
+        between = [classify(s) for i, s in enumerate(out)
+                   if places[0] < i < places[-1] and i not in places]
+        if any(st.kind not in ("table", "trigger", "procedure", "function")
+               or st.target == ("table", rule.table) for st in between):
+            raise KeaDbError(f"a merge of {revision} would move a statement over another "
+                             f"that uses {rule.table}", exit_code=ExitCode.INTERNAL)
+        out = [rule.merged if i == places[0] else s for i, s in enumerate(out)
+               if i == places[0] or i not in places]
+    return out
 
 
 def rule_for(revision: str) -> Quiet | None:

@@ -313,20 +313,39 @@ def _run_pg(session: Session, steps: list[StepPlan], progress: Progress | None,
     return ran
 
 
-def _mysql_statements(revision: str) -> list[tuple[list[journal.Statement], str]]:
-    """The ways to run a step, each as (statements, the SHA-256 the journal keeps): the
-    quiet variant first where the step has one (:mod:`keadb_cli.commands.upgrade.quiet`),
-    then the recorded SQL (what a run begun by an earlier kea-db resumes with)."""
+def _mysql_statements(revision: str, following: frozenset[str] = frozenset(),
+                      ) -> list[tuple[list[journal.Statement], str, tuple[str, str, bool] | None]]:
+    """The ways to run a step, each as (statements, the SHA-256 the journal keeps, the
+    index it needs present or absent): kea-db's faster ways first
+    (:mod:`keadb_cli.commands.upgrade.quiet`; ``following``: the run's later revisions),
+    then those of earlier kea-db releases and the recorded SQL (what a run begun by an
+    earlier kea-db resumes with)."""
     from keadb_cli.commands.upgrade import quiet
     from keadb_cli.schema import scripts
 
     text = scripts.rendered_step("mysql", revision)
     recorded = scripts.mysql_statements(text)
-    ways = [([journal.classify(s) for s in recorded], hashlib.sha256(text.encode()).hexdigest())]
-    fast = quiet.variant(revision, recorded)
-    if fast is not None:
-        ways.insert(0, (quiet.classified(fast), quiet.sha256(fast)))
-    return ways
+    return [([journal.classify(s) for s in way.statements], way.sha256, way.needs_index)
+            for way in quiet.ways(revision, recorded, hashlib.sha256(text.encode()).hexdigest(),
+                                  following)]
+
+
+_INDEX_EXISTS = ("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+                 "DATABASE() AND TABLE_NAME = '{table}' AND INDEX_NAME = '{index}'")
+
+
+def _fresh_way(session: Session, ways: list[tuple[list[journal.Statement], str,
+                                                  tuple[str, str, bool] | None]],
+               ) -> tuple[list[journal.Statement], str]:
+    """The first way whose catalog condition holds now (the recorded SQL has none)."""
+    for statements, sha, needs in ways:
+        if needs is not None:
+            table, index, present = needs
+            rows = session.query(_INDEX_EXISTS.format(table=table, index=index))
+            if bool(rows and int(rows[0][0] or 0)) != present:
+                continue
+        return statements, sha
+    raise KeaDbError("no way to run the step fits the database", exit_code=ExitCode.INTERNAL)
 
 
 def _run_mysql(session: Session, plan: ConnectPlan, steps: list[StepPlan], found: Schema,
@@ -334,16 +353,18 @@ def _run_mysql(session: Session, plan: ConnectPlan, steps: list[StepPlan], found
                resume: journal.Entry | None) -> list[StepRun]:
     # Every statement is classified before the first change: a shape the journal cannot
     # resume stops the run while the database is untouched.
-    rendered = {step.revision: _mysql_statements(step.revision) for step in steps}
+    revisions = [step.revision for step in steps]
+    rendered = {revision: _mysql_statements(revision, frozenset(revisions[number + 1:]))
+                for number, revision in enumerate(revisions)}
     plan.backend.enter_build_mode(session)  # Kea's objects are created as init creates them
     if resume is None:
         journal.begin(session, str(found), target_revision)
     ran = []
     for number, step in enumerate(steps):
-        statements, sha = rendered[step.revision][0]
         start_at = 0
         if resume is not None and number == 0 and resume.step == step.revision:
-            begun = [way for way in rendered[step.revision] if way[1] == resume.step_sha256]
+            begun = [way[:2] for way in rendered[step.revision]
+                     if way[1] == resume.step_sha256]
             if not begun:
                 raise Refusal(
                     "INTERRUPTED", ExitCode.PARTIAL,
@@ -361,6 +382,7 @@ def _run_mysql(session: Session, plan: ConnectPlan, steps: list[StepPlan], found
                 progress(f"{step.revision}: resuming at statement {start_at + 1} of "
                          f"{len(statements)}")
         else:
+            statements, sha = _fresh_way(session, rendered[step.revision])
             journal.start_step(session, step.revision, sha)
             if progress:
                 progress(f"{step.revision}: {step.title} ({len(statements)} statements)")
