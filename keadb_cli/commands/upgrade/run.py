@@ -40,6 +40,7 @@ from keadb_cli.schema.state import Verdict, access_json, judge, read_state
 
 if TYPE_CHECKING:
     from keadb_cli.commands.verify import Comparison
+    from keadb_cli.db.backends.base import RunningWork
     from keadb_cli.db.node import Node, Replicas
     from keadb_cli.schema.state import Target
 
@@ -260,11 +261,98 @@ def _display(db_type: str) -> str:
 # -- running ------------------------------------------------------------------------------
 
 
-class _Heartbeat:
-    """Says every :data:`HEARTBEAT` seconds that a long statement is still running."""
+class _Watch:
+    """What the heartbeat adds to its line: the rows the server reports done, read on a
+    second session of the same plan (the upgrade's own is busy running the statement),
+    opened at the first heartbeat that asks and closed by :meth:`close`; where the server
+    reports nothing, kea-db's estimate from the rows the statement rewrites at its rate.
 
-    def __init__(self, progress: Progress | None, what: str) -> None:
-        self.progress, self.what = progress, what
+    The second session never disturbs the upgrade: when it cannot be opened or read, it is
+    dropped and the lines say what they said without it. One heartbeat reads at a time."""
+
+    def __init__(self, plan: ConnectPlan, probe: str | None, rows: dict[str, int],
+                 rate: float) -> None:
+        self.plan, self.probe, self.rows, self.rate = plan.for_reads(), probe, rows, rate
+        self.session: Session | None = None
+        self.state = threading.Lock()  # guards the flags below, never held over I/O
+        self.busy = self.done = False
+
+    def said(self, tables: tuple[str, ...], seconds: float) -> str:
+        """The words the line adds for a statement rewriting ``tables`` that has run
+        ``seconds``, starting with "; "; "" when there is nothing to say."""
+        from keadb_cli.text import shown
+
+        total = sum(self.rows.get(t, 0) for t in tables)
+        work = self._read()
+        if work is not None and work.rows:
+            holds = (f" ({shown(', '.join(tables), 80)} {'holds' if len(tables) == 1 else 'hold'}"
+                     f" about {total:,})") if total else ""
+            return f"; the server has examined {work.rows:,} rows{holds}"
+        if work is not None:
+            stage = f" (stage {work.stage} of {work.stages})" if work.stages > 1 else ""
+            return f"; the server reports {work.percent:.0f}% done{stage}"
+        if not total:
+            return ""
+        share = seconds * self.rate / total
+        basis = f"{total:,} rows at {self.rate:,.0f} rows/s"
+        if share < 1:
+            return f"; about {share:.0%} by the estimate: {basis}"
+        return f"; longer than the estimate: {basis}"
+
+    def _read(self) -> RunningWork | None:
+        with self.state:
+            if self.probe is None or self.busy or self.done:
+                return None
+            self.busy = True
+        work = None
+        try:
+            if self.session is None:
+                self.session = open_session(self.plan)
+            work = self.plan.backend.running_work(self.session, self.probe)
+        except Exception:  # whatever it is, the upgrade goes on without the second session
+            self.probe = None
+            self._drop()
+        with self.state:
+            self.busy = False
+            drop = self.done
+        if drop:
+            self._drop()
+        return work
+
+    def close(self) -> None:
+        """Close the second session, now or, when a heartbeat is reading on it, as soon
+        as that read ends."""
+        with self.state:
+            self.done = True
+            drop = not self.busy
+        if drop:
+            self._drop()
+
+    def _drop(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()
+
+
+def _watch(session: Session, plan: ConnectPlan, rows: dict[str, int],
+           rows_per_second: float | None) -> _Watch:
+    """The :class:`_Watch` of the steps about to run on ``session``."""
+    try:
+        probe = plan.backend.work_probe(session)
+    except QueryError:
+        probe = None
+    rate = rows_per_second or RATES.get(plan.backend.type, RATES["mysql"])[0]
+    return _Watch(plan, probe, rows, rate)
+
+
+class _Heartbeat:
+    """Says every :data:`HEARTBEAT` seconds that a long statement is still running (and,
+    with a :class:`_Watch`, how far it got)."""
+
+    def __init__(self, progress: Progress | None, what: str, watch: _Watch | None = None,
+                 tables: tuple[str, ...] = ()) -> None:
+        self.progress, self.what, self.watch, self.tables = progress, what, watch, tables
         self.started = time.monotonic()
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
@@ -281,12 +369,15 @@ class _Heartbeat:
     def _beat(self) -> None:
         while not self.stop.wait(HEARTBEAT):
             assert self.progress is not None
-            self.progress(f"  still running {self.what} "
-                          f"({time.monotonic() - self.started:.0f} s)")
+            seconds = time.monotonic() - self.started
+            said = "" if self.watch is None else self.watch.said(self.tables, seconds)
+            if self.stop.is_set():  # the statement ended while the server was asked
+                return
+            self.progress(f"  still running {self.what} ({seconds:.0f} s{said})")
 
 
 def _run_pg(session: Session, steps: list[StepPlan], progress: Progress | None,
-            fix: Callable[[], None] | None = None) -> list[StepRun]:
+            fix: Callable[[], None] | None = None, watch: _Watch | None = None) -> list[StepRun]:
     """Every step (and ``fix`` first) in one transaction: all or nothing."""
     from keadb_cli.schema import scripts
 
@@ -299,7 +390,7 @@ def _run_pg(session: Session, steps: list[StepPlan], progress: Progress | None,
             started = time.monotonic()
             if progress:
                 progress(f"{step.revision}: {step.title}")
-            with _Heartbeat(progress, step.revision):
+            with _Heartbeat(progress, step.revision, watch, step.tables):
                 session.query(scripts.rendered_step("postgresql", step.revision))
             ran.append(StepRun(step.revision, step.schema, time.monotonic() - started))
             if progress:
@@ -350,7 +441,7 @@ def _fresh_way(session: Session, ways: list[tuple[list[journal.Statement], str,
 
 def _run_mysql(session: Session, plan: ConnectPlan, steps: list[StepPlan], found: Schema,
                target_revision: str, progress: Progress | None,
-               resume: journal.Entry | None) -> list[StepRun]:
+               resume: journal.Entry | None, watch: _Watch | None = None) -> list[StepRun]:
     # Every statement is classified before the first change: a shape the journal cannot
     # resume stops the run while the database is untouched.
     revisions = [step.revision for step in steps]
@@ -391,7 +482,7 @@ def _run_mysql(session: Session, plan: ConnectPlan, steps: list[StepPlan], found
         for index in range(start_at, len(statements)):
             statement = statements[index]
             what = f"{step.revision} statement {index + 1}/{len(statements)}"
-            with _Heartbeat(progress, what):
+            with _Heartbeat(progress, what, watch, _rewrites(statement.sql)):
                 journal.run_statement(session, statement, index,
                                       last_of_run=last_step and index == len(statements) - 1)
         ran.append(StepRun(step.revision, step.schema, time.monotonic() - started))
@@ -452,6 +543,7 @@ def upgrade_one(
         return result(Action.REFUSED, "UNREACHABLE", ExitCode.UNREACHABLE, err.message)
     plan = plan.answered_by(session.answered)  # a host list: messages name the host
     sessions = ClusterSessions(session)
+    watch: _Watch | None = None
     try:
         nodes.append(plan.backend.read_node(session))
         try:
@@ -505,6 +597,7 @@ def upgrade_one(
             fix_user_context=options.fix_user_context, report=False,
             node=nodes[0])
         bad = checked.bad_contexts
+        watch = _watch(session, plan, checked.rows, options.rows_per_second)
         standbys.extend([checked.replicas] if checked.replicas is not None else [])
         if resume is not None:
             findings.append("verify skipped: the database is between two schemas until the "
@@ -522,7 +615,7 @@ def upgrade_one(
             fix = lambda: plan.backend.fix_user_contexts(session, bad)  # noqa: E731
         if plan.backend.transactional_ddl:
             phase = "steps"
-            steps_run = _run_pg(session, steps, progress, fix)
+            steps_run = _run_pg(session, steps, progress, fix, watch)
         else:
             if fix is not None:
                 phase = "fix"
@@ -530,7 +623,7 @@ def upgrade_one(
             phase = "steps"
             steps_run = _run_mysql(session, plan, steps, found,
                                    steps[-1].revision if steps else "",
-                                   progress, resume)
+                                   progress, resume, watch)
         final, _verdict = _state(session, plan, expected)
         if final != expected:
             return result(Action.REFUSED, verdict, ExitCode.UPGRADE_FAILED,
@@ -551,6 +644,8 @@ def upgrade_one(
                       if err.exit_code is not ExitCode.INTERNAL else ExitCode.UPGRADE_FAILED,
                       f"{err.message}; {_after_failure(session, plan, phase)}")
     finally:
+        if watch is not None:
+            watch.close()  # the heartbeat's second session
         sessions.close()  # the other nodes' sessions, and their locks
         with contextlib.suppress(Exception):
             session.close()  # also releases the lock

@@ -28,6 +28,16 @@ READ_DEADLINE_FACTOR = 2  # the read deadline: this many connect-timeouts
 
 
 @dataclass(frozen=True)
+class RunningWork:
+    """How far a statement running on another session got, as the server reports it."""
+
+    rows: int  # rows the statement has examined so far (0: none reported)
+    percent: float  # the server's own progress of the statement, 0-100 (0: none reported)
+    stage: int = 0  # which of ``stages`` the percent is of (0: none reported)
+    stages: int = 0
+
+
+@dataclass(frozen=True)
 class Backend:
     type: str  # Kea's type keyword
     display: str
@@ -276,6 +286,35 @@ class Backend:
         return {(r[0] or "").lower(): int(r[1] or 0) for r in
                 session.query(self.row_estimates_sql)}
 
+    # -- the upgrade's progress --------------------------------------------------------
+
+    def work_probe(self, session: Session) -> str | None:
+        """The query another session of the same user runs to read how far the statement
+        running on ``session`` got (:meth:`running_work`), asked on ``session`` before its
+        statements; None when the server reports nothing such a user can read (PostgreSQL:
+        no ``pg_stat_progress_*`` view covers an UPDATE or an ALTER TABLE).
+
+        Raises:
+            QueryError, UnreachableError: as :meth:`Session.query`.
+        """
+        return None
+
+    def running_work(self, watcher: Session, probe: str) -> RunningWork | None:
+        """What ``probe`` (from :meth:`work_probe`), run on ``watcher``, reads: one row of
+        (rows examined, percent, stage, stages); None when there is no such row or the
+        server reports nothing (every value 0).
+
+        Raises:
+            QueryError, UnreachableError: as :meth:`Session.query`.
+        """
+        rows = watcher.query(probe)
+        if not rows:
+            return None
+        values = [_number(v) for v in (*rows[0], None, None, None, None)[:4]]
+        work = RunningWork(int(values[0]), min(values[1], 100.0), int(values[2]),
+                           int(values[3]))
+        return work if work.rows or work.percent else None
+
     def data_traps(self, session: Session, revisions: Collection[str],
                    rewritten: Collection[str], tables: Collection[str],
                    ) -> tuple[list[str], dict[str, list[str]]]:
@@ -512,6 +551,15 @@ def count_of(rows: list[tuple[str | None, ...]]) -> int:
 
         raise QueryError(f"expected a count from the server, got '{shown(value, 40)}'")
     return int(value)
+
+
+def _number(value: str | None) -> float:
+    """A non-negative number the server reported, or 0 for anything else."""
+    try:
+        number = float((value or "").strip())
+    except ValueError:
+        return 0.0
+    return number if 0 <= number < 1e18 else 0.0
 
 
 def short(err: KeaDbError) -> str:

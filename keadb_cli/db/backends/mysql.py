@@ -397,6 +397,23 @@ class MySQLBackend(Backend):
     def flavour(self, session: Session) -> str:
         return "mariadb" if "mariadb" in session.server.lower() else "mysql"
 
+    def work_probe(self, session: Session) -> str | None:
+        """MariaDB: the statement's row in PROCESSLIST (a user sees its own sessions there
+        without the PROCESS privilege), whose EXAMINED_ROWS climbs while an UPDATE runs and
+        whose PROGRESS a copying ALTER TABLE reports (an in-place one reports nothing).
+        Oracle MySQL reports neither to such a user: its PROCESSLIST has no such columns,
+        and performance_schema's stage progress needs a grant on performance_schema and a
+        consumer that is off by default."""
+        if self.flavour(session) != "mariadb":
+            return None
+        rows = session.query("SELECT CONNECTION_ID()")
+        ident = str(rows[0][0] or "").strip() if rows and rows[0] else ""
+        if not ident.isdigit():
+            return None
+        return ("SELECT CAST(EXAMINED_ROWS AS CHAR), CAST(PROGRESS AS CHAR), "
+                "CAST(STAGE AS CHAR), CAST(MAX_STAGE AS CHAR) FROM "
+                f"information_schema.PROCESSLIST WHERE ID = {ident}")
+
     def read_node(self, session: Session) -> Node:
         from keadb_cli.db.node import (
             GALERA,
