@@ -156,3 +156,63 @@ def test_quiet_variants_wrap_the_recorded_update_only() -> None:
         assert quiet.sha256(variant) != quiet.sha256(recorded)
     assert quiet.variant("mysql_18_0", scripts.mysql_statements(
         scripts.rendered_step("mysql", "mysql_18_0"))) is None
+
+
+def test_merged_ways_run_the_recorded_statements_of_one_table_as_one() -> None:
+    """A merged way is its revision's recorded statements with the merged ones replaced by
+    one ALTER TABLE at the place of the first; nothing else moves, the statements it passes
+    change other objects, and the journal can resume every statement of it."""
+    from keadb_cli.commands.upgrade import journal, quiet
+
+    assert quiet.MERGES
+    for rule in quiet.MERGES:
+        recorded = scripts.mysql_statements(scripts.rendered_step("mysql", rule.revision))
+        way = quiet.ways(rule.revision, recorded, "recorded")[0]
+        first = recorded.index(rule.statements[0])
+        expected = [rule.merged if s == rule.statements[0] else s for s in recorded
+                    if s not in rule.statements[1:]]
+        assert way.statements == expected
+        assert way.statements.index(rule.merged) == first
+        assert rule.merged.startswith(f"ALTER TABLE {rule.table} ")
+        # Each merged statement's clause is in the merged ALTER.
+        for statement in rule.statements:
+            clause = statement.split(f" ON {rule.table} ")[0].replace("CREATE INDEX", "ADD INDEX") \
+                if statement.startswith("CREATE INDEX") \
+                else statement.removeprefix(f"ALTER TABLE {rule.table} ")
+            assert clause.split(" (")[0] in rule.merged, clause
+        passed = recorded[first + 1:recorded.index(rule.statements[-1])]
+        for statement in passed:
+            if statement not in rule.statements:
+                assert journal.classify(statement).target != ("table", rule.table)
+        for statement in way.statements:
+            journal.classify(statement)
+        assert way.sha256 != "recorded" and way.needs_index is None
+        assert quiet.ways(rule.revision, recorded, "recorded")[-1].statements == recorded
+
+
+def test_a_transient_index_is_not_built_when_the_run_drops_it() -> None:
+    """lease6_by_binaddr, created by mysql_18_0 and dropped by mysql_19_0: a run through
+    both does not create it; mysql_19_0 drops it first when it is there (a step begun by an
+    older kea-db, or kea-admin's 18.0), else runs without the drop clause; the recorded SQL
+    and kea-db 26's variant stay resumable."""
+    from keadb_cli.commands.upgrade import quiet
+
+    (rule,) = quiet.TRANSIENTS
+    r18 = scripts.mysql_statements(scripts.rendered_step("mysql", rule.created_in))
+    r19 = scripts.mysql_statements(scripts.rendered_step("mysql", rule.dropped_in))
+    through = quiet.ways(rule.created_in, r18, "r18", frozenset({rule.dropped_in}))
+    assert rule.create in r18 and rule.create not in through[0].statements
+    alone = quiet.ways(rule.created_in, r18, "r18")
+    assert rule.create in alone[0].statements  # a run that stops at 18.0 keeps it
+    assert through[0].statements in [w.statements for w in alone]  # resumable either way
+    ways = quiet.ways(rule.dropped_in, r19, "r19")
+    first, lean = ways[0], ways[1]
+    assert first.needs_index == (rule.table, rule.index, True)
+    assert first.statements[0] == f"DROP INDEX {rule.index} ON {rule.table}"
+    assert first.statements[1:] == lean.statements
+    assert lean.needs_index == (rule.table, rule.index, False)
+    assert not any(rule.clause in s for s in lean.statements)
+    assert [s.replace(rule.clause, "", 1) for s in quiet.variant(rule.dropped_in, r19) or []] \
+        == lean.statements
+    assert ways[-1].statements == r19 and ways[-1].sha256 == "r19"
+    assert quiet.variant(rule.dropped_in, r19) in [w.statements for w in ways]

@@ -651,6 +651,28 @@ def test_a_run_cut_while_a_trigger_is_dropped_is_completed_with_it(dbs: Any, how
 
 
 @pytest.mark.parametrize("dbs", ["mariadb"], indirect=True)
+def test_an_upgrade_from_18_0_drops_the_transient_index_first(dbs: Any) -> None:
+    """A database at 18.0 holds lease6_by_binaddr (a run that stopped at 18.0 builds it, as
+    kea-admin does); the upgrade from there takes the way that drops it before mysql_19_0's
+    UPDATE, and ends with the catalog of a run from 2.2 straight to 3.0, which never built
+    it."""
+    reference = kea22(dbs())
+    code, result = upgrade_json(reference, "--kea-version", "3.0", "--yes")
+    assert code == ExitCode.OK, result["detail"]
+    db = kea22(dbs())
+    code, result = upgrade_json(db, "--kea-version", "2.3.8", "--yes")
+    assert (code, result["to"]) == (ExitCode.OK, "18.0"), result["detail"]
+    index = ("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND "
+             "INDEX_NAME = 'lease6_by_binaddr'")
+    assert db.server.sql(index, params=(db.name,)) == [(1,)]
+    code, result = upgrade_json(db, "--kea-version", "3.0", "--yes")
+    assert (code, result["action"]) == (ExitCode.OK, "upgraded"), result["detail"]
+    assert db.server.sql(index, params=(db.name,)) == [(0,)]
+    catalog.assert_same_catalog(read_catalog(reference), read_catalog(db), ignore=set(),
+                                labels=("2.2 -> 3.0", "2.2 -> 18.0 -> 3.0"))
+
+
+@pytest.mark.parametrize("dbs", ["mariadb"], indirect=True)
 def test_a_step_begun_with_the_recorded_sql_resumes_with_it(dbs: Any) -> None:
     """A run cut inside mysql_19_0 by a kea-db without the quiet variant (its journal holds
     the recorded SQL's SHA-256) is completed with the recorded statements, from where it
