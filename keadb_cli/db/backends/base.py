@@ -347,7 +347,7 @@ class Backend:
                                       for _sql, condition in screened) + f" FROM {table}")
             for (sql, _condition), count in zip(screened, counts[0] if counts else (),
                                                 strict=False):
-                if not count:
+                if not int(count or 0):  # SUM over no rows is NULL; drivers give text
                     skipped.add(sql)
         addresses = []
         for table, revision, sql, what, _screen in traps:
