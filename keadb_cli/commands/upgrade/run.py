@@ -88,13 +88,14 @@ class StepRun:
 # --plan's downtime estimate, by backend: rows the steps rewrite per second (an ALTER TABLE
 # that rebuilds a table and a full-table UPDATE count each of the table's rows once), and
 # the seconds of everything else (start, checks, verify, the small steps). Measured with
-# bench/bench_upgrade.py (Kea 2.2 -> 3.0, 100,000 lease4 + 100,000 lease6 rows, on a
-# 2-core machine with the host's MariaDB 10.11 and PostgreSQL 15); other hardware differs,
-# hence --rows-per-second.
-# (2.2 -> 3.0 rewrites about 560,000 rows there on MariaDB, 400,000 on PostgreSQL; the
-# steps took 3.2-5.7 s and 0.8-1.5 s, the rest of the run 2 s and 1.4 s.)
-RATES: dict[str, tuple[float, float]] = {"mysql": (140_000.0, 2.0),
-                                         "postgresql": (400_000.0, 1.5)}
+# bench/bench_upgrade.py (Kea 2.2 -> 3.0, 100,000 and 1,000,000 lease4 + as many lease6
+# rows, on a 2-core machine with the host's MariaDB 10.11 and PostgreSQL 15, buffer pools
+# at their defaults); other hardware differs, hence --rows-per-second.
+# (2.2 -> 3.0 counts 6 rewrites per 1,000,000 + 1,000,000 rows on MariaDB and 4 on
+# PostgreSQL; at that size the steps took 14.5 s and 3.6 s, the rest of the run 1.1 s and
+# 0.35 s; at 100,000 + 100,000, 1.6 s and 0.35 s, the rest 0.85 s and 0.3 s.)
+RATES: dict[str, tuple[float, float]] = {"mysql": (350_000.0, 1.5),
+                                         "postgresql": (1_000_000.0, 0.5)}
 
 
 @dataclass(frozen=True)
