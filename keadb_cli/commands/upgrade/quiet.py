@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from keadb_cli.commands.upgrade.journal import Statement, classify
@@ -131,14 +132,15 @@ class Way:
     statements: list[str]
     sha256: str
     needs_index: tuple[str, str, bool] | None = None
+    fresh: bool = True  # False: only a step this way began is run with it (a resume)
 
 
 def ways(revision: str, recorded: list[str], text_sha256: str,
          following: frozenset[str] = frozenset()) -> list[Way]:
-    """Every way to run ``revision``, the preferred first (the first whose ``needs_index``
-    holds runs a fresh step); the recorded SQL last, and the variants of earlier kea-db
-    releases between, so that a step any of them began is resumed with its own statements.
-    ``following``: the later revisions of the same run.
+    """Every way to run ``revision``, the preferred first (the first ``fresh`` one whose
+    ``needs_index`` holds runs a fresh step); the recorded SQL last, and the variants of
+    earlier kea-db releases between, so that a step any of them began is resumed with its
+    own statements. ``following``: the later revisions of the same run.
 
     Raises:
         KeaDbError (INTERNAL): a rule no longer matches the recorded SQL.
@@ -150,16 +152,14 @@ def ways(revision: str, recorded: list[str], text_sha256: str,
             lean = _without(fast, rule.create, revision)
             if rule.dropped_in in following:
                 fast = lean
-            else:  # for a resume only (a step cut, resumed with a lower target): the
-                # condition never holds for a fresh step, before which the index is absent
-                out.append(Way(lean, sha256(lean), (rule.table, rule.index, True)))
+            else:  # a step begun so by a run cut in it, resumed with a lower target
+                out.append(Way(lean, sha256(lean), fresh=False))
     quiet_fast = variant(revision, fast)
     if quiet_fast is not None:
         fast = quiet_fast
     dropping = [rule for rule in TRANSIENTS if rule.dropped_in == revision]
     for rule in dropping:
-        at = _one(fast, lambda s, r=rule: s.startswith(r.alter_prefix) and r.clause in s,
-                  revision)
+        at = _one(fast, _drops(rule), revision)
         lean = [*fast[:at], fast[at].replace(rule.clause, "", 1), *fast[at + 1:]]
         drop = [f"DROP INDEX {rule.index} ON {rule.table}", *lean]
         out.append(Way(drop, sha256(drop), (rule.table, rule.index, True)))
@@ -173,16 +173,25 @@ def ways(revision: str, recorded: list[str], text_sha256: str,
     return out
 
 
-def _one(statements: list[str], match: object, revision: str) -> int:
-    places = [i for i, s in enumerate(statements) if callable(match) and match(s.strip())]
+def _one(statements: list[str], match: Callable[[str], bool], revision: str) -> int:
+    places = [i for i, s in enumerate(statements) if match(s.strip())]
     if len(places) != 1:
         raise KeaDbError(f"a rule of {revision} does not match its recorded SQL once",
                          exit_code=ExitCode.INTERNAL)
     return places[0]
 
 
+def _equal(text: str) -> Callable[[str], bool]:
+    return lambda s: s == text
+
+
+def _drops(rule: Transient) -> Callable[[str], bool]:
+    """Matches the ALTER TABLE of ``rule.dropped_in`` that drops the index."""
+    return lambda s: s.startswith(rule.alter_prefix) and rule.clause in s
+
+
 def _without(statements: list[str], statement: str, revision: str) -> list[str]:
-    at = _one(statements, lambda s: s == statement, revision)
+    at = _one(statements, _equal(statement), revision)
     return [*statements[:at], *statements[at + 1:]]
 
 
@@ -192,7 +201,7 @@ def _merged(revision: str, recorded: list[str]) -> list[str]:
     for rule in MERGES:
         if rule.revision != revision:
             continue
-        places = [_one(out, lambda s, x=x: s == x, revision) for x in rule.statements]
+        places = [_one(out, _equal(x), revision) for x in rule.statements]
         if places != sorted(places):
             raise KeaDbError(f"a merge of {revision} is out of order",
                              exit_code=ExitCode.INTERNAL)

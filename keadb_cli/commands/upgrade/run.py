@@ -39,6 +39,7 @@ from keadb_cli.schema import guards
 from keadb_cli.schema.state import Verdict, access_json, judge, read_state
 
 if TYPE_CHECKING:
+    from keadb_cli.commands.upgrade.quiet import Way
     from keadb_cli.commands.verify import Comparison
     from keadb_cli.db.backends.base import RunningWork
     from keadb_cli.db.node import Node, Replicas
@@ -406,37 +407,38 @@ def _run_pg(session: Session, steps: list[StepPlan], progress: Progress | None,
 
 
 def _mysql_statements(revision: str, following: frozenset[str] = frozenset(),
-                      ) -> list[tuple[list[journal.Statement], str, tuple[str, str, bool] | None]]:
-    """The ways to run a step, each as (statements, the SHA-256 the journal keeps, the
-    index it needs present or absent): kea-db's faster ways first
-    (:mod:`keadb_cli.commands.upgrade.quiet`; ``following``: the run's later revisions),
-    then those of earlier kea-db releases and the recorded SQL (what a run begun by an
-    earlier kea-db resumes with)."""
+                      ) -> list[tuple[list[journal.Statement], Way]]:
+    """The ways to run a step (:class:`~keadb_cli.commands.upgrade.quiet.Way`), each with its
+    statements classified: kea-db's faster ways first (``following``: the run's later
+    revisions), then those of earlier kea-db releases and the recorded SQL (what a run begun
+    by an earlier kea-db resumes with)."""
     from keadb_cli.commands.upgrade import quiet
     from keadb_cli.schema import scripts
 
     text = scripts.rendered_step("mysql", revision)
     recorded = scripts.mysql_statements(text)
-    return [([journal.classify(s) for s in way.statements], way.sha256, way.needs_index)
-            for way in quiet.ways(revision, recorded, hashlib.sha256(text.encode()).hexdigest(),
-                                  following)]
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    return [([journal.classify(s) for s in way.statements], way)
+            for way in quiet.ways(revision, recorded, sha, following)]
 
 
 _INDEX_EXISTS = ("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
                  "DATABASE() AND TABLE_NAME = '{table}' AND INDEX_NAME = '{index}'")
 
 
-def _fresh_way(session: Session, ways: list[tuple[list[journal.Statement], str,
-                                                  tuple[str, str, bool] | None]],
+def _fresh_way(session: Session, ways: list[tuple[list[journal.Statement], Way]],
                ) -> tuple[list[journal.Statement], str]:
-    """The first way whose catalog condition holds now (the recorded SQL has none)."""
-    for statements, sha, needs in ways:
-        if needs is not None:
-            table, index, present = needs
+    """The first way for a fresh step whose catalog condition holds now (the recorded SQL
+    has none)."""
+    for statements, way in ways:
+        if not way.fresh:
+            continue
+        if way.needs_index is not None:
+            table, index, present = way.needs_index
             rows = session.query(_INDEX_EXISTS.format(table=table, index=index))
             if bool(rows and int(rows[0][0] or 0)) != present:
                 continue
-        return statements, sha
+        return statements, way.sha256
     raise KeaDbError("no way to run the step fits the database", exit_code=ExitCode.INTERNAL)
 
 
@@ -455,8 +457,8 @@ def _run_mysql(session: Session, plan: ConnectPlan, steps: list[StepPlan], found
     for number, step in enumerate(steps):
         start_at = 0
         if resume is not None and number == 0 and resume.step == step.revision:
-            begun = [way[:2] for way in rendered[step.revision]
-                     if way[1] == resume.step_sha256]
+            begun = [(statements, way.sha256) for statements, way in rendered[step.revision]
+                     if way.sha256 == resume.step_sha256]
             if not begun:
                 raise Refusal(
                     "INTERRUPTED", ExitCode.PARTIAL,
