@@ -600,7 +600,8 @@ def upgrade_one(
             fix_user_context=options.fix_user_context, report=False,
             node=nodes[0])
         bad = checked.bad_contexts
-        watch = _watch(session, plan, checked.rows, options.rows_per_second)
+        watch = None if progress is None else _watch(session, plan, checked.rows,
+                                                     options.rows_per_second)
         standbys.extend([checked.replicas] if checked.replicas is not None else [])
         if resume is not None:
             findings.append("verify skipped: the database is between two schemas until the "
